@@ -1,0 +1,1 @@
+"""Command-line entry points: thin absl apps over library calls."""
