@@ -20,68 +20,78 @@ CHECK_NUMERICS = ("off", "grads", "full")
 STRATEGIES = ("default", "mirrored", "multiworker")
 
 
+def _field(default, help_text: str):
+  """A dataclass field whose help text becomes the absl flag's help."""
+  return dataclasses.field(default=default, metadata={"help": help_text})
+
+
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
   """Where the faces come from and how episodes are shaped."""
 
-  root: str = "data/synth_faces"  # CelebAMask-HQ layout on disk.
-  synthesize: bool = True  # Generate the synthetic set at `root` if missing.
-  synth_identities: int = 200  # Synthetic set: number of people.
-  synth_per_identity: int = 12  # Synthetic set: photos per person.
-  synth_size: int = 128  # Synthetic set: stored image size in pixels.
-  synth_seed: int = 0  # Synthetic set: seed; same seed, same files.
-  identity_file: str = ""  # Empty: `root/identity_CelebA.txt`.
-  image_size: int = 64  # Training resolution (square).
-  k_refs: int = 3  # Reference photos of the target's identity per episode.
-  sketch_method: str = "xdog"  # One of SKETCH_METHODS.
-  heldout_fraction: float = 0.1  # Identities never seen in training.
-  split_seed: int = 0  # Seed of the identity split.
-  flip: bool = True  # Random horizontal flips (same for sketch/photo/mask).
+  root: str = _field("data/synth_faces", "CelebAMask-HQ layout on disk.")
+  synthesize: bool = _field(True, "Generate the synthetic set at `root` if missing.")
+  synth_identities: int = _field(200, "Synthetic set: number of people.")
+  synth_per_identity: int = _field(12, "Synthetic set: photos per person.")
+  synth_size: int = _field(128, "Synthetic set: stored image size in pixels.")
+  synth_seed: int = _field(0, "Synthetic set: seed; same seed, same files.")
+  identity_file: str = _field("", "Empty: `root/identity_CelebA.txt`.")
+  image_size: int = _field(64, "Training resolution (square).")
+  k_refs: int = _field(3, "Reference photos of the target's identity per episode.")
+  sketch_method: str = _field("xdog", "One of SKETCH_METHODS.")
+  heldout_fraction: float = _field(0.1, "Identities never seen in training.")
+  split_seed: int = _field(0, "Seed of the identity split.")
+  flip: bool = _field(True, "Random horizontal flips (same for sketch/photo/mask).")
 
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
   """Network sizes. Input resolution comes from `DataConfig.image_size`."""
 
-  base_channels: int = 32  # Channels of the first encoder conv.
-  n_downsample: int = 2  # Stride-2 convs in the content encoder.
-  n_res: int = 4  # AdaLIN residual blocks in the decoder.
-  style_dim: int = 128  # Length of the averaged style code.
-  mlp_dim: int = 128  # Hidden width of the style -> AdaLIN MLP.
-  style_source: str = "embedder"  # One of STYLE_SOURCES (debug modes).
-  num_d: int = 2  # Discriminator scales.
-  d_layers: int = 3  # Stride-2 convs per PatchGAN scale.
-  d_channels: int = 32  # Channels of each PatchGAN's first conv.
+  base_channels: int = _field(32, "Channels of the first encoder conv.")
+  n_downsample: int = _field(2, "Stride-2 convs in the content encoder.")
+  n_res: int = _field(4, "AdaLIN residual blocks in the decoder.")
+  style_dim: int = _field(128, "Length of the averaged style code.")
+  mlp_dim: int = _field(128, "Hidden width of the style -> AdaLIN MLP.")
+  style_source: str = _field("embedder", "One of STYLE_SOURCES (debug modes).")
+  num_d: int = _field(2, "Discriminator scales.")
+  d_layers: int = _field(3, "Stride-2 convs per PatchGAN scale.")
+  d_channels: int = _field(32, "Channels of each PatchGAN's first conv.")
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
   """Optimisation, precision, logging and checkpointing."""
 
-  batch_size: int = 8  # Global batch (split across replicas).
-  steps: int = 1000  # Generator steps in total.
-  g_lr: float = 1e-4
-  d_lr: float = 4e-4  # TTUR: Heusel et al. 2017, arXiv:1706.08500.
-  beta1: float = 0.0
-  beta2: float = 0.999
-  n_critic: int = 1  # D steps per G step.
-  gan_loss: str = "hinge"  # One of GAN_LOSSES.
-  lambda_l1: float = 10.0  # L1 reconstruction weight.
-  lambda_fm: float = 1.0  # Feature-matching weight.
-  r1_gamma: float = 0.0  # R1 weight; 0 disables it.
-  r1_interval: int = 16  # Lazy R1 every N D steps (StyleGAN2).
-  precision: str = "float32"  # One of PRECISIONS.
-  seed: int = 0
-  log_every: int = 50  # TensorBoard scalars.
-  image_every: int = 250  # Sample grids (TensorBoard and PNG).
-  checkpoint_every: int = 500
-  keep_checkpoints: int = 3
-  histogram_every: int = 0  # 0 disables weight/gradient histograms.
-  check_numerics: str = "grads"  # One of CHECK_NUMERICS.
-  stop_on_collapse: bool = False
-  collapse_patience: int = 5  # Log steps of constant output before warning.
-  strategy: str = "default"  # One of STRATEGIES.
-  eval_at_end: bool = True
+  batch_size: int = _field(8, "Global batch (split across replicas).")
+  steps: int = _field(1000, "Generator steps in total.")
+  g_lr: float = _field(1e-4, "Generator Adam learning rate.")
+  d_lr: float = _field(4e-4, "TTUR: Heusel et al. 2017, arXiv:1706.08500.")
+  beta1: float = _field(0.0, "Adam beta1 for both players.")
+  beta2: float = _field(0.999, "Adam beta2 for both players.")
+  n_critic: int = _field(1, "D steps per G step.")
+  gan_loss: str = _field("hinge", "One of GAN_LOSSES.")
+  lambda_l1: float = _field(10.0, "L1 reconstruction weight.")
+  lambda_fm: float = _field(1.0, "Feature-matching weight.")
+  r1_gamma: float = _field(0.0, "R1 weight; 0 disables it.")
+  r1_interval: int = _field(16, "Lazy R1 every N D steps (StyleGAN2).")
+  gp_lambda: float = _field(10.0, "WGAN-GP gradient-penalty weight.")
+  wgan_clip: float = _field(0.01, "WGAN critic weight clipping bound.")
+  precision: str = _field("float32", "One of PRECISIONS.")
+  seed: int = _field(0, "Seed of weights, episodes and noise.")
+  log_every: int = _field(50, "TensorBoard scalars.")
+  image_every: int = _field(250, "Sample grids (TensorBoard and PNG).")
+  checkpoint_every: int = _field(500, "Steps between checkpoints.")
+  keep_checkpoints: int = _field(3, "Checkpoints kept on disk.")
+  histogram_every: int = _field(0, "0 disables weight/gradient histograms.")
+  check_numerics: str = _field("grads", "One of CHECK_NUMERICS.")
+  stop_on_collapse: bool = _field(
+      False, "Stop (not only warn) when outputs or style codes go constant.")
+  collapse_patience: int = _field(5, "Log steps of constant output before warning.")
+  strategy: str = _field("default", "One of STRATEGIES.")
+  eval_every: int = _field(0, "Steps between held-out evaluations; 0: none.")
+  eval_episodes: int = _field(256, "Held-out episodes per evaluation.")
+  eval_at_end: bool = _field(True, "Run the held-out evaluation after training.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -138,3 +148,58 @@ def tiny_config(root: str = "data/synth_faces", **train_overrides) -> Config:
           "batch_size": 4, "steps": 20, "log_every": 5, "image_every": 10,
           "checkpoint_every": 10, "eval_at_end": False, **train_overrides}),
   )
+
+
+def validate(config: Config) -> None:
+  """Raises ValueError with a one-line, fixable message for a bad config.
+
+  Runs before anything is built, so a typo costs a second, not a traced model.
+  """
+  d, m, t = config.data, config.model, config.train
+  choices = ((d.sketch_method, SKETCH_METHODS, "sketch_method"),
+             (m.style_source, STYLE_SOURCES, "style_source"),
+             (t.gan_loss, GAN_LOSSES, "gan_loss"),
+             (t.precision, PRECISIONS, "precision"),
+             (t.check_numerics, CHECK_NUMERICS, "check_numerics"),
+             (t.strategy, STRATEGIES, "strategy"))
+  for value, allowed, name in choices:
+    if value not in allowed:
+      raise ValueError(f"--{name}={value!r} is unknown; use one of "
+                       f"{', '.join(allowed)}")
+  if not 16 <= d.image_size <= 256:
+    raise ValueError(f"--image_size={d.image_size} must be in [16, 256]")
+  factor = 2**m.n_downsample
+  if d.image_size % factor:
+    raise ValueError(
+        f"--image_size={d.image_size} is not divisible by 2**n_downsample="
+        f"{factor}; use a multiple of {factor} or lower --n_downsample")
+  if d.k_refs < 1:
+    raise ValueError(f"--k_refs={d.k_refs} must be >= 1 (reference photos "
+                     "per episode)")
+  if not 0.0 < d.heldout_fraction < 1.0:
+    raise ValueError(f"--heldout_fraction={d.heldout_fraction} must be in "
+                     "(0, 1)")
+  positive = (("batch_size", t.batch_size), ("steps", t.steps),
+              ("n_critic", t.n_critic), ("log_every", t.log_every),
+              ("image_every", t.image_every),
+              ("checkpoint_every", t.checkpoint_every),
+              ("keep_checkpoints", t.keep_checkpoints),
+              ("r1_interval", t.r1_interval),
+              ("collapse_patience", t.collapse_patience),
+              ("base_channels", m.base_channels), ("style_dim", m.style_dim),
+              ("mlp_dim", m.mlp_dim), ("num_d", m.num_d),
+              ("d_layers", m.d_layers), ("d_channels", m.d_channels))
+  for name, value in positive:
+    if value < 1:
+      raise ValueError(f"--{name}={value} must be >= 1")
+  if t.g_lr <= 0 or t.d_lr <= 0:
+    raise ValueError(f"learning rates must be > 0 (got --g_lr={t.g_lr}, "
+                     f"--d_lr={t.d_lr})")
+  if min(t.histogram_every, t.eval_every, t.r1_gamma) < 0:
+    raise ValueError("--histogram_every, --eval_every and --r1_gamma must be "
+                     ">= 0")
+  if not (d.synthesize or os.path.isdir(d.root)):
+    raise ValueError(
+        f"--data_root={d.root!r} does not exist; point it at a CelebAMask-HQ "
+        "folder (CelebA-HQ-img/, CelebAMask-HQ-mask-anno/) or pass "
+        "--synthesize to generate the synthetic face set there")

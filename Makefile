@@ -1,0 +1,25 @@
+# Two commands on a fresh machine with Python 3.10+:
+#   make demo   # installs into .venv, trains the CPU demo, evaluates it
+#   make test   # installs into .venv (with pytest), runs the test suite
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test install bench
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+
+demo: install
+	$(BIN)/s2f-train --flagfile=flags/demo.cfg --workdir=runs/demo
+
+test: install
+	$(BIN)/python -m pytest -q tests
+
+bench: install
+	$(BIN)/python tools/bench_data.py
+	$(BIN)/python tools/bench_projector.py

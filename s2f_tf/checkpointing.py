@@ -1,0 +1,80 @@
+"""Checkpoints: what is saved, when, and how a run or a tool gets it back.
+
+One `tf.train.Checkpoint` holds both players, both optimizers (including the
+loss-scale state under float16) and the step counter, so a resumed run
+continues at the same step with identical weights and optimizer moments.
+Tools that only need the generator (eval, export, projector) restore it with
+`restore_generator`, which checks that every generator weight was found.
+"""
+
+import os
+from typing import Optional, Tuple
+
+from absl import logging
+import keras
+import tensorflow as tf
+
+from s2f_tf import config as config_lib
+from s2f_tf import networks
+
+
+def checkpoint_dir(workdir: str) -> str:
+  return os.path.join(workdir, "checkpoints")
+
+
+def make_checkpoint(generator, discriminator, g_opt, d_opt,
+                    step: tf.Variable) -> tf.train.Checkpoint:
+  return tf.train.Checkpoint(generator=generator, discriminator=discriminator,
+                             g_opt=g_opt, d_opt=d_opt, step=step)
+
+
+def make_manager(checkpoint: tf.train.Checkpoint, workdir: str,
+                 keep: int) -> tf.train.CheckpointManager:
+  return tf.train.CheckpointManager(checkpoint, checkpoint_dir(workdir),
+                                    max_to_keep=keep)
+
+
+def restore_latest(checkpoint: tf.train.Checkpoint,
+                   manager: tf.train.CheckpointManager) -> Optional[str]:
+  """Restores the newest checkpoint, if any, and asserts a full match.
+
+  Optimizers must be built before this call: Keras creates optimizer slots
+  lazily, and a restore into unbuilt optimizers silently drops the moments.
+  """
+  path = manager.latest_checkpoint
+  if path is None:
+    return None
+  status = checkpoint.restore(path)
+  try:
+    status.assert_existing_objects_matched()
+  except AssertionError as e:
+    raise ValueError(
+        f"checkpoint {path} does not match the model built from config.json "
+        f"(was the config edited after training?): {e}") from None
+  logging.info("Restored %s", path)
+  return path
+
+
+def restore_generator(workdir: str,
+                      checkpoint_path: Optional[str] = None
+                      ) -> Tuple[config_lib.Config, keras.Model, int]:
+  """Rebuilds the generator from `workdir/config.json` and its checkpoint.
+
+  Returns (config, generator, step). Built under float32 whatever precision
+  training used: serving and evaluation want float32 numerics.
+  """
+  config = config_lib.load_config(workdir)
+  path = checkpoint_path or tf.train.latest_checkpoint(checkpoint_dir(workdir))
+  if path is None:
+    raise FileNotFoundError(
+        f"no checkpoint in {checkpoint_dir(workdir)}: train first with "
+        f"s2f-train --workdir={workdir}")
+  generator, _ = networks.build_models(config)
+  step = tf.Variable(0, dtype=tf.int64)
+  status = tf.train.Checkpoint(generator=generator, step=step).restore(path)
+  status.expect_partial()  # The discriminator and optimizers are not wanted.
+  try:
+    status.assert_existing_objects_matched()
+  except AssertionError as e:
+    raise ValueError(f"checkpoint {path} lacks generator weights: {e}") from None
+  return config, generator, int(step.numpy())

@@ -1,0 +1,99 @@
+"""The one place where absl flags are defined and turned into a `Config`.
+
+Every field of the config dataclasses becomes a flag of the same name (only
+`DataConfig.root` is spelled `--data_root`), with the dataclass default and its
+help text, so a flag can never drift from the config it sets. All flags are
+optional; entry points mark what they require.
+"""
+
+import dataclasses
+import os
+from typing import List
+
+from absl import flags
+
+from s2f_tf import config as config_lib
+
+FLAGS = flags.FLAGS
+
+_SECTIONS = (("data", config_lib.DataConfig), ("model", config_lib.ModelConfig),
+             ("train", config_lib.TrainConfig))
+_FLAG_NAMES = {("data", "root"): "data_root"}
+_CHOICES = {
+    "sketch_method": config_lib.SKETCH_METHODS,
+    "style_source": config_lib.STYLE_SOURCES,
+    "gan_loss": config_lib.GAN_LOSSES,
+    "precision": config_lib.PRECISIONS,
+    "check_numerics": config_lib.CHECK_NUMERICS,
+    "strategy": config_lib.STRATEGIES,
+}
+
+
+def flag_name(section: str, field: str) -> str:
+  return _FLAG_NAMES.get((section, field), field)
+
+
+def _define(name: str, field: dataclasses.Field, flag_values) -> None:
+  help_text = field.metadata.get("help", name)
+  default = field.default
+  kwargs = {"flag_values": flag_values}
+  if name in _CHOICES:
+    flags.DEFINE_enum(name, default, list(_CHOICES[name]), help_text,
+                      **kwargs)
+  elif isinstance(default, bool):
+    flags.DEFINE_bool(name, default, help_text, **kwargs)
+  elif isinstance(default, int):
+    flags.DEFINE_integer(name, default, help_text, **kwargs)
+  elif isinstance(default, float):
+    flags.DEFINE_float(name, default, help_text, **kwargs)
+  else:
+    flags.DEFINE_string(name, default, help_text, **kwargs)
+
+
+def define_config_flags(flag_values=FLAGS) -> None:
+  """Defines one flag per config field (idempotent, so tests may call it)."""
+  for section, cls in _SECTIONS:
+    for field in dataclasses.fields(cls):
+      name = flag_name(section, field.name)
+      if name not in flag_values:
+        _define(name, field, flag_values)
+
+
+def define_workdir_flag(required: bool = True) -> None:
+  if "workdir" not in FLAGS:
+    flags.DEFINE_string("workdir", None, "Run directory: checkpoints, "
+                        "TensorBoard events, samples, config.json.")
+  if required:
+    flags.mark_flag_as_required("workdir")
+
+
+def config_from_flags(flag_values=FLAGS) -> config_lib.Config:
+  """Builds the frozen config from parsed flags and validates it."""
+  parts = {}
+  for section, cls in _SECTIONS:
+    parts[section] = cls(**{
+        f.name: flag_values[flag_name(section, f.name)].value
+        for f in dataclasses.fields(cls)
+    })
+  config = config_lib.Config(**parts)
+  config_lib.validate(config)
+  return config
+
+
+def explicit_flag_lines(flag_values=FLAGS) -> List[str]:
+  """Config flags as `--name=value` lines, ready to be a flagfile."""
+  lines = []
+  for section, cls in _SECTIONS:
+    for f in dataclasses.fields(cls):
+      name = flag_name(section, f.name)
+      lines.append(flag_values[name].serialize())
+  return lines
+
+
+def write_flagfile(workdir: str, flag_values=FLAGS) -> str:
+  """Writes the resolved flags as `flags.cfg`; `--flagfile` replays the run."""
+  path = os.path.join(workdir, "flags.cfg")
+  with open(path, "w") as f:
+    f.write("\n".join(explicit_flag_lines(flag_values)) + "\n")
+  return path
+

@@ -1,0 +1,196 @@
+"""Numerics and graph hygiene: name the first bad layer, spot collapse, refuse retraces.
+
+The TF1 ancestor of this project lost weeks to two failures: outputs that went
+all-zero after NaN gradients appeared in one decoder layer nobody could name,
+and memory that ran out because ops kept being added to the graph. This module
+turns both into an immediate error that names the culprit.
+
+In-graph, `finiteness` costs one fused reduction per loss term and per
+gradient. Out of graph, `check_finite` reads those flags (one host sync per
+step) and raises `NumericsError` naming the step, the loss term and the
+variables whose gradients went bad, first in backprop order.
+"""
+
+import re
+from typing import Dict, List, Sequence
+
+from absl import logging
+import keras
+import numpy as np
+import tensorflow as tf
+
+
+class NumericsError(RuntimeError):
+  """A non-finite loss or gradient; the message names where it started."""
+
+
+class RetraceError(RuntimeError):
+  """A step function traced again after warm-up (the graph would grow)."""
+
+
+def finiteness(terms: Dict[str, tf.Tensor],
+               grads: Sequence[tf.Tensor]) -> Dict[str, tf.Tensor]:
+  """Per-term and per-gradient finiteness as float32 vectors (1 = finite).
+
+  float32 rather than bool so that replicas can be reduced with MIN.
+  """
+  def flag(t):
+    return tf.cast(tf.reduce_all(tf.math.is_finite(t)), tf.float32)
+  return {
+      "finite_terms": tf.stack([flag(terms[k]) for k in sorted(terms)]),
+      "finite_grads": tf.stack([flag(g) for g in grads]),
+  }
+
+
+def describe_bad_gradients(finite_grads: np.ndarray,
+                           variable_paths: Sequence[str]) -> List[str]:
+  """Paths of variables with non-finite gradients, first in backprop order.
+
+  Variables are listed in forward (creation) order, so backprop reaches them
+  in reverse: the first bad one in reverse order is nearest the loss, where
+  the NaN or Inf entered the backward pass.
+  """
+  bad = [p for p, ok in zip(variable_paths, finite_grads) if ok < 0.5]
+  return bad[::-1]
+
+
+def layer_of(variable_path: str) -> str:
+  """'generator/decoder/res_block_0/adalin_1/rho' -> the layer path."""
+  return variable_path.rsplit("/", 1)[0]
+
+
+def check_finite(step: int, player: str, measurements: Dict[str, np.ndarray],
+                 term_names: Sequence[str], variable_paths: Sequence[str],
+                 loss_scaled: bool) -> bool:
+  """Returns True if the step was fine, False if a loss scaler skipped it.
+
+  Raises NumericsError on a real failure. Under float16 loss scaling an
+  overflow is expected now and then: the optimizer already skipped the update
+  and halved the scale, so it is counted, not fatal, unless the scale has
+  fallen below 1 (the NaN is not an overflow) or a loss term itself is NaN.
+  """
+  terms_ok = measurements["finite_terms"]
+  grads_ok = measurements["finite_grads"]
+  if terms_ok.min() > 0.5 and grads_ok.min() > 0.5:
+    return True
+  bad_terms = [n for n, ok in zip(sorted(term_names), terms_ok) if ok < 0.5]
+  if loss_scaled:
+    scale = float(measurements["loss_scale"])
+    nan_term = any(np.isnan(float(measurements[n])) for n in bad_terms)
+    if scale >= 1.0 and not nan_term:
+      return False
+  bad_vars = describe_bad_gradients(grads_ok, variable_paths)
+  lines = [f"Non-finite values in the {player} step at step {step}."]
+  if bad_terms:
+    values = ", ".join(f"{n}={float(measurements[n])}" for n in bad_terms)
+    lines.append(f"  loss terms: {values}")
+  if bad_vars:
+    lines.append(f"  first bad layer (backprop order): {layer_of(bad_vars[0])}")
+    shown = "\n    ".join(bad_vars[:10])
+    more = f" (+{len(bad_vars) - 10} more)" if len(bad_vars) > 10 else ""
+    lines.append(f"  variables with non-finite gradients "
+                 f"({len(bad_vars)} of {len(variable_paths)}){more}:\n    "
+                 f"{shown}")
+  lines.append("  No checkpoint was written for this step; the latest one "
+               "holds the last good weights. Lower the learning rate, or "
+               "rerun with --check_numerics=full to name the op.")
+  raise NumericsError("\n".join(lines))
+
+
+def explain_check_numerics_error(error: tf.errors.InvalidArgumentError,
+                                 step: int) -> NumericsError:
+  """Turns tf.debugging.enable_check_numerics' report into a short message."""
+  text = str(error.message)
+  op = re.search(r"op name: (\S+)", text) or re.search(r"\(op: ?([^)]+)\)",
+                                                        text)
+  where = re.search(r"name_scope\s*:?\s*(\S+)", text) or re.search(
+      r"Graph name: ?\"?(\S+?)\"?\n", text)
+  op_text = op.group(1) if op else "unknown op"
+  parts = [f"NaN or Inf at step {step}, first produced by {op_text}"]
+  if where:
+    parts.append(f"in {where.group(1)}")
+  first_line = text.strip().splitlines()[0] if text.strip() else ""
+  return NumericsError(" ".join(parts) + f".\n  TensorFlow says: {first_line}")
+
+
+class CollapseMonitor:
+  """Warns when generator outputs or style codes stop varying over a batch.
+
+  An all-zero (or all-constant) output is the failure that hid the original
+  NaN: its batch standard deviation drops to ~0 and stays there.
+  """
+
+  def __init__(self, patience: int, stop: bool, threshold: float = 1e-4):
+    self.patience = patience
+    self.stop = stop
+    self.threshold = threshold
+    self.streaks = {}
+
+  def update(self, step: int, stds: Dict[str, float]) -> None:
+    for name, std in stds.items():
+      streak = self.streaks.get(name, 0) + 1 if std < self.threshold else 0
+      self.streaks[name] = streak
+      if streak >= self.patience:
+        message = (f"COLLAPSE at step {step}: {name} has had batch std "
+                   f"< {self.threshold:g} for {streak} consecutive log steps "
+                   f"(now {std:.3g}); the generator outputs a constant.")
+        if self.stop:
+          raise NumericsError(message + " Stopping (--stop_on_collapse).")
+        logging.warning("%s Pass --stop_on_collapse to stop instead.",
+                        message)
+
+
+class GraphGuard:
+  """Freezes the step functions after warm-up and refuses any retrace.
+
+  After the first call of each function, its FuncGraph is finalized (adding
+  an op raises) and its tracing count is recorded. `check` compares the count
+  again; a retrace means a new graph per call, the TF2 form of the TF1 leak.
+  Step functions have input signatures, so an argument of another shape or
+  dtype is refused by TensorFlow instead; `explain_mismatch` names it.
+  """
+
+  def __init__(self):
+    self.functions = {}
+    self.counts = {}
+
+  def watch(self, name: str, function) -> None:
+    """Finalizes `function`'s (single) graph and records its tracing count."""
+    function.get_concrete_function().graph.finalize()
+    self.functions[name] = function
+    self.counts[name] = function.experimental_get_tracing_count()
+
+  def check(self) -> None:
+    for name, function in self.functions.items():
+      count = function.experimental_get_tracing_count()
+      if count != self.counts[name]:
+        raise RetraceError(
+            f"step function '{name}' was traced again after warm-up "
+            f"({self.counts[name]} -> {count} traces): every retrace adds a "
+            "graph and leaks memory. Something passed to it changed type or "
+            "shape; pass tensors with fixed shapes, not Python values.")
+
+  def explain_mismatch(self, name: str, function, args: Sequence) -> str:
+    """Names the argument whose spec differs from the traced signature."""
+    expected = _flat_with_paths(tuple(function.input_signature))
+    try:
+      given = dict(_flat_with_paths(tuple(args)))
+    except (TypeError, ValueError):
+      given = {}
+    for path, spec in expected:
+      value = given.get(path)
+      if value is None or not spec.is_compatible_with(value):
+        got = (f"{value.dtype.name} {list(value.shape)}"
+               if hasattr(value, "shape") else repr(value))
+        return (f"step function '{name}' refused argument '{path}': expected "
+                f"{spec.dtype.name} {spec.shape.as_list()}, got {got}. Step "
+                "functions are traced once with "
+                "fixed specs; feed batches of the same shape and dtype.")
+    return (f"step function '{name}' refused its arguments: their structure "
+            f"differs from {function.input_signature}")
+
+
+def _flat_with_paths(structure):
+  """[('0/photo', leaf), ...]: readable paths into nested arguments."""
+  return [("/".join(str(p) for p in path), leaf)
+          for path, leaf in keras.tree.flatten_with_path(structure)]

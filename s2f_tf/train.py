@@ -1,0 +1,321 @@
+"""The training loop: `run(config, workdir)` is the one library call.
+
+Sections, in the order a step meets them: setup (data, strategy, models,
+optimizers, checkpoint), the guarded step calls, logging, samples,
+histograms, checkpoints, evaluation. The compiled steps live in `steps.py`;
+this file only decides when to call what and what to do with the results.
+"""
+
+import dataclasses
+import os
+import time
+from typing import Dict, Optional
+
+from absl import logging
+import keras
+import numpy as np
+import tensorflow as tf
+
+from s2f_tf import checkpointing
+from s2f_tf import config as config_lib
+from s2f_tf import distribute
+from s2f_tf import evaluate as evaluate_lib
+from s2f_tf import networks
+from s2f_tf import numerics
+from s2f_tf import precision as precision_lib
+from s2f_tf import steps as steps_lib
+from s2f_tf import summaries
+from s2f_tf.data import episodes
+from s2f_tf.data import reader
+
+
+@dataclasses.dataclass
+class RunState:
+  """Everything a running loop holds; built by `setup`, also used by tests."""
+
+  config: config_lib.Config
+  workdir: str
+  strategy: tf.distribute.Strategy
+  train_set: object
+  heldout_set: object
+  dataset: tf.data.Dataset
+  generator: keras.Model
+  discriminator: keras.Model
+  g_opt: keras.optimizers.Optimizer
+  d_opt: keras.optimizers.Optimizer
+  step: tf.Variable
+  checkpoint: tf.train.Checkpoint
+  manager: tf.train.CheckpointManager
+  steps: steps_lib.TrainSteps
+  sample: tf.types.experimental.GenericFunction
+
+
+def setup(config: config_lib.Config, workdir: str) -> RunState:
+  """Builds data, models, optimizers and steps, and resumes if possible.
+
+  Call inside `precision_lib.precision_policy(config.train.precision)`.
+  """
+  t = config.train
+  strategy = distribute.make_strategy(t.strategy)
+  keras.utils.set_random_seed(t.seed)
+  train_set, heldout_set = reader.load_splits(config.data)
+  dataset = episodes.make_episode_dataset(
+      train_set, t.batch_size, config.data.k_refs, shuffle=True,
+      flip=config.data.flip, repeat=True, seed=t.seed)
+  with strategy.scope():
+    generator, discriminator = networks.build_models(config)
+    g_opt = precision_lib.make_optimizer(t.g_lr, t.beta1, t.beta2,
+                                         t.precision, "g_adam")
+    d_opt = precision_lib.make_optimizer(t.d_lr, t.beta1, t.beta2,
+                                         t.precision, "d_adam")
+    g_opt.build(generator.trainable_variables)
+    d_opt.build(discriminator.trainable_variables)
+    step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+  checkpoint = checkpointing.make_checkpoint(generator, discriminator, g_opt,
+                                             d_opt, step)
+  manager = checkpointing.make_manager(checkpoint, workdir, t.keep_checkpoints)
+  checkpointing.restore_latest(checkpoint, manager)
+  dist_dataset = strategy.experimental_distribute_dataset(dataset)
+  train_steps = steps_lib.TrainSteps(config, strategy, generator,
+                                     discriminator, g_opt, d_opt,
+                                     dist_dataset.element_spec)
+  spec = dataset.element_spec
+  sample = tf.function(
+      lambda sketch, refs: generator({"sketch": sketch, "refs": refs},
+                                     training=False),
+      input_signature=[tf.TensorSpec([None] + spec["sketch"].shape[1:]),
+                       tf.TensorSpec([None, None] + spec["refs"].shape[2:])])
+  return RunState(config, workdir, strategy, train_set, heldout_set,
+                  dist_dataset, generator, discriminator, g_opt, d_opt, step,
+                  checkpoint, manager, train_steps, sample)
+
+
+def run(config: config_lib.Config, workdir: str) -> Dict:
+  """Trains (or resumes) the run in `workdir`; returns the final measurements.
+
+  Raises numerics.NumericsError (non-finite values, collapse) or
+  numerics.RetraceError; in both cases no checkpoint of the bad state is
+  written. Ctrl-C saves a checkpoint, then re-raises.
+  """
+  config_lib.validate(config)
+  os.makedirs(workdir, exist_ok=True)
+  config_lib.save_config(config, workdir)
+  if config.train.check_numerics == "full":
+    tf.debugging.enable_check_numerics()
+  try:
+    with precision_lib.precision_policy(config.train.precision):
+      state = setup(config, workdir)
+      return Loop(state).run()
+  finally:
+    if config.train.check_numerics == "full":
+      tf.debugging.disable_check_numerics()
+
+
+class Loop:
+  """Calls the steps and everything periodic around them."""
+
+  def __init__(self, state: RunState):
+    self.s = state
+    t = state.config.train
+    self.t = t
+    self.chief = distribute.is_chief(state.strategy)
+    logdir = os.path.join(state.workdir, "train")
+    self.writer = (tf.summary.create_file_writer(logdir) if self.chief
+                   else tf.summary.create_noop_writer())
+    self.guard = numerics.GraphGuard()
+    self.collapse = numerics.CollapseMonitor(t.collapse_patience,
+                                             t.stop_on_collapse)
+    self.paths = state.steps.variable_paths()
+    self.skipped = 0
+    self.mean_photo = _mean_photo(state.train_set)
+    self.grid_batch = _fixed_batch(state.heldout_set, state.config)
+    self.iterator = iter(state.dataset)
+
+  def run(self) -> Dict:
+    start = int(self.s.step.numpy())
+    if start >= self.t.steps:
+      logging.info("Already trained to step %d of %d.", start, self.t.steps)
+    progbar = keras.utils.Progbar(self.t.steps, stateful_metrics=[
+        "steps/s", "g_total", "d_total"], unit_name="step")
+    progbar.update(start)
+    tick, tick_step = time.time(), start
+    last = {}
+    try:
+      for step in range(start, self.t.steps):
+        last = self._train_step(step)
+        done = step + 1
+        if done % self.t.log_every == 0 or done == self.t.steps:
+          rate = (done - tick_step) / max(time.time() - tick, 1e-9)
+          tick, tick_step = time.time(), done
+          self._log(done, last, rate)
+          progbar.update(done, [("steps/s", rate),
+                                ("g_total", last["g"]["g_total"]),
+                                ("d_total", last["d"]["d_total"])])
+        self._periodic(done)
+    except KeyboardInterrupt:
+      logging.warning("Interrupted: saving a checkpoint at step %d.",
+                      int(self.s.step.numpy()))
+      self._save(force=True)
+      raise
+    self._save(force=True)
+    results = {"step": int(self.s.step.numpy()), "skipped_steps": self.skipped,
+               "last": _to_floats(last)}
+    if self.t.eval_at_end:
+      results["eval"] = self._evaluate(int(self.s.step.numpy()))
+    self.writer.flush()
+    return results
+
+  # Steps ------------------------------------------------------------------
+
+  def _call(self, name: str, function, *args):
+    """Calls a step; the first call finalizes its graph (warm-up)."""
+    try:
+      out = function(*args)
+    except (TypeError, ValueError) as e:
+      if name not in self.guard.functions:
+        raise  # Tracing itself failed: the original error is the message.
+      raise numerics.RetraceError(
+          self.guard.explain_mismatch(name, function, args)) from e
+    if name not in self.guard.functions:
+      self.guard.watch(name, function)
+    return out
+
+  def _train_step(self, step: int) -> Dict[str, Dict[str, np.ndarray]]:
+    steps, t = self.s.steps, self.t
+    for c in range(t.n_critic):
+      d_index = step * t.n_critic + c
+      lazy_r1 = t.r1_gamma > 0 and d_index % t.r1_interval == 0
+      name = "d_step_r1" if lazy_r1 else "d_step"
+      d_out = self._call(name, getattr(steps, name), next(self.iterator))
+      self._check(step, "discriminator", d_out, "d")
+    g_out = self._call("g_step", steps.g_step, next(self.iterator))
+    self._check(step, "generator", g_out, "g")
+    self.s.step.assign_add(1)
+    return {"d": d_out, "g": g_out}
+
+  def _check(self, step: int, player: str, out, key: str) -> None:
+    if "finite_terms" not in out:
+      return
+    # A host sync per step: the price of stopping in the same step.
+    values = {k: v.numpy() for k, v in out.items()}
+    terms = [k for k in values
+             if k.startswith(key + "_") and k != f"{key}_total"]
+    ok = numerics.check_finite(
+        step, player, values, terms, self.paths[key],
+        loss_scaled=self.t.precision == "mixed_float16")
+    if not ok:
+      self.skipped += 1
+      with self.writer.as_default(step=step):
+        tf.summary.scalar("numerics/skipped_steps", self.skipped)
+        tf.summary.scalar(f"numerics/{key}_loss_scale",
+                          float(values["loss_scale"]))
+      logging.warning("step %d: %s gradients overflowed under float16; the "
+                      "update was skipped and the loss scale is now %g.",
+                      step, player, float(values["loss_scale"]))
+
+  # Periodic work ----------------------------------------------------------
+
+  def _log(self, step: int, last, rate: float) -> None:
+    self.guard.check()
+    scalars = {}
+    for out in last.values():
+      scalars.update({k: float(v) for k, v in out.items()
+                      if not k.startswith("finite")})
+    scalars["steps_per_second"] = rate
+    if self.chief:
+      summaries.write_scalars(self.writer, step, scalars, prefix="train/")
+    stds = {"generator output": scalars["output_std"]}
+    if self.s.config.model.style_source == "embedder":
+      stds["style code"] = scalars["style_std"]
+    self.collapse.update(step, stds)
+
+  def _periodic(self, step: int) -> None:
+    t = self.t
+    if step % t.image_every == 0 and self.chief:
+      self._write_grid(step)
+    if t.histogram_every and step % t.histogram_every == 0 and self.chief:
+      self._write_histograms(step)
+    if t.eval_every and step % t.eval_every == 0:
+      self._evaluate(step)
+    if step % t.checkpoint_every == 0:
+      self._save()
+
+  def _write_grid(self, step: int) -> None:
+    b = self.grid_batch
+    output = self._call("sample", self.s.sample, b["sketch"], b["refs"])
+    grid = summaries.episode_grid(b["sketch"].numpy(), b["refs"].numpy(),
+                                  output.numpy(), b["photo"].numpy())
+    summaries.write_image(self.writer, step, "samples/heldout", grid)
+    summaries.save_png(grid, os.path.join(self.s.workdir, "samples",
+                                          f"step_{step:07d}.png"))
+
+  def _write_histograms(self, step: int) -> None:
+    g_grads, d_grads = self._call("gradients", self.s.steps.gradients,
+                                  next(self.iterator))
+    summaries.write_histograms(self.writer, step, "generator",
+                               self.s.generator.trainable_variables, g_grads)
+    summaries.write_histograms(self.writer, step, "discriminator",
+                               self.s.discriminator.trainable_variables,
+                               d_grads)
+
+  def _evaluate(self, step: int) -> Dict:
+    generate = lambda sketch, refs: self._call(
+        "sample", self.s.sample, tf.constant(sketch), tf.constant(refs)).numpy()
+    results = evaluate_lib.evaluate(
+        generate, self.s.heldout_set, self.mean_photo, self.t.batch_size,
+        self.s.config.data.k_refs, self.t.eval_episodes)
+    results["step"] = step
+    if self.chief:
+      summaries.write_scalars(self.writer, step,
+                              evaluate_lib.flat_scalars(results), "eval/")
+      evaluate_lib.write_results(results, self.s.workdir)
+    logging.info("eval at step %d: PSNR model %.2f dB, other-style %.2f dB, "
+                 "mean photo %.2f dB", step, results["model"]["psnr"],
+                 results["other_identity_style"]["psnr"],
+                 results["mean_train_photo"]["psnr"])
+    return results
+
+  def _save(self, force: bool = False) -> None:
+    step = int(self.s.step.numpy())
+    if step == 0 or (force and self.s.manager.latest_checkpoint and
+                     self.s.manager.latest_checkpoint.endswith(f"-{step}")):
+      return
+    if self.chief:
+      self.s.manager.save(checkpoint_number=step)
+
+
+def _mean_photo(face_set) -> np.ndarray:
+  """The mean training photo in [-1, 1]: the trivial baseline."""
+  return face_set.photos.astype(np.float32).mean(axis=0) / 127.5 - 1.0
+
+
+def _fixed_batch(face_set, config) -> Dict[str, tf.Tensor]:
+  """The same held-out episodes at every sample step, so grids compare."""
+  ds = episodes.make_episode_dataset(face_set, 4, config.data.k_refs,
+                                     shuffle=True, flip=False, repeat=True,
+                                     seed=7)
+  return next(iter(ds))
+
+
+def _to_floats(out: Dict) -> Dict:
+  return {player: {k: float(v) for k, v in values.items()
+                   if not k.startswith("finite")}
+          for player, values in out.items()}
+
+
+def evaluate_workdir(workdir: str, max_episodes: Optional[int] = None) -> Dict:
+  """`s2f-eval`: restores the generator and evaluates it on held-out people."""
+  config, generator, step = checkpointing.restore_generator(workdir)
+  train_set, heldout_set = reader.load_splits(config.data)
+  generate = lambda sketch, refs: generator(
+      {"sketch": sketch, "refs": refs}, training=False).numpy()
+  results = evaluate_lib.evaluate(
+      generate, heldout_set, _mean_photo(train_set), config.train.batch_size,
+      config.data.k_refs, max_episodes or config.train.eval_episodes)
+  results["step"] = step
+  evaluate_lib.write_results(results, workdir)
+  writer = tf.summary.create_file_writer(os.path.join(workdir, "eval"))
+  summaries.write_scalars(writer, step, evaluate_lib.flat_scalars(results),
+                          "eval/")
+  writer.flush()
+  return results

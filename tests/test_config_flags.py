@@ -1,0 +1,86 @@
+"""Flags <-> config: presets parse, round-trip, and bad values fail clearly."""
+
+import dataclasses
+import glob
+import os
+
+from absl import flags
+import pytest
+
+from s2f_tf import config as config_lib
+from s2f_tf import flags as s2f_flags
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _parse(argv):
+  fv = flags.FlagValues()
+  s2f_flags.define_config_flags(fv)
+  fv(["prog"] + argv)
+  return fv
+
+
+def test_every_config_field_has_a_flag_with_its_default():
+  config = s2f_flags.config_from_flags(_parse([]))
+  assert config == config_lib.Config()
+
+
+def test_smoke_preset_sets_the_tiny_model():
+  fv = _parse([f"--flagfile={REPO}/flags/smoke.cfg"])
+  config = s2f_flags.config_from_flags(fv)
+  assert config.data.image_size == 16
+  assert config.model.base_channels == 8
+  assert config.data.root == "data/synth_smoke"
+
+
+@pytest.mark.parametrize("preset", ["smoke", "demo"])
+def test_written_flagfile_replays_the_same_config(preset, tmp_path):
+  fv = _parse([f"--flagfile={REPO}/flags/{preset}.cfg", "--steps=7"])
+  config = s2f_flags.config_from_flags(fv)
+  path = s2f_flags.write_flagfile(str(tmp_path), fv)
+  replayed = s2f_flags.config_from_flags(_parse([f"--flagfile={path}"]))
+  assert replayed == config and replayed.train.steps == 7
+
+
+@pytest.mark.parametrize("path", sorted(glob.glob(f"{REPO}/flags/celebamask_*.cfg")))
+def test_real_data_presets_name_the_missing_root(path, tmp_path):
+  fv = _parse([f"--flagfile={path}"])
+  with pytest.raises(ValueError, match="data/CelebAMask-HQ.*does not exist"):
+    s2f_flags.config_from_flags(fv)
+  fv = _parse([f"--flagfile={path}", f"--data_root={tmp_path}"])
+  config = s2f_flags.config_from_flags(fv)
+  assert config.train.precision == "mixed_float16"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--image_size=34"], "not divisible by 2\\*\\*n_downsample=4"),
+    (["--k_refs=0"], "--k_refs=0 must be >= 1"),
+    (["--image_size=512"], "must be in \\[16, 256\\]"),
+    (["--batch_size=0"], "--batch_size=0 must be >= 1"),
+    (["--nosynthesize", "--data_root=/no/such/dir"], "/no/such/dir"),
+])
+def test_bad_flags_give_one_line_errors(argv, message):
+  with pytest.raises(ValueError, match=message) as info:
+    s2f_flags.config_from_flags(_parse(argv))
+  assert "\n" not in str(info.value)
+
+
+def test_unknown_precision_is_refused_by_the_flag_parser():
+  with pytest.raises(flags.IllegalFlagValueError, match="mixed_float16"):
+    _parse(["--precision=float16"])
+
+
+def test_config_json_round_trip_and_unknown_keys(tmp_path):
+  config = config_lib.tiny_config(root="x", steps=3)
+  config_lib.save_config(config, str(tmp_path))
+  assert config_lib.load_config(str(tmp_path)) == config
+  bad = config.to_dict()
+  bad["train"]["stepz"] = 1
+  with pytest.raises(ValueError, match="stepz"):
+    config_lib.Config.from_dict(bad)
+  assert dataclasses.replace(config.train, steps=5).steps == 5
+
+
+def test_missing_workdir_config_names_the_path(tmp_path):
+  with pytest.raises(FileNotFoundError, match="config.json"):
+    config_lib.load_config(str(tmp_path / "nope"))
