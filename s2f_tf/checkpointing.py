@@ -22,10 +22,29 @@ def checkpoint_dir(workdir: str) -> str:
   return os.path.join(workdir, "checkpoints")
 
 
+class VariablesByPath(tf.Module):
+  """A model's or optimizer's variables, saved under their Keras paths.
+
+  tf.train.Checkpoint does not see layers that Keras 3 keeps in Python lists
+  (they are not TF trackables), so checkpointing the model object would
+  silently skip them. Keying every variable by its path ("generator/decoder/
+  res_block_0/adalin_1/rho") saves all of them, and a restore that misses one
+  fails `assert_existing_objects_matched` with that path.
+  """
+
+  def __init__(self, owner):
+    super().__init__()
+    self.by_path = {v.path: v for v in owner.variables}
+    if len(self.by_path) != len(owner.variables):
+      raise ValueError(f"{owner.name} has variables with duplicate paths")
+
+
 def make_checkpoint(generator, discriminator, g_opt, d_opt,
                     step: tf.Variable) -> tf.train.Checkpoint:
-  return tf.train.Checkpoint(generator=generator, discriminator=discriminator,
-                             g_opt=g_opt, d_opt=d_opt, step=step)
+  return tf.train.Checkpoint(
+      generator=VariablesByPath(generator),
+      discriminator=VariablesByPath(discriminator),
+      g_opt=VariablesByPath(g_opt), d_opt=VariablesByPath(d_opt), step=step)
 
 
 def make_manager(checkpoint: tf.train.Checkpoint, workdir: str,
@@ -71,7 +90,8 @@ def restore_generator(workdir: str,
         f"s2f-train --workdir={workdir}")
   generator, _ = networks.build_models(config)
   step = tf.Variable(0, dtype=tf.int64)
-  status = tf.train.Checkpoint(generator=generator, step=step).restore(path)
+  status = tf.train.Checkpoint(generator=VariablesByPath(generator),
+                               step=step).restore(path)
   status.expect_partial()  # The discriminator and optimizers are not wanted.
   try:
     status.assert_existing_objects_matched()

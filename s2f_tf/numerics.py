@@ -32,7 +32,8 @@ def finiteness(terms: Dict[str, tf.Tensor],
                grads: Sequence[tf.Tensor]) -> Dict[str, tf.Tensor]:
   """Per-term and per-gradient finiteness as float32 vectors (1 = finite).
 
-  float32 rather than bool so that replicas can be reduced with MIN.
+  float32 rather than bool so that replicas can be reduced with MEAN: the
+  mean is exactly 1 only if every replica was finite.
   """
   def flag(t):
     return tf.cast(tf.reduce_all(tf.math.is_finite(t)), tf.float32)
@@ -50,7 +51,7 @@ def describe_bad_gradients(finite_grads: np.ndarray,
   in reverse: the first bad one in reverse order is nearest the loss, where
   the NaN or Inf entered the backward pass.
   """
-  bad = [p for p, ok in zip(variable_paths, finite_grads) if ok < 0.5]
+  bad = [p for p, ok in zip(variable_paths, finite_grads) if ok < 1.0]
   return bad[::-1]
 
 
@@ -71,9 +72,9 @@ def check_finite(step: int, player: str, measurements: Dict[str, np.ndarray],
   """
   terms_ok = measurements["finite_terms"]
   grads_ok = measurements["finite_grads"]
-  if terms_ok.min() > 0.5 and grads_ok.min() > 0.5:
+  if terms_ok.min() >= 1.0 and grads_ok.min() >= 1.0:
     return True
-  bad_terms = [n for n, ok in zip(sorted(term_names), terms_ok) if ok < 0.5]
+  bad_terms = [n for n, ok in zip(sorted(term_names), terms_ok) if ok < 1.0]
   if loss_scaled:
     scale = float(measurements["loss_scale"])
     nan_term = any(np.isnan(float(measurements[n])) for n in bad_terms)

@@ -67,7 +67,8 @@ class TrainSteps:
     if regularize:
       # Lazy regularisation: weight by the interval so the expected
       # penalty per step is unchanged (Karras et al. 2020, arXiv:1912.04958).
-      terms["d_r1"] = (0.5 * t.r1_gamma * t.r1_interval *
+      # r1_penalty is already E||grad||^2 / 2.
+      terms["d_r1"] = (t.r1_gamma * t.r1_interval *
                        losses.r1_penalty(lambda x: _logits(d(x)), photo))
     return terms
 
@@ -129,12 +130,9 @@ class TrainSteps:
   def _run(self, fn, batch, *args) -> Dict[str, tf.Tensor]:
     """strategy.run, then the replica reduction of every measurement."""
     per_replica = self.strategy.run(fn, args=(batch,) + args)
-    out = {}
-    for name, value in per_replica.items():
-      op = (tf.distribute.ReduceOp.MIN if name.startswith("finite")
-            else tf.distribute.ReduceOp.MEAN)
-      out[name] = self.strategy.reduce(op, value, axis=None)
-    return out
+    return {name: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, value,
+                                       axis=None)
+            for name, value in per_replica.items()}
 
   def _local_gradients(self, batch):
     """Unapplied gradients of both players on the first replica's batch.

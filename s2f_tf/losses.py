@@ -1,0 +1,195 @@
+"""GAN objectives, regularisers and reconstruction terms, named as in TF-GAN.
+
+Reduction: every loss first builds a per-example loss [B] (mean over pixels,
+patches and discriminator scales), then `_reduce` makes it a float32 scalar.
+By default that is the batch mean. Under a `tf.distribute` strategy pass
+`global_batch_size`: the scalar becomes sum / global_batch_size
+(`tf.nn.compute_average_loss`), so the replicas' summed gradients are the
+gradient of the global-batch mean.
+
+Discriminator outputs ("logits") may be one tensor [B, ...] or a list over the
+scales of a multi-scale discriminator; lists are averaged over scales after
+each scale is averaged over its patches, so every scale weighs the same
+whatever its size. Inputs are cast to float32 first, as mixed-precision
+models hand in float16/bfloat16 features.
+
+GAN_LOSSES maps each `config.GAN_LOSSES` name to its (generator_loss,
+discriminator_loss) pair.
+"""
+
+import tensorflow as tf
+
+
+def _scales(x):
+  return list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+def _per_example(fn, *tensors):
+  """fn applied elementwise per scale, then a mean per example [B].
+
+  Each argument is a tensor or a list over scales; the i-th scales of all
+  arguments go to `fn` together, as float32.
+  """
+  per_scale = []
+  for scale in zip(*map(_scales, tensors)):
+    value = fn(*[tf.cast(t, tf.float32) for t in scale])
+    value = tf.reshape(value, [tf.shape(value)[0], -1])
+    per_scale.append(tf.reduce_mean(value, axis=1))
+  return tf.add_n(per_scale) / len(per_scale)
+
+
+def _reduce(per_example, global_batch_size):
+  """The per-example losses [B] as a float32 scalar (see module docstring)."""
+  if global_batch_size is None:
+    return tf.reduce_mean(per_example)
+  return tf.nn.compute_average_loss(per_example,
+                                    global_batch_size=global_batch_size)
+
+
+def wasserstein_generator_loss(fake_logits, global_batch_size=None):
+  """-D(G(z)). Arjovsky et al. 2017, arXiv:1701.07875."""
+  return _reduce(_per_example(tf.negative, fake_logits), global_batch_size)
+
+
+def wasserstein_discriminator_loss(real_logits, fake_logits,
+                                   global_batch_size=None):
+  """D(G(z)) - D(x). Arjovsky et al. 2017, arXiv:1701.07875."""
+  return _reduce(_per_example(lambda r, f: f - r, real_logits, fake_logits),
+                 global_batch_size)
+
+
+def hinge_generator_loss(fake_logits, global_batch_size=None):
+  """-D(G(z)), as for Wasserstein. Lim & Ye 2017, arXiv:1705.02894."""
+  return wasserstein_generator_loss(fake_logits, global_batch_size)
+
+
+def hinge_discriminator_loss(real_logits, fake_logits, global_batch_size=None):
+  """relu(1 - D(x)) + relu(1 + D(G(z))). Lim & Ye 2017, arXiv:1705.02894."""
+  return _reduce(
+      _per_example(lambda r, f: tf.nn.relu(1.0 - r) + tf.nn.relu(1.0 + f),
+                   real_logits, fake_logits), global_batch_size)
+
+
+def non_saturating_generator_loss(fake_logits, global_batch_size=None):
+  """-log sigmoid(D(G(z))). Goodfellow et al. 2014, arXiv:1406.2661.
+
+  The "-log D" trick of the paper, which keeps gradients alive while D
+  confidently rejects the fakes; softplus(-l) is -log sigmoid(l), stably.
+  """
+  return _reduce(_per_example(lambda f: tf.nn.softplus(-f), fake_logits),
+                 global_batch_size)
+
+
+def non_saturating_discriminator_loss(real_logits, fake_logits,
+                                      global_batch_size=None):
+  """Sigmoid cross-entropy, real -> 1, fake -> 0. Goodfellow et al. 2014."""
+  return _reduce(
+      _per_example(lambda r, f: tf.nn.softplus(-r) + tf.nn.softplus(f),
+                   real_logits, fake_logits), global_batch_size)
+
+
+def lsgan_generator_loss(fake_logits, global_batch_size=None):
+  """0.5 (D(G(z)) - 1)^2. Mao et al. 2017, arXiv:1611.04076."""
+  return _reduce(_per_example(lambda f: 0.5 * tf.square(f - 1.0), fake_logits),
+                 global_batch_size)
+
+
+def lsgan_discriminator_loss(real_logits, fake_logits, global_batch_size=None):
+  """0.5 (D(x) - 1)^2 + 0.5 D(G(z))^2. Mao et al. 2017, arXiv:1611.04076."""
+  return _reduce(
+      _per_example(lambda r, f: 0.5 * tf.square(r - 1.0) + 0.5 * tf.square(f),
+                   real_logits, fake_logits), global_batch_size)
+
+
+def _input_gradients(d_fn, x):
+  """d(mean logits of example i) / d(x_i), flattened to [B, N], float32.
+
+  Examples do not interact in D, so one gradient of the batch sum gives every
+  example's own gradient. The critic value of a PatchGAN is its mean patch
+  logit (averaged over scales), the same reduction the losses use.
+  """
+  with tf.GradientTape() as tape:
+    tape.watch(x)
+    critic = tf.reduce_sum(_per_example(tf.identity, d_fn(x)))
+  grads = tf.cast(tape.gradient(critic, x), tf.float32)
+  return tf.reshape(grads, [tf.shape(grads)[0], -1])
+
+
+def wasserstein_gradient_penalty(critic_fn, real, fake, epsilon=1e-10,
+                                 target=1.0, global_batch_size=None,
+                                 seed=None):
+  """(||grad critic(x_hat)|| - target)^2 at random interpolates x_hat.
+
+  Gulrajani et al. 2017 (WGAN-GP), arXiv:1704.00028. One alpha ~ U[0, 1] per
+  example. epsilon sits inside the square root, sqrt(sum g^2 + eps), because
+  the gradient of the norm is NaN at exactly zero gradient. Call it inside the
+  discriminator's GradientTape: the penalty's gradient is a second-order one.
+  `critic_fn(images)` returns logits (tensor or list over scales); close
+  over the conditioning sketch there.
+  """
+  real = tf.cast(real, tf.float32)
+  fake = tf.cast(fake, tf.float32)
+  alpha_shape = [tf.shape(real)[0]] + [1] * (real.shape.rank - 1)
+  alpha = tf.random.uniform(alpha_shape, seed=seed)
+  grads = _input_gradients(critic_fn, real + alpha * (fake - real))
+  norm = tf.sqrt(tf.reduce_sum(tf.square(grads), axis=1) + epsilon)
+  return _reduce(tf.square(norm - target), global_batch_size)
+
+
+def _half_squared_gradient_norm(d_fn, images, global_batch_size):
+  grads = _input_gradients(d_fn, tf.cast(images, tf.float32))
+  return _reduce(0.5 * tf.reduce_sum(tf.square(grads), axis=1),
+                 global_batch_size)
+
+
+def r1_penalty(d_fn, real, global_batch_size=None):
+  """0.5 E||grad D(x)||^2 on reals. Mescheder et al. 2018, arXiv:1801.04406.
+
+  The paper's R1 is (gamma / 2) E||grad D(x)||^2: this is R1 at gamma = 1,
+  so the caller multiplies by gamma (and by the interval for lazy
+  regularisation) and nothing else.
+  """
+  return _half_squared_gradient_norm(d_fn, real, global_batch_size)
+
+
+def r2_penalty(d_fn, fake, global_batch_size=None):
+  """0.5 E||grad D(G(z))||^2 on fakes. Mescheder et al. 2018, arXiv:1801.04406.
+
+  Same scaling convention as `r1_penalty`.
+  """
+  return _half_squared_gradient_norm(d_fn, fake, global_batch_size)
+
+
+def feature_matching_loss(real_feats, fake_feats, global_batch_size=None):
+  """L1 between D's features of real and fake images (pix2pixHD).
+
+  Wang et al. 2018, arXiv:1711.11585. Arguments are nested lists (over scales,
+  then layers) of feature maps; the loss is the mean over all maps of each
+  map's mean absolute difference. Real features are a fixed target, so no
+  gradient flows into them.
+  """
+  real = tf.nest.flatten(real_feats)
+  fake = tf.nest.flatten(fake_feats)
+  return _reduce(
+      _per_example(lambda r, f: tf.abs(f - tf.stop_gradient(r)), real, fake),
+      global_batch_size)
+
+
+def l1_reconstruction_loss(target, generated, global_batch_size=None):
+  """Mean |generated - target|. Isola et al. 2017 (pix2pix), arXiv:1611.07004.
+
+  With the paired photo as target it anchors colours and layout, which the
+  adversarial terms alone pin down slowly.
+  """
+  return _reduce(_per_example(lambda t, g: tf.abs(g - t), target, generated),
+                 global_batch_size)
+
+
+GAN_LOSSES = {
+    "hinge": (hinge_generator_loss, hinge_discriminator_loss),
+    "non_saturating": (non_saturating_generator_loss,
+                       non_saturating_discriminator_loss),
+    "lsgan": (lsgan_generator_loss, lsgan_discriminator_loss),
+    "wgan": (wasserstein_generator_loss, wasserstein_discriminator_loss),
+    "wgan_gp": (wasserstein_generator_loss, wasserstein_discriminator_loss),
+}

@@ -1,0 +1,314 @@
+"""The few-shot sketch-to-face generator and its multi-scale discriminator.
+
+The generator follows MUNIT's split of an image into content and style (Huang
+et al. 2018, arXiv:1804.04732) with U-GAT-IT's AdaLIN decoder (Kim et al. 2020,
+arXiv:1907.10830): content comes from the sketch, style is the average of the
+codes of K reference photos of the target identity, and an MLP turns the
+style into the gamma/beta of every AdaLIN layer. Averaging makes K free: it
+may differ between training and inference and is dynamic in traced graphs.
+
+The discriminator is pix2pixHD's multi-scale PatchGAN (Wang et al. 2018,
+arXiv:1711.11585), conditioned on the sketch, with spectral norm on every conv.
+
+Every layer has a fixed name, so variable paths read like
+`generator/decoder/res_block_0/adalin_1/rho` in numerics reports, summaries
+and checkpoints. Models come out of `build_*` already built, so optimizers
+and checkpoints always see their variables.
+"""
+
+import dataclasses
+import math
+
+import keras
+from keras import ops
+import tensorflow as tf
+
+from s2f_tf import config as config_lib
+from s2f_tf import layers
+
+ENCODER_RES_BLOCKS = 2  # Residual blocks after the content encoder's convs.
+STYLE_POOL_SIZE = 4  # The style embedder downsamples to about 4x4, then pools.
+MAX_CHANNEL_MULT = 8  # Channel cap, as a multiple of the first conv's width.
+
+
+def _check(model_config, image_size):
+  """Fails early, with the fix, on configs the networks cannot honour."""
+  factor = 2**model_config.n_downsample
+  if not 16 <= image_size <= 256 or image_size % factor:
+    raise ValueError(
+        f"image_size={image_size} must be in [16, 256] and divisible by "
+        f"2**n_downsample={factor}")
+  if model_config.n_res < 1:
+    raise ValueError("n_res must be >= 1: style enters through AdaLIN blocks")
+  if model_config.style_source not in config_lib.STYLE_SOURCES:
+    raise ValueError(f"style_source={model_config.style_source!r} is not one "
+                     f"of {config_lib.STYLE_SOURCES}")
+
+
+def _conv_norm_relu(filters, kernel_size, strides, name):
+  return [layers.ReflectConv2D(filters, kernel_size, strides=strides,
+                               name=name),
+          layers.InstanceNorm(name=f"{name}_norm"),
+          keras.layers.ReLU(name=f"{name}_relu")]
+
+
+def _content_encoder(cfg):
+  """Sketch [B, H, W, 1] -> content [B, H / 2**n, W / 2**n, C * 2**n]."""
+  stack = _conv_norm_relu(cfg.base_channels, 7, 1, "conv_in")
+  for i in range(cfg.n_downsample):
+    stack += _conv_norm_relu(cfg.base_channels * 2**(i + 1), 3, 2, f"down_{i}")
+  width = cfg.base_channels * 2**cfg.n_downsample
+  stack += [layers.ResBlock(width, name=f"res_block_{i}")
+            for i in range(ENCODER_RES_BLOCKS)]
+  return keras.Sequential(stack, name="content_encoder")
+
+
+def _style_embedder(cfg, image_size):
+  """Photos [N, H, W, 3] -> style codes [N, style_dim].
+
+  No normalisation: instance norm would remove exactly the per-image colour
+  statistics the style code must carry (MUNIT's style encoder, same reason).
+  """
+  ch = cfg.base_channels
+  stack = [layers.ReflectConv2D(ch, 7, activation="relu", name="conv_in")]
+  n_down = max(int(math.log2(image_size / STYLE_POOL_SIZE)), 0)
+  for i in range(n_down):
+    stack.append(layers.ReflectConv2D(ch * 2**min(i + 1, 2), 3, strides=2,
+                                      activation="relu", name=f"down_{i}"))
+  stack += [keras.layers.GlobalAveragePooling2D(name="pool"),
+            keras.layers.Dense(cfg.style_dim, name="to_style")]
+  return keras.Sequential(stack, name="style_embedder")
+
+
+def _style_mlp(cfg, n_params):
+  """Style [B, style_dim] -> every AdaLIN's gamma and beta, concatenated."""
+  return keras.Sequential([
+      keras.layers.Dense(cfg.mlp_dim, activation="relu", name="dense_0"),
+      keras.layers.Dense(cfg.mlp_dim, activation="relu", name="dense_1"),
+      keras.layers.Dense(n_params, name="to_adalin"),
+  ], name="style_mlp")
+
+
+def _up_block(filters, name):
+  """Nearest x2, conv, ILN, ReLU: resize-conv avoids checkerboard artefacts.
+
+  Odena et al. 2016, doi:10.23915/distill.00003; ILN as in U-GAT-IT.
+  """
+  return keras.Sequential([
+      keras.layers.UpSampling2D(2, interpolation="nearest", name="upsample"),
+      layers.ReflectConv2D(filters, 5, name="conv"),
+      layers.LayerInstanceNorm(name="iln"),
+      keras.layers.ReLU(name="relu"),
+  ], name=name)
+
+
+@keras.saving.register_keras_serializable(package="s2f_tf")
+class Decoder(keras.layers.Layer):
+  """(content, AdaLIN params) -> image in [-1, 1], float32.
+
+  n_res AdaLIN residual blocks inject the style, n_upsample up-blocks restore
+  the resolution, and a 7x7 conv + tanh gives RGB. tanh runs in float32 so
+  outputs are float32 under every mixed-precision policy.
+  """
+
+  def __init__(self, channels, n_res, n_upsample, **kwargs):
+    super().__init__(**kwargs)
+    self.channels, self.n_res, self.n_upsample = channels, n_res, n_upsample
+    self.res_blocks = [layers.AdaLINResBlock(channels, name=f"res_block_{i}")
+                       for i in range(n_res)]
+    self.up_blocks = [_up_block(channels // 2**(i + 1), f"up_block_{i}")
+                      for i in range(n_upsample)]
+    self.conv_out = layers.ReflectConv2D(3, 7, name="conv_out")
+    self.tanh = keras.layers.Activation("tanh", dtype="float32", name="tanh")
+
+  def call(self, inputs):
+    x, params = inputs
+    for block, block_params in zip(self.res_blocks,
+                                   ops.split(params, self.n_res, axis=-1)):
+      x = block((x, block_params))
+    for block in self.up_blocks:
+      x = block(x)
+    return self.tanh(self.conv_out(x))
+
+  def get_config(self):
+    return {**super().get_config(), "channels": self.channels,
+            "n_res": self.n_res, "n_upsample": self.n_upsample}
+
+
+class _ConfiguredModel(keras.Model):
+  """A model rebuilt from (ModelConfig, image_size): its whole config."""
+
+  def __init__(self, model_config, image_size, **kwargs):
+    super().__init__(**kwargs)
+    _check(model_config, image_size)
+    self.model_config, self.image_size = model_config, image_size
+
+  def get_config(self):
+    return {"name": self.name, "image_size": self.image_size,
+            "model_config": dataclasses.asdict(self.model_config)}
+
+  @classmethod
+  def from_config(cls, config):
+    config = dict(config)
+    model_config = config_lib.ModelConfig(**config.pop("model_config"))
+    return cls(model_config, **config)
+
+
+@keras.saving.register_keras_serializable(package="s2f_tf")
+class Generator(_ConfiguredModel):
+  """Sketch [B, H, W, 1] + K reference photos [B, K, H, W, 3] -> face.
+
+  `style_source` other than "embedder" is a debugging mode: "random" draws a
+  standard-normal style, "zeros" uses a zero style, both ignore the
+  references and build no style embedder. If the output does not change
+  between these modes, the generator is ignoring its style.
+  """
+
+  def __init__(self, model_config, image_size, **kwargs):
+    super().__init__(model_config, image_size, **kwargs)
+    cfg = model_config
+    width = cfg.base_channels * 2**cfg.n_downsample
+    self.content_encoder = _content_encoder(cfg)
+    self.style_embedder = (_style_embedder(cfg, image_size)
+                           if cfg.style_source == "embedder" else None)
+    self.style_mlp = _style_mlp(cfg, n_params=cfg.n_res * 4 * width)
+    self.decoder = Decoder(width, cfg.n_res, cfg.n_downsample, name="decoder")
+
+  def call(self, inputs, training=False):
+    """{"sketch", "refs"} -> image [B, H, W, 3] float32 in [-1, 1]."""
+    style = self.encode_style(inputs["refs"], training=training)
+    return self.generate(inputs["sketch"], style, training=training)
+
+  def encode_content(self, sketch, training=False):
+    """Sketch [B, H, W, 1] -> content features [B, H/2^n, W/2^n, C]."""
+    return self.content_encoder(sketch, training=training)
+
+  def encode_style_per_image(self, refs, training=False):
+    """Photos [B, K, H, W, 3] -> one style code per photo [B, K, S], float32.
+
+    The K photos are folded into the batch, so K may be dynamic (None).
+    """
+    if self.style_embedder is None:
+      raise ValueError(
+          "encode_style_per_image needs style_source='embedder', this "
+          f"generator uses {self.model_config.style_source!r}")
+    shape = ops.shape(refs)
+    codes = self.style_embedder(ops.reshape(refs, (-1, *shape[2:])),
+                                training=training)
+    codes = ops.reshape(codes, (shape[0], shape[1], -1))
+    return ops.cast(codes, "float32")
+
+  def encode_style(self, refs, training=False):
+    """Photos [B, K, H, W, 3] -> the style [B, S], float32, averaged over K."""
+    source = self.model_config.style_source
+    if source == "embedder":
+      return ops.mean(self.encode_style_per_image(refs, training), axis=1)
+    shape = (ops.shape(refs)[0], self.model_config.style_dim)
+    if source == "random":
+      return tf.random.normal(shape)
+    return ops.zeros(shape)
+
+  def generate(self, sketch, style, training=False):
+    """Sketch [B, H, W, 1] + style [B, S] -> image [B, H, W, 3] float32."""
+    content = self.encode_content(sketch, training=training)
+    params = self.style_mlp(style, training=training)
+    return self.decoder((content, params), training=training)
+
+
+@keras.saving.register_keras_serializable(package="s2f_tf")
+class PatchDiscriminator(keras.layers.Layer):
+  """One scale: a PatchGAN (Isola et al. 2017, arXiv:1611.07004).
+
+  `n_layers` 4x4 convs that halve the map, one more 4x4 conv, then 4x4 conv
+  to one logit per patch; spectral norm on each (Miyato et al. 2018), no other
+  normalisation, LeakyReLU 0.2. A stride becomes 1 once the map is 3x3 or
+  smaller, so small images or deep stacks never shrink below ~2x2. Returns
+  (logits float32 [B, h, w, 1], [every hidden activation]) for feature
+  matching.
+  """
+
+  def __init__(self, channels, n_layers, input_size, **kwargs):
+    super().__init__(**kwargs)
+    self.channels, self.n_layers = channels, n_layers
+    self.input_size = input_size
+    self.convs = []
+    size = input_size
+    for i in range(n_layers + 1):
+      strides = 2 if i < n_layers and size >= 4 else 1
+      size = math.ceil(size / strides)
+      filters = channels * min(2**i, MAX_CHANNEL_MULT)
+      self.convs.append(_sn_conv(filters, strides, f"conv_{i}"))
+    self.logits = _sn_conv(1, 1, "logits")
+
+  def call(self, x):
+    features = []
+    for conv in self.convs:
+      x = ops.leaky_relu(conv(x), negative_slope=0.2)
+      features.append(x)
+    return ops.cast(self.logits(x), "float32"), features
+
+  def get_config(self):
+    return {**super().get_config(), "channels": self.channels,
+            "n_layers": self.n_layers, "input_size": self.input_size}
+
+
+def _sn_conv(filters, strides, name):
+  conv = keras.layers.Conv2D(filters, 4, strides=strides, padding="same",
+                             name="conv")
+  return layers.SpectralNorm(conv, name=name)
+
+
+@keras.saving.register_keras_serializable(package="s2f_tf")
+class MultiScaleDiscriminator(_ConfiguredModel):
+  """pix2pixHD's multi-scale discriminator (Wang et al. 2018, arXiv:1711.11585).
+
+  `num_d` PatchGANs see the (image, sketch) pair at full, 1/2, 1/4... size
+  (3x3 stride-2 average pooling between scales): coarse scales judge the
+  global face, the fine one the texture, with the same receptive field.
+  Call with (image, sketch); returns a list over scales of
+  (logits float32 [B, h, w, 1], [feature maps]).
+  """
+
+  def __init__(self, model_config, image_size, **kwargs):
+    super().__init__(model_config, image_size, **kwargs)
+    cfg = model_config
+    self.scales = [
+        PatchDiscriminator(cfg.d_channels, cfg.d_layers,
+                           math.ceil(image_size / 2**i), name=f"scale_{i}")
+        for i in range(cfg.num_d)]
+    self.downsample = keras.layers.AveragePooling2D(
+        3, strides=2, padding="same", name="downsample")
+
+  def call(self, inputs, training=False):
+    image, sketch = inputs
+    x = ops.concatenate([image, ops.cast(sketch, image.dtype)], axis=-1)
+    outputs = []
+    for i, scale in enumerate(self.scales):
+      if i:
+        x = self.downsample(x)
+      outputs.append(scale(x, training=training))
+    return outputs
+
+
+def build_generator(model_config, image_size, k_refs=1):
+  """A built `Generator` (dummy batch of 1 with `k_refs` references)."""
+  generator = Generator(model_config, image_size, name="generator")
+  generator({"sketch": ops.zeros((1, image_size, image_size, 1)),
+             "refs": ops.zeros((1, k_refs, image_size, image_size, 3))})
+  return generator
+
+
+def build_discriminator(model_config, image_size):
+  """A built `MultiScaleDiscriminator` (dummy batch of 1)."""
+  discriminator = MultiScaleDiscriminator(model_config, image_size,
+                                          name="discriminator")
+  discriminator((ops.zeros((1, image_size, image_size, 3)),
+                 ops.zeros((1, image_size, image_size, 1))))
+  return discriminator
+
+
+def build_models(config):
+  """(generator, discriminator), built at the config's size and K."""
+  size = config.data.image_size
+  return (build_generator(config.model, size, config.data.k_refs),
+          build_discriminator(config.model, size))

@@ -1,0 +1,27 @@
+"""Shared fixtures: one tiny synthetic face set per test session."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import pytest  # pylint: disable=g-import-not-at-top
+
+from s2f_tf import config as config_lib  # pylint: disable=g-import-not-at-top
+
+
+@pytest.fixture(scope="session")
+def tiny_data_root(tmp_path_factory):
+  """12 people x 5 photos at 32 px, written once in the CelebAMask-HQ layout."""
+  from s2f_tf.data import synth  # pylint: disable=g-import-not-at-top
+  root = str(tmp_path_factory.mktemp("faces") / "synth")
+  synth.write_synthetic_faces(root, identities=12, per_identity=5, size=32,
+                              seed=0)
+  return root
+
+
+@pytest.fixture
+def tiny_config(tiny_data_root):
+  """tiny_config(**train_overrides) -> Config on the session's face set."""
+  def make(**train_overrides):
+    return config_lib.tiny_config(root=tiny_data_root, **train_overrides)
+  return make

@@ -1,0 +1,128 @@
+"""Tests for s2f_tf.losses against NumPy references."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from s2f_tf import config as config_lib
+from s2f_tf import losses
+
+
+def _softplus(x):
+  return np.log1p(np.exp(x))
+
+
+# name -> (generator reference, discriminator reference), elementwise.
+REFERENCES = {
+    "hinge": (lambda f: -f,
+              lambda r, f: np.maximum(0, 1 - r) + np.maximum(0, 1 + f)),
+    "non_saturating": (lambda f: _softplus(-f),
+                       lambda r, f: _softplus(-r) + _softplus(f)),
+    "lsgan": (lambda f: 0.5 * (f - 1)**2,
+              lambda r, f: 0.5 * (r - 1)**2 + 0.5 * f**2),
+    "wgan": (lambda f: -f, lambda r, f: f - r),
+}
+
+
+def _logits(seed, shape=(4, 3, 3, 1)):
+  return np.random.RandomState(seed).randn(*shape).astype("float32")
+
+
+def test_registry_covers_every_configurable_loss():
+  assert set(losses.GAN_LOSSES) == set(config_lib.GAN_LOSSES)
+  assert losses.GAN_LOSSES["wgan_gp"] == losses.GAN_LOSSES["wgan"]
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCES))
+def test_gan_losses_match_numpy(name):
+  g_fn, d_fn = losses.GAN_LOSSES[name]
+  g_ref, d_ref = REFERENCES[name]
+  real, fake = _logits(0), _logits(1)
+  g_loss, d_loss = g_fn(fake), d_fn(real, fake)
+  assert g_loss.dtype == tf.float32 and g_loss.shape == ()
+  np.testing.assert_allclose(g_loss.numpy(), g_ref(fake).mean(), rtol=1e-5)
+  np.testing.assert_allclose(d_loss.numpy(), d_ref(real, fake).mean(),
+                             rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCES))
+def test_multi_scale_lists_average_over_scales(name):
+  g_fn, d_fn = losses.GAN_LOSSES[name]
+  g_ref, d_ref = REFERENCES[name]
+  real = [_logits(0), _logits(1, (4, 2, 2, 1))]
+  fake = [_logits(2), _logits(3, (4, 2, 2, 1))]
+  np.testing.assert_allclose(
+      g_fn(fake).numpy(), np.mean([g_ref(f).mean() for f in fake]), rtol=1e-5)
+  np.testing.assert_allclose(
+      d_fn(real, fake).numpy(),
+      np.mean([d_ref(r, f).mean() for r, f in zip(real, fake)]), rtol=1e-5)
+
+
+def test_half_precision_inputs_give_float32_losses():
+  fake = tf.constant(_logits(0), tf.float16)
+  for g_fn, d_fn in losses.GAN_LOSSES.values():
+    assert g_fn(fake).dtype == tf.float32
+    assert d_fn(fake, fake).dtype == tf.float32
+
+
+def test_global_batch_size_divides_the_sum():
+  fake = _logits(0)
+  per_replica = losses.hinge_generator_loss(fake, global_batch_size=8)
+  np.testing.assert_allclose(per_replica.numpy(), -fake.sum() / 3 / 3 / 8,
+                             rtol=1e-5)
+
+
+def _linear_critic(lipschitz, shape=(4, 5, 5, 3)):
+  w = np.random.RandomState(0).randn(*shape[1:]).astype("float32")
+  w *= lipschitz / np.linalg.norm(w)
+  return lambda x: tf.reduce_sum(x * w, axis=[1, 2, 3])
+
+
+def test_gradient_penalty_of_a_1_lipschitz_linear_critic_is_zero():
+  real, fake = _logits(0, (4, 5, 5, 3)), _logits(1, (4, 5, 5, 3))
+  gp = losses.wasserstein_gradient_penalty(_linear_critic(1.0), real, fake)
+  assert gp.dtype == tf.float32
+  np.testing.assert_allclose(gp.numpy(), 0.0, atol=1e-6)
+  gp = losses.wasserstein_gradient_penalty(_linear_critic(3.0), real, fake)
+  np.testing.assert_allclose(gp.numpy(), 4.0, rtol=1e-5)
+
+
+def test_gradient_penalty_trains_a_multi_scale_critic():
+  conv = keras.layers.Conv2D(1, 3)
+  pool = keras.layers.AveragePooling2D(2)
+  critic = lambda x: [conv(x), conv(pool(x))]
+  real, fake = _logits(0, (2, 8, 8, 3)), _logits(1, (2, 8, 8, 3))
+  critic(real)
+  with tf.GradientTape() as tape:
+    gp = losses.wasserstein_gradient_penalty(critic, real, fake)
+  grads = tape.gradient(gp, conv.trainable_variables)
+  assert np.isfinite(gp.numpy())
+  assert grads[0] is not None and np.any(grads[0].numpy() != 0)
+
+
+@pytest.mark.parametrize("penalty", [losses.r1_penalty, losses.r2_penalty])
+def test_r1_r2_are_half_the_squared_gradient_norm(penalty):
+  images = _logits(0, (4, 5, 5, 3))
+  np.testing.assert_allclose(
+      penalty(_linear_critic(2.0), images).numpy(), 0.5 * 2.0**2, rtol=1e-5)
+
+
+def test_feature_matching_matches_numpy_and_stops_real_gradient():
+  real = [[_logits(0), _logits(1, (4, 2, 2, 8))], [_logits(2)]]
+  fake = [[_logits(3), _logits(4, (4, 2, 2, 8))], [_logits(5)]]
+  expected = np.mean([np.abs(f - r).mean() for r, f in
+                      zip([real[0][0], real[0][1], real[1][0]],
+                          [fake[0][0], fake[0][1], fake[1][0]])])
+  real_var = tf.Variable(real[1][0])
+  with tf.GradientTape() as tape:
+    loss = losses.feature_matching_loss([real[0], [real_var]], fake)
+  np.testing.assert_allclose(loss.numpy(), expected, rtol=1e-5)
+  assert tape.gradient(loss, real_var) is None
+
+
+def test_l1_reconstruction_matches_numpy():
+  target, generated = _logits(0, (2, 4, 4, 3)), _logits(1, (2, 4, 4, 3))
+  np.testing.assert_allclose(
+      losses.l1_reconstruction_loss(target, generated).numpy(),
+      np.abs(generated - target).mean(), rtol=1e-5)
