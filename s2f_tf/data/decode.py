@@ -1,0 +1,158 @@
+"""Image file I/O for the data layer: decode, validate, encode, in parallel.
+
+Real datasets hold surprises: grayscale JPEGs, RGBA or 16-bit PNGs, truncated
+downloads, HTML error pages saved as `.jpg`. Conversions are made here once;
+anything that cannot be converted raises `BadFile`, which callers turn into a
+skipped, counted and logged sample instead of a crashed epoch.
+"""
+
+import concurrent.futures
+import os
+from typing import Callable, Iterable, List, Mapping, Tuple, TypeVar
+
+from absl import logging
+import cv2
+import numpy as np
+
+from s2f_tf.data import layout
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+# Paths already reported, so a bad file is logged once per process even when
+# several passes (sketching, loading, a reload after a cache miss) meet it.
+_LOGGED = set()
+
+
+class BadFile(Exception):
+  """A file that cannot be used; `path` and `reason` say which and why."""
+
+  def __init__(self, path: str, reason: str):
+    super().__init__(f"{path}: {reason}")
+    self.path = path
+    self.reason = reason
+
+
+def read_image(path: str, mode: str) -> np.ndarray:
+  """Reads an image as uint8 RGB [H, W, 3] ('rgb') or [H, W] ('gray', 'mask').
+
+  Conversions: 16-bit is scaled to 8-bit; grayscale is replicated to RGB;
+  alpha is composited over white for photos and sketches (transparent =
+  paper) and over black for masks (transparent = part absent).
+
+  Raises:
+    BadFile: missing, truncated, undecodable or of an unsupported dtype.
+  """
+  if not os.path.exists(path):
+    raise BadFile(path, "missing")
+  data = np.fromfile(path, np.uint8)
+  # libjpeg decodes a truncated JPEG without error (grey fill), so check for
+  # the end-of-image marker ourselves.
+  if data[:2].tobytes() == b"\xff\xd8" and not (
+      data.tobytes().rstrip(b"\0\r\n ").endswith(b"\xff\xd9")):
+    raise BadFile(path, "truncated JPEG (no end-of-image marker)")
+  image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+  if image is None:
+    raise BadFile(path, "not a decodable image")
+  return _convert(path, image, mode)
+
+
+def _convert(path: str, image: np.ndarray, mode: str) -> np.ndarray:
+  if image.dtype == np.uint16:
+    image = np.round(image / 257.0).astype(np.uint8)
+  elif image.dtype != np.uint8:
+    raise BadFile(path, f"unsupported pixel type {image.dtype}")
+  if image.ndim == 3 and image.shape[2] == 1:
+    image = image[:, :, 0]
+  if image.ndim == 3 and image.shape[2] == 4:
+    alpha = image[:, :, 3:].astype(np.float32) / 255.0
+    paper = 0.0 if mode == "mask" else 255.0
+    image = (image[:, :, :3] * alpha + paper * (1.0 - alpha) + 0.5).astype(
+        np.uint8)
+  if image.ndim == 2:
+    return cv2.cvtColor(image, cv2.COLOR_GRAY2RGB) if mode == "rgb" else image
+  if image.ndim != 3 or image.shape[2] != 3:
+    raise BadFile(path, f"unsupported image shape {image.shape}")
+  code = cv2.COLOR_BGR2RGB if mode == "rgb" else cv2.COLOR_BGR2GRAY
+  return cv2.cvtColor(image, code)
+
+
+def read_label_map(root: str, idx: int, part_paths: Mapping[str, str],
+                   image_shape: Tuple[int, int],
+                   out_shape: Tuple[int, int]) -> np.ndarray:
+  """Reads part masks and resolves them into a uint8 class-id map.
+
+  Masks may be stored at another resolution than the photo (CelebAMask-HQ
+  masks are 512 px, photos 1024 px) but must have the photo's aspect ratio,
+  else they cannot be aligned with it.
+
+  Args:
+    root: dataset root, to name the expected files when none exist.
+    idx: the photo's {idx}.
+    part_paths: part name -> mask path, as from `layout.list_mask_paths`.
+    image_shape: (H, W) of the photo the masks annotate.
+    out_shape: (H, W) of the result; masks are resized nearest-neighbour.
+
+  Raises:
+    BadFile: no mask at all, or a mask that is unreadable or misaligned.
+  """
+  if not part_paths:
+    raise BadFile(layout.mask_path(root, idx, "*"),
+                  "missing: no part mask for this photo")
+  masks = {}
+  for part, path in part_paths.items():
+    mask = read_image(path, "mask")
+    check_aspect(path, mask.shape, image_shape)
+    if mask.shape != tuple(out_shape):
+      mask = cv2.resize(mask, out_shape[::-1], interpolation=cv2.INTER_NEAREST)
+    masks[part] = mask > 127
+  return layout.compose_label_map(masks, out_shape)
+
+
+def check_aspect(path: str, shape: Tuple[int, ...],
+                 image_shape: Tuple[int, ...]) -> None:
+  """Raises BadFile unless `shape` can be resized onto the photo's grid."""
+  if shape[0] * image_shape[1] != shape[1] * image_shape[0]:
+    raise BadFile(path, f"is {shape[1]}x{shape[0]} but the photo is "
+                  f"{image_shape[1]}x{image_shape[0]}; expected the same "
+                  "aspect ratio")
+
+
+def log_bad_once(error: BadFile) -> None:
+  if error.path not in _LOGGED:
+    _LOGGED.add(error.path)
+    logging.warning("Skipping bad file %s: %s", error.path, error.reason)
+
+
+def write_png(path: str, image: np.ndarray) -> None:
+  """Writes uint8 [H, W] gray or [H, W, 3] RGB losslessly."""
+  if image.ndim == 3:
+    image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+  ok, data = cv2.imencode(".png", image)
+  _write_bytes(path, ok, data)
+
+
+def write_jpeg(path: str, image_rgb: np.ndarray, quality: int = 95) -> None:
+  ok, data = cv2.imencode(".jpg", cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR),
+                          [cv2.IMWRITE_JPEG_QUALITY, quality])
+  _write_bytes(path, ok, data)
+
+
+def _write_bytes(path: str, ok: bool, data: np.ndarray) -> None:
+  if not ok:
+    raise OSError(f"OpenCV could not encode {path}")
+  with open(path, "wb") as f:
+    f.write(data.tobytes())
+
+
+def parallel_map(fn: Callable[[_T], _R], items: Iterable[_T],
+                 workers: int) -> List[_R]:
+  """`[fn(x) for x in items]` on `workers` threads, in order.
+
+  Threads, not processes: OpenCV releases the GIL while it decodes, encodes,
+  filters and draws, which is where the time goes, and threads need neither
+  pickling nor a fresh interpreter that would re-import TensorFlow.
+  """
+  if workers <= 1:
+    return [fn(x) for x in items]
+  with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+    return list(pool.map(fn, items))
