@@ -55,6 +55,27 @@ def describe_bad_gradients(finite_grads: np.ndarray,
   return bad[::-1]
 
 
+def forward_order(forward, variables) -> list:
+  """`variables` sorted by when `forward()` first reads them.
+
+  Keras lists variables by creation order, which is not the data flow (the
+  style MLP is created before the decoder it feeds, for instance). Recording
+  one forward pass on a tape gives the true order; its reverse is the order
+  backprop reaches the variables, which is what "first bad layer" means.
+  """
+  with tf.GradientTape() as tape:
+    forward()
+  position = {v.ref(): i for i, v in enumerate(tape.watched_variables())}
+  unseen = len(position)
+  return sorted(variables,
+                key=lambda v: position.get(_underlying(v).ref(), unseen))
+
+
+def _underlying(variable):
+  """The tf.Variable behind a Keras variable (what a tape records)."""
+  return getattr(variable, "value", variable)
+
+
 def layer_of(variable_path: str) -> str:
   """'generator/decoder/res_block_0/adalin_1/rho' -> the layer path."""
   return variable_path.rsplit("/", 1)[0]
@@ -99,19 +120,45 @@ def check_finite(step: int, player: str, measurements: Dict[str, np.ndarray],
 
 
 def explain_check_numerics_error(error: tf.errors.InvalidArgumentError,
-                                 step: int) -> NumericsError:
-  """Turns tf.debugging.enable_check_numerics' report into a short message."""
+                                 step: int,
+                                 variable_paths: Sequence[str]) -> NumericsError:
+  """Turns tf.debugging.enable_check_numerics' report into a short message.
+
+  TensorFlow names the op ("Sqrt") and its graph node, whose name scopes
+  carry the layer path with uniquifying suffixes ("decoder_1/res_block_0_1/
+  adalin_1_1/Sqrt"); we map the node back to the model's layer paths.
+  """
   text = str(error.message)
-  op = re.search(r"op name: (\S+)", text) or re.search(r"\(op: ?([^)]+)\)",
-                                                        text)
-  where = re.search(r"name_scope\s*:?\s*(\S+)", text) or re.search(
-      r"Graph name: ?\"?(\S+?)\"?\n", text)
-  op_text = op.group(1) if op else "unknown op"
-  parts = [f"NaN or Inf at step {step}, first produced by {op_text}"]
-  if where:
-    parts.append(f"in {where.group(1)}")
-  first_line = text.strip().splitlines()[0] if text.strip() else ""
-  return NumericsError(" ".join(parts) + f".\n  TensorFlow says: {first_line}")
+  op = re.search(r'graph op "([^"]+)"', text) or re.search(r"op (\w+)", text)
+  node = re.search(r"\{\{node ([^}]+)\}\}", text)
+  node_name = node.group(1) if node else ""
+  layer = layer_of_node(node_name, {layer_of(p) for p in variable_paths})
+  direction = ("backward pass" if node_name.startswith("gradient")
+               else "forward pass")
+  where = f"layer {layer}" if layer else f"node {node_name or '?'}"
+  return NumericsError(
+      f"NaN or Inf at step {step} in the {direction}: first produced by op "
+      f"{op.group(1) if op else '?'} in {where}.\n"
+      f"  TensorFlow node: {node_name or 'unknown'}")
+
+
+def layer_of_node(node_name: str, layer_paths) -> str:
+  """The layer path whose scopes best match `node_name`.
+
+  Forward nodes carry the whole path; gradient nodes drop the model's scope
+  ("gradient_tape/decoder_1/..."), so trailing parts of a path count too, and
+  the path matching the most scopes wins.
+  """
+  best, best_score = "", 0
+  for path in sorted(layer_paths):
+    parts = path.split("/")
+    for start in range(len(parts)):
+      scopes = [re.escape(c) + r"(?:_\d+)?" for c in parts[start:]]
+      if re.search(r"(^|/)" + "/".join(scopes) + "/", node_name):
+        if len(parts) - start > best_score:
+          best, best_score = path, len(parts) - start
+        break
+  return best
 
 
 class CollapseMonitor:

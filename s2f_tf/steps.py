@@ -42,6 +42,7 @@ class TrainSteps:
     self.d_opt = d_opt
     self.g_loss_fn, self.d_loss_fn = losses.GAN_LOSSES[config.train.gan_loss]
     self.check = config.train.check_numerics != "off"
+    self.variables = self._variables_in_forward_order()
     sig = [element_spec]
     self.d_step = tf.function(lambda b: self._run(self._d_update, b, False),
                               input_signature=sig)
@@ -50,6 +51,19 @@ class TrainSteps:
     self.g_step = tf.function(lambda b: self._run(self._g_update, b),
                               input_signature=sig)
     self.gradients = tf.function(self._local_gradients, input_signature=sig)
+
+  def _variables_in_forward_order(self):
+    """Trainable variables of each player, in data-flow order (see numerics)."""
+    size, k = self.config.data.image_size, self.config.data.k_refs
+    sketch = tf.zeros([1, size, size, 1])
+    g_inputs = {"sketch": sketch, "refs": tf.zeros([1, k, size, size, 3])}
+    d_inputs = (tf.zeros([1, size, size, 3]), sketch)
+    return {
+        "g": numerics.forward_order(lambda: self.generator(g_inputs),
+                                    self.generator.trainable_variables),
+        "d": numerics.forward_order(lambda: self.discriminator(d_inputs),
+                                    self.discriminator.trainable_variables),
+    }
 
   # Losses ---------------------------------------------------------------
 
@@ -102,8 +116,8 @@ class TrainSteps:
     grads = tape.gradient(scaled, variables)
     return terms, stats, total, grads
 
-  def _update(self, terms_fn, model, optimizer, prefix):
-    variables = model.trainable_variables
+  def _update(self, terms_fn, key, optimizer, prefix):
+    variables = self.variables[key]
     terms, stats, total, grads = self._grads(terms_fn, variables, optimizer)
     optimizer.apply(grads, variables)
     out = dict(terms, **stats)
@@ -116,7 +130,7 @@ class TrainSteps:
 
   def _d_update(self, batch, regularize):
     out = self._update(lambda: (self._d_terms(batch, regularize), {}),
-                       self.discriminator, self.d_opt, "d")
+                       "d", self.d_opt, "d")
     if self.config.train.gan_loss == "wgan":
       clip = self.config.train.wgan_clip
       for v in self.discriminator.trainable_variables:
@@ -124,8 +138,7 @@ class TrainSteps:
     return out
 
   def _g_update(self, batch):
-    return self._update(lambda: self._g_terms(batch), self.generator,
-                        self.g_opt, "g")
+    return self._update(lambda: self._g_terms(batch), "g", self.g_opt, "g")
 
   def _run(self, fn, batch, *args) -> Dict[str, tf.Tensor]:
     """strategy.run, then the replica reduction of every measurement."""
@@ -142,11 +155,9 @@ class TrainSteps:
     """
     def grads(b):
       _, _, _, g_grads = self._grads(lambda: self._g_terms(b),
-                                     self.generator.trainable_variables,
-                                     self.g_opt)
-      _, _, _, d_grads = self._grads(
-          lambda: (self._d_terms(b, False), {}),
-          self.discriminator.trainable_variables, self.d_opt)
+                                     self.variables["g"], self.g_opt)
+      _, _, _, d_grads = self._grads(lambda: (self._d_terms(b, False), {}),
+                                     self.variables["d"], self.d_opt)
       scale_g = precision_lib.loss_scale(self.g_opt)
       scale_d = precision_lib.loss_scale(self.d_opt)
       return ([g / tf.cast(scale_g, g.dtype) for g in g_grads],
@@ -156,5 +167,4 @@ class TrainSteps:
         lambda v: self.strategy.experimental_local_results(v)[0], per_replica)
 
   def variable_paths(self) -> Dict[str, List[str]]:
-    return {"g": [v.path for v in self.generator.trainable_variables],
-            "d": [v.path for v in self.discriminator.trainable_variables]}
+    return {k: [v.path for v in vs] for k, vs in self.variables.items()}

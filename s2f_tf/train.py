@@ -152,6 +152,12 @@ class Loop:
                                 ("g_total", last["g"]["g_total"]),
                                 ("d_total", last["d"]["d_total"])])
         self._periodic(done)
+    except tf.errors.InvalidArgumentError as e:
+      if self.t.check_numerics != "full":
+        raise
+      paths = self.paths["g"] + self.paths["d"]
+      raise numerics.explain_check_numerics_error(
+          e, int(self.s.step.numpy()), paths) from None
     except KeyboardInterrupt:
       logging.warning("Interrupted: saving a checkpoint at step %d.",
                       int(self.s.step.numpy()))
@@ -252,11 +258,11 @@ class Loop:
   def _write_histograms(self, step: int) -> None:
     g_grads, d_grads = self._call("gradients", self.s.steps.gradients,
                                   next(self.iterator))
+    variables = self.s.steps.variables
     summaries.write_histograms(self.writer, step, "generator",
-                               self.s.generator.trainable_variables, g_grads)
+                               variables["g"], g_grads)
     summaries.write_histograms(self.writer, step, "discriminator",
-                               self.s.discriminator.trainable_variables,
-                               d_grads)
+                               variables["d"], d_grads)
 
   def _evaluate(self, step: int) -> Dict:
     generate = lambda sketch, refs: self._call(
