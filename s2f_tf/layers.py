@@ -18,10 +18,19 @@ EPSILON = 1e-5  # Variance epsilon of every normalisation (as in U-GAT-IT).
 
 
 def _standardize(x, axes):
-  """(x - mean) / sqrt(var + eps) over `axes`, in float32."""
+  """(x - mean) / sqrt(var + eps) over `axes`, in float32.
+
+  When activations pass ~1e19 the float32 variance overflows to inf, and
+  rsqrt(inf) = 0 would silently turn the layer's output into zeros: the
+  all-zero failure of this project's TF1 ancestor. An overflowed variance
+  yields NaN instead, so the numerics checks stop training in that step.
+  """
   x = ops.cast(x, "float32")
   mean, variance = ops.moments(x, axes, keepdims=True)
-  return (x - mean) * ops.rsqrt(variance + EPSILON)
+  # variance - variance is 0 when finite and NaN when inf (no NaN constant:
+  # check_numerics would flag the constant itself).
+  inv_std = ops.rsqrt(variance + EPSILON) + (variance - variance)
+  return (x - mean) * inv_std
 
 
 def _layer_instance_mix(x, rho):

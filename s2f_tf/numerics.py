@@ -28,19 +28,20 @@ class RetraceError(RuntimeError):
   """A step function traced again after warm-up (the graph would grow)."""
 
 
-def finiteness(terms: Dict[str, tf.Tensor],
+def finiteness(checked: Dict[str, tf.Tensor],
                grads: Sequence[tf.Tensor]) -> Dict[str, tf.Tensor]:
-  """Per-term and per-gradient finiteness as float32 vectors (1 = finite).
+  """Finiteness flags (1 = finite) of loss terms and tensors, and of grads.
 
+  Returns "finite/<name>" scalars for the checked tensors and one
+  "finite_grads" vector in the order of `grads`.
   float32 rather than bool so that replicas can be reduced with MEAN: the
   mean is exactly 1 only if every replica was finite.
   """
   def flag(t):
     return tf.cast(tf.reduce_all(tf.math.is_finite(t)), tf.float32)
-  return {
-      "finite_terms": tf.stack([flag(terms[k]) for k in sorted(terms)]),
-      "finite_grads": tf.stack([flag(g) for g in grads]),
-  }
+  out = {f"finite/{name}": flag(t) for name, t in checked.items()}
+  out["finite_grads"] = tf.stack([flag(g) for g in grads])
+  return out
 
 
 def describe_bad_gradients(finite_grads: np.ndarray,
@@ -82,8 +83,7 @@ def layer_of(variable_path: str) -> str:
 
 
 def check_finite(step: int, player: str, measurements: Dict[str, np.ndarray],
-                 term_names: Sequence[str], variable_paths: Sequence[str],
-                 loss_scaled: bool) -> bool:
+                 variable_paths: Sequence[str], loss_scaled: bool) -> bool:
   """Returns True if the step was fine, False if a loss scaler skipped it.
 
   Raises NumericsError on a real failure. Under float16 loss scaling an
@@ -91,21 +91,24 @@ def check_finite(step: int, player: str, measurements: Dict[str, np.ndarray],
   and halved the scale, so it is counted, not fatal, unless the scale has
   fallen below 1 (the NaN is not an overflow) or a loss term itself is NaN.
   """
-  terms_ok = measurements["finite_terms"]
   grads_ok = measurements["finite_grads"]
-  if terms_ok.min() >= 1.0 and grads_ok.min() >= 1.0:
+  bad_terms = sorted(k[len("finite/"):] for k, ok in measurements.items()
+                     if k.startswith("finite/") and ok < 1.0)
+  if not bad_terms and grads_ok.min() >= 1.0:
     return True
-  bad_terms = [n for n, ok in zip(sorted(term_names), terms_ok) if ok < 1.0]
   if loss_scaled:
     scale = float(measurements["loss_scale"])
-    nan_term = any(np.isnan(float(measurements[n])) for n in bad_terms)
+    nan_term = any(np.isnan(float(measurements.get(n, 0.0)))
+                   for n in bad_terms)
     if scale >= 1.0 and not nan_term:
       return False
   bad_vars = describe_bad_gradients(grads_ok, variable_paths)
   lines = [f"Non-finite values in the {player} step at step {step}."]
   if bad_terms:
-    values = ", ".join(f"{n}={float(measurements[n])}" for n in bad_terms)
-    lines.append(f"  loss terms: {values}")
+    values = ", ".join(f"{n}={float(measurements[n])}" if n in measurements
+                       else n for n in bad_terms)
+    lines.append(f"  non-finite in the forward pass: {values} "
+                 "(--check_numerics=full names the op)")
   if bad_vars:
     lines.append(f"  first bad layer (backprop order): {layer_of(bad_vars[0])}")
     shown = "\n    ".join(bad_vars[:10])

@@ -24,6 +24,7 @@ from absl import logging
 import numpy as np
 
 from projector import export_embeddings
+from projector import Exported
 from projector import exporter
 from s2f_tf import checkpointing
 from s2f_tf import config as config_lib
@@ -56,11 +57,13 @@ class Points:
 
 def export_projector(workdir: str, split: str = "heldout",
                      max_points: int = DEFAULT_MAX_POINTS,
-                     features: Sequence[str] = FEATURES) -> Dict:
+                     features: Sequence[str] = FEATURES
+                     ) -> Dict[str, Exported]:
   """Exports `features` of the latest checkpoint in `workdir`.
 
   Arguments and the run's config are checked before the checkpoint is
-  restored, so a typo costs no model build.
+  restored, so a typo costs no model build. Embeddings not in `features`
+  stay in `workdir/projector` as an earlier call wrote them.
 
   Args:
     workdir: an s2f-train run directory.
@@ -89,16 +92,15 @@ def export_projector(workdir: str, split: str = "heldout",
         f"--features=content, or train with --style_source=embedder")
   config, generator, step = checkpointing.restore_generator(workdir)
   points = select_points(*reader.load_splits(config.data), split, max_points)
-  encoders = {
-      "style": lambda photos: generator.encode_style_per_image(
-          photos[:, None])[:, 0],
-      "content": generator.encode_content,
+  encoders = {  # name -> (encoder, its input).
+      "style": (lambda photos: generator.encode_style_per_image(
+          photos[:, None])[:, 0], points.photos),
+      "content": (generator.encode_content, points.sketches),
   }
   exported = {}
   for name in features:
-    inputs = points.photos if name == "style" else points.sketches
     exported[name] = export_embeddings(
-        projector_dir(workdir), encode_batched(encoders[name], inputs),
+        projector_dir(workdir), encode_batched(*encoders[name]),
         metadata=points.metadata(), images=points.photos, name=name)
   logging.info("Exported %s of %d %s photos at step %d to %s",
                ", ".join(features), len(points.photos), split, step,

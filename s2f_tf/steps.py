@@ -12,7 +12,7 @@ i.e. a mean over the global batch (`tf.nn.compute_average_loss` semantics),
 because replica gradients are summed when they are applied.
 """
 
-from typing import Dict, List, Tuple
+from typing import Dict, List
 
 import tensorflow as tf
 
@@ -67,7 +67,8 @@ class TrainSteps:
 
   # Losses ---------------------------------------------------------------
 
-  def _d_terms(self, batch, regularize: bool) -> Dict[str, tf.Tensor]:
+  def _d_terms(self, batch, regularize: bool):
+    """(loss terms, measurements, tensors whose finiteness is checked)."""
     t = self.config.train
     sketch, photo = batch["sketch"], batch["photo"]
     fake = tf.stop_gradient(self.generator(
@@ -84,9 +85,10 @@ class TrainSteps:
       # r1_penalty is already E||grad||^2 / 2.
       terms["d_r1"] = (t.r1_gamma * t.r1_interval *
                        losses.r1_penalty(lambda x: _logits(d(x)), photo))
-    return terms
+    # A NaN fake shows up first in the D step; name it, not D's layers.
+    return terms, {}, {"generator_output": fake}
 
-  def _g_terms(self, batch) -> Tuple[Dict[str, tf.Tensor], Dict]:
+  def _g_terms(self, batch):
     t = self.config.train
     sketch, photo = batch["sketch"], batch["photo"]
     style = self.generator.encode_style(batch["refs"], training=True)
@@ -103,34 +105,35 @@ class TrainSteps:
     }
     stats = {"output_std": tf.math.reduce_std(tf.cast(fake, tf.float32)),
              "style_std": tf.math.reduce_std(tf.cast(style, tf.float32))}
-    return terms, stats
+    return terms, stats, {"generator_output": fake, "style_code": style}
 
   # Updates --------------------------------------------------------------
 
   def _grads(self, terms_fn, variables, optimizer):
     replicas = self.strategy.num_replicas_in_sync
     with tf.GradientTape() as tape:
-      terms, stats = terms_fn()
+      terms, stats, watched = terms_fn()
       total = tf.add_n(list(terms.values()))
       scaled = optimizer.scale_loss(total / replicas)
     grads = tape.gradient(scaled, variables)
-    return terms, stats, total, grads
+    return terms, stats, watched, total, grads
 
   def _update(self, terms_fn, key, optimizer, prefix):
     variables = self.variables[key]
-    terms, stats, total, grads = self._grads(terms_fn, variables, optimizer)
+    terms, stats, watched, total, grads = self._grads(terms_fn, variables,
+                                                      optimizer)
     optimizer.apply(grads, variables)
     out = dict(terms, **stats)
     out[f"{prefix}_total"] = total
     out["loss_scale"] = tf.cast(precision_lib.loss_scale(optimizer),
                                 tf.float32)
     if self.check:
-      out.update(numerics.finiteness(terms, grads))
+      out.update(numerics.finiteness(dict(terms, **watched), grads))
     return out
 
   def _d_update(self, batch, regularize):
-    out = self._update(lambda: (self._d_terms(batch, regularize), {}),
-                       "d", self.d_opt, "d")
+    out = self._update(lambda: self._d_terms(batch, regularize), "d",
+                       self.d_opt, "d")
     if self.config.train.gan_loss == "wgan":
       clip = self.config.train.wgan_clip
       for v in self.discriminator.trainable_variables:
@@ -154,10 +157,10 @@ class TrainSteps:
     hot steps never carry gradients out of the graph.
     """
     def grads(b):
-      _, _, _, g_grads = self._grads(lambda: self._g_terms(b),
-                                     self.variables["g"], self.g_opt)
-      _, _, _, d_grads = self._grads(lambda: (self._d_terms(b, False), {}),
-                                     self.variables["d"], self.d_opt)
+      g_grads = self._grads(lambda: self._g_terms(b), self.variables["g"],
+                            self.g_opt)[-1]
+      d_grads = self._grads(lambda: self._d_terms(b, False),
+                            self.variables["d"], self.d_opt)[-1]
       scale_g = precision_lib.loss_scale(self.g_opt)
       scale_d = precision_lib.loss_scale(self.d_opt)
       return ([g / tf.cast(scale_g, g.dtype) for g in g_grads],

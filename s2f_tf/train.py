@@ -200,14 +200,12 @@ class Loop:
     return {"d": d_out, "g": g_out}
 
   def _check(self, step: int, player: str, out, key: str) -> None:
-    if "finite_terms" not in out:
+    if "finite_grads" not in out:
       return
     # A host sync per step: the price of stopping in the same step.
     values = {k: v.numpy() for k, v in out.items()}
-    terms = [k for k in values
-             if k.startswith(key + "_") and k != f"{key}_total"]
     ok = numerics.check_finite(
-        step, player, values, terms, self.paths[key],
+        step, player, values, self.paths[key],
         loss_scaled=self.t.precision == "mixed_float16")
     if not ok:
       self.skipped += 1

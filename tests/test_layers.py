@@ -185,3 +185,14 @@ def test_residual_blocks_keep_shape():
   assert layers.ResBlock(8)(x).shape == x.shape
   params = tf.random.normal([2, 32])
   assert layers.AdaLINResBlock(8)((x, params)).shape == x.shape
+
+
+def test_overflowed_statistics_give_nan_not_silent_zeros():
+  """Activations past ~1e19 overflow the float32 variance; the output must
+  be NaN (caught by the numerics checks), not the all-zero of rsqrt(inf)."""
+  x = np.full((1, 4, 4, 2), 1e20, np.float32)
+  x[0, 0, 0, 0] = -1e20
+  out = layers.LayerInstanceNorm()(x)
+  assert np.isnan(np.asarray(out)).any()
+  fine = layers.LayerInstanceNorm()(np.random.RandomState(0).randn(1, 4, 4, 2))
+  assert np.isfinite(np.asarray(fine)).all()

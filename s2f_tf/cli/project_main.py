@@ -48,7 +48,8 @@ def _main(argv):
   for done in exported.values():
     print(f"{done.name}: {done.shape[0]} points x {done.shape[1]} values -> "
           f"{done.tensor_path}")
-  print("Open the Projector tab of (restart TensorBoard after re-exporting):")
+  print("Open the Projector tab (restart a running TensorBoard to see a "
+        "re-export):")
   print(f"  tensorboard --logdir {project.projector_dir(FLAGS.workdir)}")
   return 0
 
