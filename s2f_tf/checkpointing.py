@@ -15,7 +15,7 @@ import keras
 import tensorflow as tf
 
 from s2f_tf import config as config_lib
-from s2f_tf import networks
+from s2f_tf import tasks
 
 
 def checkpoint_dir(workdir: str) -> str:
@@ -39,12 +39,15 @@ class VariablesByPath(tf.Module):
       raise ValueError(f"{owner.name} has variables with duplicate paths")
 
 
-def make_checkpoint(generator, discriminator, g_opt, d_opt,
-                    step: tf.Variable) -> tf.train.Checkpoint:
-  return tf.train.Checkpoint(
-      generator=VariablesByPath(generator),
-      discriminator=VariablesByPath(discriminator),
-      g_opt=VariablesByPath(g_opt), d_opt=VariablesByPath(d_opt), step=step)
+def make_checkpoint(generator, discriminator, g_opt, d_opt, step: tf.Variable,
+                    ema_generator=None) -> tf.train.Checkpoint:
+  parts = dict(generator=VariablesByPath(generator),
+               discriminator=VariablesByPath(discriminator),
+               g_opt=VariablesByPath(g_opt), d_opt=VariablesByPath(d_opt),
+               step=step)
+  if ema_generator is not None:
+    parts["generator_ema"] = VariablesByPath(ema_generator)
+  return tf.train.Checkpoint(**parts)
 
 
 def make_manager(checkpoint: tf.train.Checkpoint, workdir: str,
@@ -75,12 +78,15 @@ def restore_latest(checkpoint: tf.train.Checkpoint,
 
 
 def restore_generator(workdir: str,
-                      checkpoint_path: Optional[str] = None
+                      checkpoint_path: Optional[str] = None,
+                      prefer_ema: bool = True
                       ) -> Tuple[config_lib.Config, keras.Model, int]:
   """Rebuilds the generator from `workdir/config.json` and its checkpoint.
 
-  Returns (config, generator, step). Built under float32 whatever precision
-  training used: serving and evaluation want float32 numerics.
+  Returns (config, generator, step); the generator holds the EMA weights
+  when the run kept them and `prefer_ema`, as samples, evaluation and export
+  want. Built under the caller's (float32 by default) policy whatever
+  precision training used: serving and evaluation want float32 numerics.
   """
   config = config_lib.load_config(workdir)
   path = checkpoint_path or tf.train.latest_checkpoint(checkpoint_dir(workdir))
@@ -88,13 +94,17 @@ def restore_generator(workdir: str,
     raise FileNotFoundError(
         f"no checkpoint in {checkpoint_dir(workdir)}: train first with "
         f"s2f-train --workdir={workdir}")
-  generator, _ = networks.build_models(config)
+  generator = tasks.make_task(config).build_generator()
+  saved = {name.split("/")[0] for name, _ in tf.train.list_variables(path)}
+  key = ("generator_ema" if prefer_ema and "generator_ema" in saved
+         else "generator")
   step = tf.Variable(0, dtype=tf.int64)
-  status = tf.train.Checkpoint(generator=VariablesByPath(generator),
+  status = tf.train.Checkpoint(**{key: VariablesByPath(generator)},
                                step=step).restore(path)
   status.expect_partial()  # The discriminator and optimizers are not wanted.
   try:
     status.assert_existing_objects_matched()
   except AssertionError as e:
-    raise ValueError(f"checkpoint {path} lacks generator weights: {e}") from None
+    raise ValueError(f"checkpoint {path} lacks {key} weights: {e}") from None
+  logging.info("Restored %s from %s (step %d)", key, path, int(step.numpy()))
   return config, generator, int(step.numpy())

@@ -18,6 +18,7 @@ STYLE_SOURCES = ("embedder", "random", "zeros")
 SKETCH_METHODS = ("xdog", "canny", "mask_edges", "mask_edges+xdog")
 CHECK_NUMERICS = ("off", "grads", "full")
 STRATEGIES = ("default", "mirrored", "multiworker")
+MODELS = ("s2f", "dcgan")
 
 
 def _field(default, help_text: str):
@@ -42,11 +43,20 @@ class DataConfig:
   heldout_fraction: float = _field(0.1, "Identities never seen in training.")
   split_seed: int = _field(0, "Seed of the identity split.")
   flip: bool = _field(True, "Random horizontal flips (same for sketch/photo/mask).")
+  image_folder: str = _field(
+      "", "--model=dcgan: any folder of JPEG/PNG images; empty: the photos "
+      "of --data_root (CelebA-HQ-img/).")
 
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
   """Network sizes. Input resolution comes from `DataConfig.image_size`."""
+
+  model: str = _field("s2f", "s2f: few-shot sketch-to-face; dcgan: the "
+                      "unconditional DCGAN / WGAN baseline.")
+  cam: bool = _field(False, "U-GAT-IT class-activation-map attention in G "
+                     "and D, with its auxiliary classifier loss.")
+  z_dim: int = _field(100, "--model=dcgan: length of the noise vector.")
 
   base_channels: int = _field(32, "Channels of the first encoder conv.")
   n_downsample: int = _field(2, "Stride-2 convs in the content encoder.")
@@ -73,8 +83,13 @@ class TrainConfig:
   gan_loss: str = _field("hinge", "One of GAN_LOSSES.")
   lambda_l1: float = _field(10.0, "L1 reconstruction weight.")
   lambda_fm: float = _field(1.0, "Feature-matching weight.")
+  lambda_cam: float = _field(1.0, "CAM auxiliary classifier weight (--cam).")
+  weight_decay: float = _field(0.0, "L2 penalty on every kernel, both players.")
+  ema_beta: float = _field(0.999, "EMA of generator weights for samples, eval "
+                           "and export; 0 disables.")
   r1_gamma: float = _field(0.0, "R1 weight; 0 disables it.")
-  r1_interval: int = _field(16, "Lazy R1 every N D steps (StyleGAN2).")
+  r1_interval: int = _field(16, "Lazy R1 and R2 every N D steps (StyleGAN2).")
+  r2_gamma: float = _field(0.0, "R2 (penalty on fake images) weight; 0: off.")
   gp_lambda: float = _field(10.0, "WGAN-GP gradient-penalty weight.")
   wgan_clip: float = _field(0.01, "WGAN critic weight clipping bound.")
   precision: str = _field("float32", "One of PRECISIONS.")
@@ -157,6 +172,7 @@ def validate(config: Config) -> None:
   """
   d, m, t = config.data, config.model, config.train
   choices = ((d.sketch_method, SKETCH_METHODS, "sketch_method"),
+             (m.model, MODELS, "model"),
              (m.style_source, STYLE_SOURCES, "style_source"),
              (t.gan_loss, GAN_LOSSES, "gan_loss"),
              (t.precision, PRECISIONS, "precision"),
@@ -195,9 +211,23 @@ def validate(config: Config) -> None:
   if t.g_lr <= 0 or t.d_lr <= 0:
     raise ValueError(f"learning rates must be > 0 (got --g_lr={t.g_lr}, "
                      f"--d_lr={t.d_lr})")
-  if min(t.histogram_every, t.eval_every, t.r1_gamma) < 0:
-    raise ValueError("--histogram_every, --eval_every and --r1_gamma must be "
-                     ">= 0")
+  non_negative = (("histogram_every", t.histogram_every),
+                  ("eval_every", t.eval_every), ("r1_gamma", t.r1_gamma),
+                  ("r2_gamma", t.r2_gamma), ("weight_decay", t.weight_decay),
+                  ("lambda_cam", t.lambda_cam))
+  for name, value in non_negative:
+    if value < 0:
+      raise ValueError(f"--{name}={value} must be >= 0")
+  if not 0.0 <= t.ema_beta < 1.0:
+    raise ValueError(f"--ema_beta={t.ema_beta} must be in [0, 1)")
+  if m.model == "dcgan" and d.image_size not in (32, 64, 128):
+    raise ValueError(f"--model=dcgan needs --image_size 32, 64 or 128, got "
+                     f"{d.image_size}")
+  if m.model == "dcgan" and m.cam:
+    raise ValueError("--cam is for --model=s2f; the DCGAN baseline has none")
+  if d.image_folder and not os.path.isdir(d.image_folder):
+    raise ValueError(f"--image_folder={d.image_folder!r} does not exist; "
+                     "point it at a folder of JPEG/PNG images")
   if not (d.synthesize or os.path.isdir(d.root)):
     raise ValueError(
         f"--data_root={d.root!r} does not exist; point it at a CelebAMask-HQ "

@@ -20,6 +20,11 @@ from s2f_tf.data import layout
 SKIN, HAIR = layout.CLASS_NAMES.index("skin"), layout.CLASS_NAMES.index("hair")
 
 
+def mean_photo(face_set) -> np.ndarray:
+  """The mean training photo in [-1, 1]: the trivial baseline."""
+  return face_set.photos.astype(np.float32).mean(axis=0) / 127.5 - 1.0
+
+
 def image_metrics(output: np.ndarray, target: np.ndarray) -> Dict[str, np.ndarray]:
   """Per-image L1, PSNR and SSIM of [-1, 1] images (PSNR/SSIM on [0, 1])."""
   out01 = tf.constant((output + 1.0) / 2.0, tf.float32)
@@ -53,16 +58,14 @@ def region_colour(images: np.ndarray, masks: np.ndarray, cls: int) -> np.ndarray
     return (images * sel).sum(axis=(1, 2)) / count
 
 
-def _toward_new(swapped, masks, photo, partner_masks, partner_photo, cls):
-  """Fraction of rows where the swapped output's region colour is nearer the
-  new person's than the original person's."""
-  out_c = region_colour(swapped, masks, cls)
-  own_c = region_colour(photo, masks, cls)
+def _toward_new(output, swapped, masks, partner_masks, partner_photo, cls):
+  """Per row: did swapping the references move the region's colour toward
+  the new person's? (distance to the new colour shrank)."""
   new_c = region_colour(partner_photo, partner_masks, cls)
-  d_new = np.linalg.norm(out_c - new_c, axis=1)
-  d_own = np.linalg.norm(out_c - own_c, axis=1)
-  valid = np.isfinite(d_new) & np.isfinite(d_own)
-  return (d_new[valid] < d_own[valid]).tolist()
+  before = np.linalg.norm(region_colour(output, masks, cls) - new_c, axis=1)
+  after = np.linalg.norm(region_colour(swapped, masks, cls) - new_c, axis=1)
+  valid = np.isfinite(before) & np.isfinite(after)
+  return (after[valid] < before[valid]).tolist()
 
 
 def evaluate(generate: Callable[[np.ndarray, np.ndarray], np.ndarray],
@@ -91,8 +94,8 @@ def evaluate(generate: Callable[[np.ndarray, np.ndarray], np.ndarray],
     per["mean_train_photo"].append(image_metrics(mean, b["photo"]))
     p = partners[valid]
     for name, cls in (("skin", SKIN), ("hair", HAIR)):
-      toward[name] += _toward_new(swapped[valid], b["mask"][valid],
-                                  b["photo"][valid], b["mask"][p],
+      toward[name] += _toward_new(output[valid], swapped[valid],
+                                  b["mask"][valid], b["mask"][p],
                                   b["photo"][p], cls)
     seen += len(b["photo"])
   results = {name: {m: float(np.mean(np.concatenate([r[m] for r in rows])))

@@ -26,6 +26,7 @@ _CHOICES = {
     "precision": config_lib.PRECISIONS,
     "check_numerics": config_lib.CHECK_NUMERICS,
     "strategy": config_lib.STRATEGIES,
+    "model": config_lib.MODELS,
 }
 
 

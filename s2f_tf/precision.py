@@ -27,14 +27,18 @@ def precision_policy(name: str):
     keras.mixed_precision.set_global_policy(previous)
 
 
-def make_optimizer(learning_rate: float, beta1: float, beta2: float,
+def make_optimizer(kind: str, learning_rate: float, beta1: float, beta2: float,
                    precision: str, name: str) -> keras.optimizers.Optimizer:
-  """Adam, wrapped in a dynamic LossScaleOptimizer for float16 only.
+  """Adam or RMSprop, wrapped in a dynamic LossScaleOptimizer for float16.
 
   bfloat16 has float32's exponent range, so it needs no loss scaling.
   """
-  optimizer = keras.optimizers.Adam(learning_rate=learning_rate,
-                                    beta_1=beta1, beta_2=beta2, name=name)
+  if kind == "rmsprop":
+    optimizer = keras.optimizers.RMSprop(learning_rate=learning_rate,
+                                         name=name)
+  else:
+    optimizer = keras.optimizers.Adam(learning_rate=learning_rate,
+                                      beta_1=beta1, beta_2=beta2, name=name)
   if precision == "mixed_float16":
     optimizer = keras.optimizers.LossScaleOptimizer(optimizer,
                                                     name=f"{name}_scaled")

@@ -1,130 +1,81 @@
 """The compiled training steps, built once per run.
 
-`TrainSteps` holds three `tf.function`s with input signatures taken from the
+`TrainSteps` holds `tf.function`s with input signatures taken from the
 dataset's element spec, so they trace exactly once: a discriminator step, the
-same step with the lazy R1 regulariser (a separate phase, as in StyleGAN2 /
-StyleGAN3, instead of a data-dependent branch), and a generator step. Each
-returns a dict of float32 measurements, reduced over replicas; the loop fetches
-them only when it needs them.
+same step in the lazy-regularisation phase (R1/R2 every N steps, a separate
+function as in StyleGAN2 / StyleGAN3 rather than a data-dependent branch), a
+generator step that also updates the EMA generator, and a gradients-only
+function for histograms. Each returns a dict of float32 measurements reduced
+over replicas; the loop fetches them only when it needs them.
 
-Every loss is a mean over the replica's batch divided by the replica count,
-i.e. a mean over the global batch (`tf.nn.compute_average_loss` semantics),
-because replica gradients are summed when they are applied.
+What the losses are comes from the task (`tasks.py`). Every loss is a mean
+over the replica's batch divided by the replica count, i.e. a mean over the
+global batch (`tf.nn.compute_average_loss` semantics), because replica
+gradients are summed when they are applied.
 """
 
 from typing import Dict, List
 
 import tensorflow as tf
 
-from s2f_tf import losses
 from s2f_tf import numerics
 from s2f_tf import precision as precision_lib
 
 
-def _logits(outputs) -> List[tf.Tensor]:
-  return [logits for logits, _ in outputs]
-
-
-def _features(outputs) -> List[List[tf.Tensor]]:
-  return [feats for _, feats in outputs]
-
-
 class TrainSteps:
-  """The D step, the D+R1 step, the G step and a gradients-only function."""
+  """The D step, the D step with lazy regularisers, the G step, gradients."""
 
-  def __init__(self, config, strategy, generator, discriminator, g_opt, d_opt,
-               element_spec):
+  def __init__(self, config, strategy, task, generator, discriminator, g_opt,
+               d_opt, element_spec, ema_generator=None):
     self.config = config
     self.strategy = strategy
+    self.task = task
     self.generator = generator
     self.discriminator = discriminator
-    self.g_opt = g_opt
-    self.d_opt = d_opt
-    self.g_loss_fn, self.d_loss_fn = losses.GAN_LOSSES[config.train.gan_loss]
+    self.ema_generator = ema_generator
+    self.optimizers = {"g": g_opt, "d": d_opt}
     self.check = config.train.check_numerics != "off"
-    self.variables = self._variables_in_forward_order()
+    g_forward, d_forward = task.dummy_forwards(generator, discriminator)
+    self.variables = {
+        "g": numerics.forward_order(g_forward, generator.trainable_variables),
+        "d": numerics.forward_order(d_forward,
+                                    discriminator.trainable_variables),
+    }
     sig = [element_spec]
     self.d_step = tf.function(lambda b: self._run(self._d_update, b, False),
                               input_signature=sig)
-    self.d_step_r1 = tf.function(lambda b: self._run(self._d_update, b, True),
-                                 input_signature=sig)
-    self.g_step = tf.function(lambda b: self._run(self._g_update, b),
-                              input_signature=sig)
+    self.d_step_reg = tf.function(
+        lambda b: self._run(self._d_update, b, True), input_signature=sig)
+    self.g_step = tf.function(self._g_step, input_signature=sig)
     self.gradients = tf.function(self._local_gradients, input_signature=sig)
 
-  def _variables_in_forward_order(self):
-    """Trainable variables of each player, in data-flow order (see numerics)."""
-    size, k = self.config.data.image_size, self.config.data.k_refs
-    sketch = tf.zeros([1, size, size, 1])
-    g_inputs = {"sketch": sketch, "refs": tf.zeros([1, k, size, size, 3])}
-    d_inputs = (tf.zeros([1, size, size, 3]), sketch)
-    return {
-        "g": numerics.forward_order(lambda: self.generator(g_inputs),
-                                    self.generator.trainable_variables),
-        "d": numerics.forward_order(lambda: self.discriminator(d_inputs),
-                                    self.discriminator.trainable_variables),
-    }
+  def _terms(self, key, batch, regularize=False):
+    if key == "d":
+      return self.task.d_terms(self.generator, self.discriminator, batch,
+                               regularize)
+    return self.task.g_terms(self.generator, self.discriminator, batch)
 
-  # Losses ---------------------------------------------------------------
-
-  def _d_terms(self, batch, regularize: bool):
-    """(loss terms, measurements, tensors whose finiteness is checked)."""
-    t = self.config.train
-    sketch, photo = batch["sketch"], batch["photo"]
-    fake = tf.stop_gradient(self.generator(
-        {"sketch": sketch, "refs": batch["refs"]}, training=True))
-    d = lambda image: self.discriminator((image, sketch), training=True)
-    terms = {"d_adv": self.d_loss_fn(_logits(d(photo)), _logits(d(fake)))}
-    if t.gan_loss == "wgan_gp":
-      critic = lambda image: _logits(d(image))
-      terms["d_gp"] = t.gp_lambda * losses.wasserstein_gradient_penalty(
-          critic, photo, fake)
-    if regularize:
-      # Lazy regularisation: weight by the interval so the expected
-      # penalty per step is unchanged (Karras et al. 2020, arXiv:1912.04958).
-      # r1_penalty is already E||grad||^2 / 2.
-      terms["d_r1"] = (t.r1_gamma * t.r1_interval *
-                       losses.r1_penalty(lambda x: _logits(d(x)), photo))
-    # A NaN fake shows up first in the D step; name it, not D's layers.
-    return terms, {}, {"generator_output": fake}
-
-  def _g_terms(self, batch):
-    t = self.config.train
-    sketch, photo = batch["sketch"], batch["photo"]
-    style = self.generator.encode_style(batch["refs"], training=True)
-    fake = self.generator.generate(sketch, style, training=True)
-    # D in inference mode: the G step must not move spectral norm's u.
-    fake_out = self.discriminator((fake, sketch), training=False)
-    real_out = self.discriminator((photo, sketch), training=False)
-    real_feats = tf.nest.map_structure(tf.stop_gradient, _features(real_out))
-    terms = {
-        "g_adv": self.g_loss_fn(_logits(fake_out)),
-        "g_fm": t.lambda_fm * losses.feature_matching_loss(
-            real_feats, _features(fake_out)),
-        "g_l1": t.lambda_l1 * losses.l1_reconstruction_loss(photo, fake),
-    }
-    stats = {"output_std": tf.math.reduce_std(tf.cast(fake, tf.float32)),
-             "style_std": tf.math.reduce_std(tf.cast(style, tf.float32))}
-    return terms, stats, {"generator_output": fake, "style_code": style}
-
-  # Updates --------------------------------------------------------------
-
-  def _grads(self, terms_fn, variables, optimizer):
+  def _grads(self, key, batch, regularize=False):
+    optimizer = self.optimizers[key]
     replicas = self.strategy.num_replicas_in_sync
     with tf.GradientTape() as tape:
-      terms, stats, watched = terms_fn()
+      terms, stats, watched = self._terms(key, batch, regularize)
+      decay = self.config.train.weight_decay
+      if decay:  # L2 weight decay as a loss term, on kernels only.
+        terms[f"{key}_l2"] = decay * tf.add_n(
+            [tf.nn.l2_loss(v) for v in self.variables[key]
+             if "kernel" in v.path])
       total = tf.add_n(list(terms.values()))
       scaled = optimizer.scale_loss(total / replicas)
-    grads = tape.gradient(scaled, variables)
+    grads = tape.gradient(scaled, self.variables[key])
     return terms, stats, watched, total, grads
 
-  def _update(self, terms_fn, key, optimizer, prefix):
-    variables = self.variables[key]
-    terms, stats, watched, total, grads = self._grads(terms_fn, variables,
-                                                      optimizer)
-    optimizer.apply(grads, variables)
+  def _update(self, key, batch, regularize=False):
+    optimizer = self.optimizers[key]
+    terms, stats, watched, total, grads = self._grads(key, batch, regularize)
+    optimizer.apply(grads, self.variables[key])
     out = dict(terms, **stats)
-    out[f"{prefix}_total"] = total
+    out[f"{key}_total"] = total
     out["loss_scale"] = tf.cast(precision_lib.loss_scale(optimizer),
                                 tf.float32)
     if self.check:
@@ -132,16 +83,29 @@ class TrainSteps:
     return out
 
   def _d_update(self, batch, regularize):
-    out = self._update(lambda: self._d_terms(batch, regularize), "d",
-                       self.d_opt, "d")
+    out = self._update("d", batch, regularize)
     if self.config.train.gan_loss == "wgan":
+      # Weight clipping keeps the critic K-Lipschitz (Arjovsky et al. 2017).
       clip = self.config.train.wgan_clip
-      for v in self.discriminator.trainable_variables:
+      for v in self.variables["d"]:
         v.assign(tf.clip_by_value(v, -clip, clip))
     return out
 
-  def _g_update(self, batch):
-    return self._update(lambda: self._g_terms(batch), "g", self.g_opt, "g")
+  def _g_step(self, batch):
+    out = self._run(lambda b: self._update("g", b), batch)
+    if self.ema_generator is not None:
+      self._update_ema()
+    return out
+
+  def _update_ema(self):
+    """ema = beta * ema + (1 - beta) * w, in cross-replica context.
+
+    Assigning here (not per replica) writes one value to every copy, so the
+    EMA weights stay identical across replicas.
+    """
+    beta = self.config.train.ema_beta
+    for ema, w in zip(self.ema_generator.variables, self.generator.variables):
+      ema.assign(beta * ema + (1.0 - beta) * tf.cast(w, ema.dtype))
 
   def _run(self, fn, batch, *args) -> Dict[str, tf.Tensor]:
     """strategy.run, then the replica reduction of every measurement."""
@@ -151,20 +115,18 @@ class TrainSteps:
             for name, value in per_replica.items()}
 
   def _local_gradients(self, batch):
-    """Unapplied gradients of both players on the first replica's batch.
+    """Unapplied, unscaled gradients of both players on one replica's batch.
 
     Used for histograms only, so it is its own (once-traced) function and the
     hot steps never carry gradients out of the graph.
     """
     def grads(b):
-      g_grads = self._grads(lambda: self._g_terms(b), self.variables["g"],
-                            self.g_opt)[-1]
-      d_grads = self._grads(lambda: self._d_terms(b, False),
-                            self.variables["d"], self.d_opt)[-1]
-      scale_g = precision_lib.loss_scale(self.g_opt)
-      scale_d = precision_lib.loss_scale(self.d_opt)
-      return ([g / tf.cast(scale_g, g.dtype) for g in g_grads],
-              [g / tf.cast(scale_d, g.dtype) for g in d_grads])
+      out = []
+      for key in ("g", "d"):
+        scale = precision_lib.loss_scale(self.optimizers[key])
+        out.append([g / tf.cast(scale, g.dtype)
+                    for g in self._grads(key, b)[-1]])
+      return tuple(out)
     per_replica = self.strategy.run(grads, args=(batch,))
     return tf.nest.map_structure(
         lambda v: self.strategy.experimental_local_results(v)[0], per_replica)

@@ -20,12 +20,11 @@ from s2f_tf import checkpointing
 from s2f_tf import config as config_lib
 from s2f_tf import distribute
 from s2f_tf import evaluate as evaluate_lib
-from s2f_tf import networks
 from s2f_tf import numerics
 from s2f_tf import precision as precision_lib
 from s2f_tf import steps as steps_lib
 from s2f_tf import summaries
-from s2f_tf.data import episodes
+from s2f_tf import tasks
 from s2f_tf.data import reader
 
 
@@ -36,11 +35,11 @@ class RunState:
   config: config_lib.Config
   workdir: str
   strategy: tf.distribute.Strategy
-  train_set: object
-  heldout_set: object
+  task: object
   dataset: tf.data.Dataset
   generator: keras.Model
   discriminator: keras.Model
+  ema_generator: Optional[keras.Model]
   g_opt: keras.optimizers.Optimizer
   d_opt: keras.optimizers.Optimizer
   step: tf.Variable
@@ -48,6 +47,26 @@ class RunState:
   manager: tf.train.CheckpointManager
   steps: steps_lib.TrainSteps
   sample: tf.types.experimental.GenericFunction
+
+
+def _build_players(config, task):
+  """Models and optimizers; call under strategy.scope()."""
+  t = config.train
+  generator, discriminator = task.build_models()
+  ema_generator = None
+  if t.ema_beta > 0:
+    ema_generator = task.build_generator()
+    ema_generator.trainable = False
+    ema_generator.set_weights(generator.get_weights())
+  # RMSprop for weight-clipped WGAN, as in Arjovsky et al. 2017.
+  kind = "rmsprop" if t.gan_loss == "wgan" else "adam"
+  g_opt = precision_lib.make_optimizer(kind, t.g_lr, t.beta1, t.beta2,
+                                       t.precision, "g_opt")
+  d_opt = precision_lib.make_optimizer(kind, t.d_lr, t.beta1, t.beta2,
+                                       t.precision, "d_opt")
+  g_opt.build(generator.trainable_variables)
+  d_opt.build(discriminator.trainable_variables)
+  return generator, discriminator, ema_generator, g_opt, d_opt
 
 
 def setup(config: config_lib.Config, workdir: str) -> RunState:
@@ -58,35 +77,23 @@ def setup(config: config_lib.Config, workdir: str) -> RunState:
   t = config.train
   strategy = distribute.make_strategy(t.strategy)
   keras.utils.set_random_seed(t.seed)
-  train_set, heldout_set = reader.load_splits(config.data)
-  dataset = episodes.make_episode_dataset(
-      train_set, t.batch_size, config.data.k_refs, shuffle=True,
-      flip=config.data.flip, repeat=True, seed=t.seed)
+  task = tasks.make_task(config)
+  dataset = task.make_dataset()
   with strategy.scope():
-    generator, discriminator = networks.build_models(config)
-    g_opt = precision_lib.make_optimizer(t.g_lr, t.beta1, t.beta2,
-                                         t.precision, "g_adam")
-    d_opt = precision_lib.make_optimizer(t.d_lr, t.beta1, t.beta2,
-                                         t.precision, "d_adam")
-    g_opt.build(generator.trainable_variables)
-    d_opt.build(discriminator.trainable_variables)
+    generator, discriminator, ema_generator, g_opt, d_opt = _build_players(
+        config, task)
     step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
   checkpoint = checkpointing.make_checkpoint(generator, discriminator, g_opt,
-                                             d_opt, step)
+                                             d_opt, step, ema_generator)
   manager = checkpointing.make_manager(checkpoint, workdir, t.keep_checkpoints)
   checkpointing.restore_latest(checkpoint, manager)
-  dist_dataset = strategy.experimental_distribute_dataset(dataset)
-  train_steps = steps_lib.TrainSteps(config, strategy, generator,
+  dist_dataset = distribute.distribute_dataset(strategy, dataset, t.batch_size)
+  train_steps = steps_lib.TrainSteps(config, strategy, task, generator,
                                      discriminator, g_opt, d_opt,
-                                     dist_dataset.element_spec)
-  spec = dataset.element_spec
-  sample = tf.function(
-      lambda sketch, refs: generator({"sketch": sketch, "refs": refs},
-                                     training=False),
-      input_signature=[tf.TensorSpec([None] + spec["sketch"].shape[1:]),
-                       tf.TensorSpec([None, None] + spec["refs"].shape[2:])])
-  return RunState(config, workdir, strategy, train_set, heldout_set,
-                  dist_dataset, generator, discriminator, g_opt, d_opt, step,
+                                     dist_dataset.element_spec, ema_generator)
+  sample = task.make_sampler(ema_generator or generator)
+  return RunState(config, workdir, strategy, task, dist_dataset, generator,
+                  discriminator, ema_generator, g_opt, d_opt, step,
                   checkpoint, manager, train_steps, sample)
 
 
@@ -127,9 +134,10 @@ class Loop:
                                              t.stop_on_collapse)
     self.paths = state.steps.variable_paths()
     self.skipped = 0
-    self.mean_photo = _mean_photo(state.train_set)
-    self.grid_batch = _fixed_batch(state.heldout_set, state.config)
+    self.grid_inputs = state.task.grid_inputs()
+    self.grid_paths = []
     self.iterator = iter(state.dataset)
+    self.saved_step = int(state.step.numpy())  # Restored, so on disk.
 
   def run(self) -> Dict:
     start = int(self.s.step.numpy())
@@ -161,12 +169,15 @@ class Loop:
     except KeyboardInterrupt:
       logging.warning("Interrupted: saving a checkpoint at step %d.",
                       int(self.s.step.numpy()))
-      self._save(force=True)
+      self._save()
       raise
-    self._save(force=True)
+    self._save()
     results = {"step": int(self.s.step.numpy()), "skipped_steps": self.skipped,
                "last": _to_floats(last)}
-    if self.t.eval_at_end:
+    if self.grid_paths and self.chief:
+      results["progress_gif"] = os.path.join(self.s.workdir, "progress.gif")
+      summaries.write_gif(self.grid_paths, results["progress_gif"])
+    if self.t.eval_at_end and isinstance(self.s.task, tasks.FewShotTask):
       results["eval"] = self._evaluate(int(self.s.step.numpy()))
     self.writer.flush()
     return results
@@ -190,8 +201,9 @@ class Loop:
     steps, t = self.s.steps, self.t
     for c in range(t.n_critic):
       d_index = step * t.n_critic + c
-      lazy_r1 = t.r1_gamma > 0 and d_index % t.r1_interval == 0
-      name = "d_step_r1" if lazy_r1 else "d_step"
+      lazy_reg = (t.r1_gamma > 0 or t.r2_gamma > 0) and (
+          d_index % t.r1_interval == 0)
+      name = "d_step_reg" if lazy_reg else "d_step"
       d_out = self._call(name, getattr(steps, name), next(self.iterator))
       self._check(step, "discriminator", d_out, "d")
     g_out = self._call("g_step", steps.g_step, next(self.iterator))
@@ -239,19 +251,19 @@ class Loop:
       self._write_grid(step)
     if t.histogram_every and step % t.histogram_every == 0 and self.chief:
       self._write_histograms(step)
-    if t.eval_every and step % t.eval_every == 0:
+    if (t.eval_every and step % t.eval_every == 0 and
+        isinstance(self.s.task, tasks.FewShotTask)):
       self._evaluate(step)
     if step % t.checkpoint_every == 0:
       self._save()
 
   def _write_grid(self, step: int) -> None:
-    b = self.grid_batch
-    output = self._call("sample", self.s.sample, b["sketch"], b["refs"])
-    grid = summaries.episode_grid(b["sketch"].numpy(), b["refs"].numpy(),
-                                  output.numpy(), b["photo"].numpy())
-    summaries.write_image(self.writer, step, "samples/heldout", grid)
-    summaries.save_png(grid, os.path.join(self.s.workdir, "samples",
-                                          f"step_{step:07d}.png"))
+    output = self._call("sample", self.s.sample, *self.grid_inputs)
+    grid = self.s.task.grid(self.grid_inputs, output.numpy())
+    summaries.write_image(self.writer, step, "samples", grid)
+    path = os.path.join(self.s.workdir, "samples", f"step_{step:07d}.png")
+    summaries.save_png(grid, path)
+    self.grid_paths.append(path)
 
   def _write_histograms(self, step: int) -> None:
     g_grads, d_grads = self._call("gradients", self.s.steps.gradients,
@@ -265,9 +277,10 @@ class Loop:
   def _evaluate(self, step: int) -> Dict:
     generate = lambda sketch, refs: self._call(
         "sample", self.s.sample, tf.constant(sketch), tf.constant(refs)).numpy()
+    task = self.s.task
     results = evaluate_lib.evaluate(
-        generate, self.s.heldout_set, self.mean_photo, self.t.batch_size,
-        self.s.config.data.k_refs, self.t.eval_episodes)
+        generate, task.heldout_set, evaluate_lib.mean_photo(task.train_set),
+        self.t.batch_size, self.s.config.data.k_refs, self.t.eval_episodes)
     results["step"] = step
     if self.chief:
       summaries.write_scalars(self.writer, step,
@@ -279,26 +292,14 @@ class Loop:
                  results["mean_train_photo"]["psnr"])
     return results
 
-  def _save(self, force: bool = False) -> None:
+  def _save(self) -> None:
+    # Decided from the step alone, so every worker saves at the same steps
+    # (see distribute.save_checkpoint).
     step = int(self.s.step.numpy())
-    if step == 0 or (force and self.s.manager.latest_checkpoint and
-                     self.s.manager.latest_checkpoint.endswith(f"-{step}")):
+    if step == self.saved_step:
       return
-    if self.chief:
-      self.s.manager.save(checkpoint_number=step)
-
-
-def _mean_photo(face_set) -> np.ndarray:
-  """The mean training photo in [-1, 1]: the trivial baseline."""
-  return face_set.photos.astype(np.float32).mean(axis=0) / 127.5 - 1.0
-
-
-def _fixed_batch(face_set, config) -> Dict[str, tf.Tensor]:
-  """The same held-out episodes at every sample step, so grids compare."""
-  ds = episodes.make_episode_dataset(face_set, 4, config.data.k_refs,
-                                     shuffle=True, flip=False, repeat=True,
-                                     seed=7)
-  return next(iter(ds))
+    distribute.save_checkpoint(self.s.strategy, self.s.manager, step)
+    self.saved_step = step
 
 
 def _to_floats(out: Dict) -> Dict:
@@ -314,7 +315,8 @@ def evaluate_workdir(workdir: str, max_episodes: Optional[int] = None) -> Dict:
   generate = lambda sketch, refs: generator(
       {"sketch": sketch, "refs": refs}, training=False).numpy()
   results = evaluate_lib.evaluate(
-      generate, heldout_set, _mean_photo(train_set), config.train.batch_size,
+      generate, heldout_set, evaluate_lib.mean_photo(train_set),
+      config.train.batch_size,
       config.data.k_refs, max_episodes or config.train.eval_episodes)
   results["step"] = step
   evaluate_lib.write_results(results, workdir)

@@ -135,7 +135,7 @@ def test_long_run_never_retraces_and_writes_histograms(tiny_config, tmp_path):
   loop = train.Loop(state)
   loop.run()
   names = set(loop.guard.functions)
-  assert names == {"d_step", "d_step_r1", "g_step", "sample", "gradients"}
+  assert names == {"d_step", "d_step_reg", "g_step", "sample", "gradients"}
   for name, function in loop.guard.functions.items():
     assert function.experimental_get_tracing_count() == 1, name
     assert function.get_concrete_function().graph.finalized, name

@@ -47,15 +47,29 @@ def test_run_writes_workdir_and_resumes_at_same_step(tiny_config, tmp_path):
   state = train.setup(config, workdir)  # Resume without training.
   assert int(state.step.numpy()) == 10
   assert int(state.g_opt.iterations.numpy()) == 10
-  _, generator, step = checkpointing.restore_generator(workdir)
+  _, generator, step = checkpointing.restore_generator(workdir,
+                                                      prefer_ema=False)
   assert step == 10
   for a, b in zip(_weights(state.generator), _weights(generator)):
+    np.testing.assert_array_equal(a, b)
+  _, ema, _ = checkpointing.restore_generator(workdir)  # EMA by default.
+  for a, b in zip(_weights(state.ema_generator), _weights(ema)):
     np.testing.assert_array_equal(a, b)
 
   more = train.run(tiny_config(steps=12, checkpoint_every=10), workdir)
   assert more["step"] == 12
   assert tf.train.latest_checkpoint(
       checkpointing.checkpoint_dir(workdir)).endswith("ckpt-12")
+
+
+def test_ema_update_matches_its_formula(tiny_config, tmp_path):
+  state = train.setup(tiny_config(ema_beta=0.9), str(tmp_path))
+  ema_before = _weights(state.ema_generator)
+  state.steps.g_step(next(iter(state.dataset)))
+  for e0, w, e1 in zip(ema_before, _weights(state.generator),
+                       _weights(state.ema_generator)):
+    np.testing.assert_allclose(e1, 0.9 * e0 + 0.1 * w, rtol=1e-5, atol=1e-7)
+  assert not state.ema_generator.trainable_variables
 
 
 @pytest.mark.parametrize("precision", ["mixed_bfloat16", "mixed_float16"])

@@ -274,6 +274,17 @@ def usable_identities(face_set: FaceSet, k_refs: int) -> np.ndarray:
   return ids[counts >= k_refs + 1]
 
 
+def ensure_face_set(data: config_lib.DataConfig) -> None:
+  """With `data.synthesize`, fills a missing or empty root with the
+  synthetic set (synth_* fields); an existing root is left as it is."""
+  root = data.root
+  if data.synthesize and not (os.path.isdir(root) and os.listdir(root)):
+    logging.info("No face set at %s: synthesizing one", root)
+    synth.write_synthetic_faces(root, data.synth_identities,
+                                data.synth_per_identity, data.synth_size,
+                                data.synth_seed, data.sketch_method)
+
+
 def load_splits(data: config_lib.DataConfig) -> Tuple[FaceSet, FaceSet]:
   """The (train, heldout) face sets a `DataConfig` describes.
 
@@ -286,11 +297,7 @@ def load_splits(data: config_lib.DataConfig) -> Tuple[FaceSet, FaceSet]:
       k_refs + 1 photos.
   """
   root = data.root
-  if data.synthesize and not (os.path.isdir(root) and os.listdir(root)):
-    logging.info("No face set at %s: synthesizing one", root)
-    synth.write_synthetic_faces(root, data.synth_identities,
-                                data.synth_per_identity, data.synth_size,
-                                data.synth_seed, data.sketch_method)
+  ensure_face_set(data)
   face_set = load_face_set(root, data.image_size, data.sketch_method,
                            data.identity_file)
   split = split_identities(face_set, data.heldout_fraction, data.split_seed,
