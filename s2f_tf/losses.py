@@ -185,6 +185,33 @@ def l1_reconstruction_loss(target, generated, global_batch_size=None):
                  global_batch_size)
 
 
+def cam_generator_loss(cam_logits, global_batch_size=None):
+  """Sigmoid cross-entropy of CAM logits against "1".
+
+  U-GAT-IT's auxiliary CAM classifiers, Kim et al. 2020, arXiv:1907.10830.
+  Used twice (see `networks` for the mapping): on G's own CAM logits, which
+  say "sketch content", and on D's CAM logits of the fakes, which G wants to
+  read "real". `cam_logits` is [B, 2] (GAP, GMP) or a list of them over D's
+  scales; the two logits and the scales are averaged. This is the
+  non-saturating generator loss on the CAM logits: softplus(-l) is the
+  cross-entropy of sigmoid(l) against 1.
+  """
+  return non_saturating_generator_loss(cam_logits, global_batch_size)
+
+
+def cam_discriminator_loss(real_cam, fake_cam, global_batch_size=None):
+  """Sigmoid cross-entropy of D's CAM logits: real -> 1, fake -> 0.
+
+  U-GAT-IT, Kim et al. 2020, arXiv:1907.10830, whose discriminator trains its
+  CAM logits with the same objective as its main output (least squares
+  there); here it is always cross-entropy, so the auxiliary classifier is a
+  probability whatever `gan_loss` the main output uses. Arguments as for
+  `cam_generator_loss`.
+  """
+  return non_saturating_discriminator_loss(real_cam, fake_cam,
+                                           global_batch_size)
+
+
 GAN_LOSSES = {
     "hinge": (hinge_generator_loss, hinge_discriminator_loss),
     "non_saturating": (non_saturating_generator_loss,

@@ -10,6 +10,22 @@ may differ between training and inference and is dynamic in traced graphs.
 The discriminator is pix2pixHD's multi-scale PatchGAN (Wang et al. 2018,
 arXiv:1711.11585), conditioned on the sketch, with spectral norm on every conv.
 
+With `ModelConfig.cam`, both networks gain U-GAT-IT's class-activation-map
+attention (Kim et al. 2020, arXiv:1907.10830), whose auxiliary classifiers
+need a two-class question. U-GAT-IT asks G's encoder "source or target
+domain?", but our content encoder only ever sees sketches, so the mapping is:
+
+  * G: `layers.CAMAttention` after the content encoder; its logits
+    (`Generator.generate_with_cam`) are trained towards 1, "sketch content"
+    (`losses.cam_generator_loss`). With one class this term saturates
+    (softplus(-l) -> 0) once the logits are large; the attention's main
+    signal is then the decoder's losses, through the reweighted channels.
+  * D: one `CAMAttention` per scale, after the conv stack and before the
+    logits conv; its logits (`MultiScaleDiscriminator.call_with_cam`) are an
+    auxiliary real/fake classifier, D trained to say 1 on real and 0 on fake
+    (`losses.cam_discriminator_loss`), G to make it say real
+    (`losses.cam_generator_loss` on the fakes' logits), as in U-GAT-IT.
+
 Every layer has a fixed name, so variable paths read like
 `generator/decoder/res_block_0/adalin_1/rho` in numerics reports, summaries
 and checkpoints. Models come out of `build_*` already built, so optimizers
@@ -173,6 +189,8 @@ class Generator(_ConfiguredModel):
                            if cfg.style_source == "embedder" else None)
     self.style_mlp = _style_mlp(cfg, n_params=cfg.n_res * 4 * width)
     self.decoder = Decoder(width, cfg.n_res, cfg.n_downsample, name="decoder")
+    self.cam = (layers.CAMAttention(name="cam")
+                if cfg.cam else None)
 
   def call(self, inputs, training=False):
     """{"sketch", "refs"} -> image [B, H, W, 3] float32 in [-1, 1]."""
@@ -210,9 +228,23 @@ class Generator(_ConfiguredModel):
 
   def generate(self, sketch, style, training=False):
     """Sketch [B, H, W, 1] + style [B, S] -> image [B, H, W, 3] float32."""
+    return self._generate(sketch, style, training)[0]
+
+  def generate_with_cam(self, sketch, style, training=False):
+    """As `generate`, plus the CAM logits [B, 2] float32 (module docstring)."""
+    if self.cam is None:
+      raise ValueError("generate_with_cam needs a generator built with "
+                       "ModelConfig.cam=True")
+    return self._generate(sketch, style, training)
+
+  def _generate(self, sketch, style, training):
+    """(image, CAM logits or None)."""
     content = self.encode_content(sketch, training=training)
+    cam_logits = None
+    if self.cam is not None:
+      content, cam_logits = self.cam(content, training=training)
     params = self.style_mlp(style, training=training)
-    return self.decoder((content, params), training=training)
+    return self.decoder((content, params), training=training), cam_logits
 
 
 @keras.saving.register_keras_serializable(package="s2f_tf")
@@ -224,13 +256,14 @@ class PatchDiscriminator(keras.layers.Layer):
   normalisation, LeakyReLU 0.2. A stride becomes 1 once the map is 3x3 or
   smaller, so small images or deep stacks never shrink below ~2x2. Returns
   (logits float32 [B, h, w, 1], [every hidden activation]) for feature
-  matching.
+  matching; with `cam`, a spectrally normalised `CAMAttention` sits before the
+  logits conv, and `with_cam=True` appends its logits float32 [B, 2].
   """
 
-  def __init__(self, channels, n_layers, input_size, **kwargs):
+  def __init__(self, channels, n_layers, input_size, cam=False, **kwargs):
     super().__init__(**kwargs)
     self.channels, self.n_layers = channels, n_layers
-    self.input_size = input_size
+    self.input_size, self.use_cam = input_size, cam
     self.convs = []
     size = input_size
     for i in range(n_layers + 1):
@@ -238,18 +271,25 @@ class PatchDiscriminator(keras.layers.Layer):
       size = math.ceil(size / strides)
       filters = channels * min(2**i, MAX_CHANNEL_MULT)
       self.convs.append(_sn_conv(filters, strides, f"conv_{i}"))
+    self.cam = (layers.CAMAttention(0.2, spectral_norm=True, name="cam")
+                if cam else None)
     self.logits = _sn_conv(1, 1, "logits")
 
-  def call(self, x):
+  def call(self, x, with_cam=False):
     features = []
     for conv in self.convs:
       x = ops.leaky_relu(conv(x), negative_slope=0.2)
       features.append(x)
-    return ops.cast(self.logits(x), "float32"), features
+    cam_logits = None
+    if self.cam is not None:
+      x, cam_logits = self.cam(x)
+    logits = ops.cast(self.logits(x), "float32")
+    return (logits, features, cam_logits) if with_cam else (logits, features)
 
   def get_config(self):
     return {**super().get_config(), "channels": self.channels,
-            "n_layers": self.n_layers, "input_size": self.input_size}
+            "n_layers": self.n_layers, "input_size": self.input_size,
+            "cam": self.use_cam}
 
 
 def _sn_conv(filters, strides, name):
@@ -266,28 +306,40 @@ class MultiScaleDiscriminator(_ConfiguredModel):
   (3x3 stride-2 average pooling between scales): coarse scales judge the
   global face, the fine one the texture, with the same receptive field.
   Call with (image, sketch); returns a list over scales of
-  (logits float32 [B, h, w, 1], [feature maps]).
+  (logits float32 [B, h, w, 1], [feature maps]). With `ModelConfig.cam`,
+  `call_with_cam` also returns each scale's CAM logits.
   """
 
   def __init__(self, model_config, image_size, **kwargs):
     super().__init__(model_config, image_size, **kwargs)
     cfg = model_config
+    self.use_cam = cfg.cam
     self.scales = [
         PatchDiscriminator(cfg.d_channels, cfg.d_layers,
-                           math.ceil(image_size / 2**i), name=f"scale_{i}")
+                           math.ceil(image_size / 2**i), cam=self.use_cam,
+                           name=f"scale_{i}")
         for i in range(cfg.num_d)]
     self.downsample = keras.layers.AveragePooling2D(
         3, strides=2, padding="same", name="downsample")
 
-  def call(self, inputs, training=False):
+  def call(self, inputs, training=False, with_cam=False):
     image, sketch = inputs
     x = ops.concatenate([image, ops.cast(sketch, image.dtype)], axis=-1)
     outputs = []
     for i, scale in enumerate(self.scales):
       if i:
         x = self.downsample(x)
-      outputs.append(scale(x, training=training))
-    return outputs
+      outputs.append(scale(x, training=training, with_cam=with_cam))
+    if not with_cam:
+      return outputs
+    return [out[:2] for out in outputs], [out[2] for out in outputs]
+
+  def call_with_cam(self, inputs, training=False):
+    """(the `call` outputs, [CAM logits float32 [B, 2] per scale])."""
+    if not self.use_cam:
+      raise ValueError("call_with_cam needs a discriminator built with "
+                       "ModelConfig.cam=True")
+    return self(inputs, training=training, with_cam=True)
 
 
 def build_generator(model_config, image_size, k_refs=1):

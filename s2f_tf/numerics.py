@@ -109,7 +109,12 @@ def check_finite(step: int, player: str, measurements: Dict[str, np.ndarray],
                        else n for n in bad_terms)
     lines.append(f"  non-finite in the forward pass: {values} "
                  "(--check_numerics=full names the op)")
-  if bad_vars:
+  if player == "discriminator" and "generator_output" in bad_terms:
+    # D's gradients are then only a consequence; blaming D would mislead.
+    lines.append("  the generator's output was already non-finite: its last "
+                 "update diverged (activations overflow). --check_numerics="
+                 "full names the generator layer.")
+  elif bad_vars:
     lines.append(f"  first bad layer (backprop order): {layer_of(bad_vars[0])}")
     shown = "\n    ".join(bad_vars[:10])
     more = f" (+{len(bad_vars) - 10} more)" if len(bad_vars) > 10 else ""

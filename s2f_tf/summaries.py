@@ -4,8 +4,9 @@ Everything here runs eagerly on values the compiled steps already returned, so
 writing a summary can never add an op to, or retrace, a step function.
 """
 
+import math
 import os
-from typing import Dict, Sequence
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 from PIL import Image
@@ -37,6 +38,42 @@ def episode_grid(sketch, refs, output, target, max_rows: int = 4) -> np.ndarray:
 def save_png(image: np.ndarray, path: str) -> None:
   os.makedirs(os.path.dirname(path), exist_ok=True)
   Image.fromarray(image).save(path)
+
+
+def image_grid(images, rows: Optional[int] = None) -> np.ndarray:
+  """[N, H, W, C] in [-1, 1] -> one uint8 RGB picture, row-major tiles.
+
+  By default the grid is as square as N allows (ceil(sqrt(N)) columns), so a
+  fixed-noise batch reads at a glance; with `rows` the columns follow.
+  Unfilled tiles of the last row stay black.
+  """
+  tiles = to_uint8(images)
+  n, height, width = tiles.shape[:3]
+  cols = math.ceil(n / rows) if rows else math.ceil(math.sqrt(n))
+  rows = math.ceil(n / cols)
+  grid = np.zeros((rows * cols, height, width, 3), np.uint8)
+  grid[:n] = tiles
+  grid = grid.reshape(rows, cols, height, width, 3).swapaxes(1, 2)
+  return grid.reshape(rows * height, cols * width, 3)
+
+
+def write_gif(png_paths: Sequence[str], out_path: str,
+              duration_ms: int = 200) -> None:
+  """The PNGs as the frames of a looping GIF, e.g. a run's sample grids.
+
+  GIF holds 256 colours per frame, fine for watching progress, not for
+  judging quality (keep the PNGs for that). Pillow merges identical
+  consecutive frames into one longer frame.
+  """
+  if not png_paths:
+    raise ValueError(f"no frames for {out_path}")
+  frames = []
+  for path in png_paths:
+    with Image.open(path) as frame:
+      frames.append(frame.convert("RGB"))
+  os.makedirs(os.path.dirname(out_path) or ".", exist_ok=True)
+  frames[0].save(out_path, save_all=True, append_images=frames[1:],
+                 duration=duration_ms, loop=0)
 
 
 def write_scalars(writer, step: int, values: Dict[str, float],

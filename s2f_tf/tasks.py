@@ -11,18 +11,18 @@ whose finiteness the numerics check reports by name.
 """
 
 import functools
-import os
 from typing import Dict, List, Tuple
 
 import numpy as np
 import tensorflow as tf
 
 from s2f_tf import config as config_lib
+from s2f_tf import dcgan
 from s2f_tf import losses
 from s2f_tf import networks
 from s2f_tf import summaries
 from s2f_tf.data import episodes
-from s2f_tf.data import layout
+from s2f_tf.data import folder
 from s2f_tf.data import reader
 
 GRID_EPISODES = 4  # Rows of the few-shot sample grid.
@@ -38,16 +38,18 @@ def _features(outputs) -> List[List[tf.Tensor]]:
 
 
 def discriminator_terms(config: config_lib.Config, logits_fn, real, fake,
-                        regularize: bool) -> Dict[str, tf.Tensor]:
+                        regularize: bool, logits=None) -> Dict[str, tf.Tensor]:
   """The adversarial D loss and its regularisers, shared by every task.
 
   `regularize` marks the lazy-regularisation phase (every r1_interval D
   steps); the penalties are then weighted by the interval so the expected
   penalty per step is unchanged (Karras et al. 2020, arXiv:1912.04958).
+  `logits` are (real, fake) logits a caller already has.
   """
   t = config.train
   _, d_loss = losses.GAN_LOSSES[t.gan_loss]
-  terms = {"d_adv": d_loss(logits_fn(real), logits_fn(fake))}
+  real_logits, fake_logits = logits or (logits_fn(real), logits_fn(fake))
+  terms = {"d_adv": d_loss(real_logits, fake_logits)}
   if t.gan_loss == "wgan_gp":
     terms["d_gp"] = t.gp_lambda * losses.wasserstein_gradient_penalty(
         logits_fn, real, fake)
@@ -105,8 +107,20 @@ class FewShotTask:
     fake = tf.stop_gradient(generator(
         {"sketch": sketch, "refs": batch["refs"]}, training=True))
     d = lambda image: _logits(discriminator((image, sketch), training=True))
-    terms = discriminator_terms(self.config, d, batch["photo"], fake,
-                                regularize)
+    if not self.config.model.cam:
+      terms = discriminator_terms(self.config, d, batch["photo"], fake,
+                                  regularize)
+    else:
+      # U-GAT-IT's auxiliary classifier on D's CAM logits: real vs fake.
+      real_out, real_cam = discriminator.call_with_cam(
+          (batch["photo"], sketch), training=True)
+      fake_out, fake_cam = discriminator.call_with_cam((fake, sketch),
+                                                       training=True)
+      terms = discriminator_terms(self.config, d, batch["photo"], fake,
+                                  regularize,
+                                  (_logits(real_out), _logits(fake_out)))
+      terms["d_cam"] = self.config.train.lambda_cam * (
+          losses.cam_discriminator_loss(real_cam, fake_cam))
     # A NaN fake shows up first in the D step; name it, not D's layers.
     return terms, {}, {"generator_output": fake}
 
@@ -115,17 +129,26 @@ class FewShotTask:
     sketch, photo = batch["sketch"], batch["photo"]
     g_loss, _ = losses.GAN_LOSSES[t.gan_loss]
     style = generator.encode_style(batch["refs"], training=True)
-    fake = generator.generate(sketch, style, training=True)
+    terms = {}
     # D in inference mode: the G step must not move spectral norm's u.
-    fake_out = discriminator((fake, sketch), training=False)
+    if not self.config.model.cam:
+      fake = generator.generate(sketch, style, training=True)
+      fake_out = discriminator((fake, sketch), training=False)
+    else:
+      # U-GAT-IT: G's own CAM classifier, and D's CAM fooled toward "real".
+      fake, g_cam = generator.generate_with_cam(sketch, style, training=True)
+      fake_out, fake_cam = discriminator.call_with_cam((fake, sketch),
+                                                       training=False)
+      terms["g_cam"] = t.lambda_cam * (losses.cam_generator_loss(g_cam) +
+                                       losses.cam_generator_loss(fake_cam))
     real_out = discriminator((photo, sketch), training=False)
     real_feats = tf.nest.map_structure(tf.stop_gradient, _features(real_out))
-    terms = {
+    terms.update({
         "g_adv": g_loss(_logits(fake_out)),
         "g_fm": t.lambda_fm * losses.feature_matching_loss(
             real_feats, _features(fake_out)),
         "g_l1": t.lambda_l1 * losses.l1_reconstruction_loss(photo, fake),
-    }
+    })
     stats = {"output_std": tf.math.reduce_std(tf.cast(fake, tf.float32)),
              "style_std": tf.math.reduce_std(tf.cast(style, tf.float32))}
     return terms, stats, {"generator_output": fake, "style_code": style}
@@ -165,10 +188,9 @@ class UnconditionalTask:
     if d.image_folder:
       return d.image_folder
     reader.ensure_face_set(d)
-    return os.path.join(d.root, layout.IMAGE_DIR)
+    return d.root  # folder.make_image_dataset reads its CelebA-HQ-img/.
 
   def make_dataset(self) -> tf.data.Dataset:
-    from s2f_tf.data import folder  # pylint: disable=g-import-not-at-top
     t = self.config.train
     return folder.make_image_dataset(self._folder(),
                                      self.config.data.image_size,
@@ -179,14 +201,12 @@ class UnconditionalTask:
     return self.config.train.gan_loss not in ("wgan", "wgan_gp")
 
   def build_models(self):
-    from s2f_tf import dcgan  # pylint: disable=g-import-not-at-top
     m, size = self.config.model, self.config.data.image_size
     return (self.build_generator(),
             dcgan.build_dcgan_discriminator(
                 size, m.base_channels, batch_norm=self._critic_batch_norm()))
 
   def build_generator(self):
-    from s2f_tf import dcgan  # pylint: disable=g-import-not-at-top
     m = self.config.model
     return dcgan.build_dcgan_generator(m.z_dim, self.config.data.image_size,
                                        m.base_channels)

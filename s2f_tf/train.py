@@ -83,10 +83,15 @@ def setup(config: config_lib.Config, workdir: str) -> RunState:
     generator, discriminator, ema_generator, g_opt, d_opt = _build_players(
         config, task)
     step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+  distribute.seed_workers_apart(strategy, t.seed)
   checkpoint = checkpointing.make_checkpoint(generator, discriminator, g_opt,
                                              d_opt, step, ema_generator)
   manager = checkpointing.make_manager(checkpoint, workdir, t.keep_checkpoints)
-  checkpointing.restore_latest(checkpoint, manager)
+  if checkpointing.restore_latest(checkpoint, manager):
+    # The flags win over the restored learning rates: a resumed run with a
+    # new --g_lr/--d_lr must train at the new rate.
+    g_opt.learning_rate.assign(t.g_lr)
+    d_opt.learning_rate.assign(t.d_lr)
   dist_dataset = distribute.distribute_dataset(strategy, dataset, t.batch_size)
   train_steps = steps_lib.TrainSteps(config, strategy, task, generator,
                                      discriminator, g_opt, d_opt,
@@ -241,7 +246,8 @@ class Loop:
     if self.chief:
       summaries.write_scalars(self.writer, step, scalars, prefix="train/")
     stds = {"generator output": scalars["output_std"]}
-    if self.s.config.model.style_source == "embedder":
+    if "style_std" in scalars and (
+        self.s.config.model.style_source == "embedder"):
       stds["style code"] = scalars["style_std"]
     self.collapse.update(step, stds)
 

@@ -43,6 +43,16 @@ def test_bad_gradients_are_named_first_in_backprop_order():
   assert "g/dec/out/kernel" not in text
 
 
+def test_nan_generator_output_in_the_d_step_blames_the_generator():
+  m = _measurements({"d_adv": 1, "generator_output": 0}, [0, 0, 0],
+                    d_adv=1.0)
+  with pytest.raises(numerics.NumericsError) as info:
+    numerics.check_finite(7, "discriminator", m, PATHS, loss_scaled=False)
+  text = str(info.value)
+  assert "generator's output was already non-finite" in text
+  assert "first bad layer" not in text
+
+
 def test_float16_overflow_is_skipped_not_fatal():
   m = _measurements({"g_adv": 1}, [1, 0, 1], loss_scale=16384.0, g_adv=1.0)
   assert not numerics.check_finite(5, "generator", m, PATHS, loss_scaled=True)

@@ -1,0 +1,97 @@
+"""A user's own photos and drawings -> uint8 model inputs at the model's size.
+
+Anything that takes images from a user (`s2f-sample`, a service's client)
+reads them here, so a 1000x800 drawing on a transparent layer or a grayscale
+reference photo reaches the model the way the training data did: square,
+uint8, at the model's size. Decoding and the channel conversions (16-bit,
+grayscale, alpha over white paper) are the data layer's `decode.read_image`,
+the code that reads the training set, so both agree by construction.
+"""
+
+from typing import Sequence, Tuple
+
+import cv2
+import numpy as np
+
+from s2f_tf.data import decode
+from s2f_tf.data import sketch as sketch_lib
+
+
+def center_square(image: np.ndarray) -> np.ndarray:
+  """The largest central square of `image`.
+
+  Cropping, not padding or stretching: faces are centred in the training
+  photos, and stretching would change their proportions.
+  """
+  height, width = image.shape[:2]
+  side = min(height, width)
+  top, left = (height - side) // 2, (width - side) // 2
+  return image[top:top + side, left:left + side]
+
+
+def fit_square(image: np.ndarray, size: int) -> np.ndarray:
+  """`center_square(image)` resized to size x size.
+
+  Area averaging when shrinking, as the training set was shrunk; cubic
+  when enlarging, where area averaging would repeat pixels.
+  """
+  square = center_square(image)
+  if square.shape[0] == size:
+    return square
+  shrink = square.shape[0] > size
+  return cv2.resize(square, (size, size),
+                    interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
+
+
+def read_photo(path: str, size: int) -> np.ndarray:
+  """Photo file -> uint8 RGB [size, size, 3]. Raises decode.BadFile."""
+  return fit_square(decode.read_image(path, "rgb"), size)
+
+
+def read_sketch(path: str, size: int) -> np.ndarray:
+  """Drawing file -> uint8 [size, size, 1], dark lines on white paper.
+
+  Transparent pixels count as paper. Raises decode.BadFile.
+  """
+  return fit_square(decode.read_image(path, "gray"), size)[:, :, None]
+
+
+def sketch_from_photo(path: str, size: int, method: str) -> np.ndarray:
+  """Photo file -> its sketch, uint8 [size, size, 1], by the model's method.
+
+  The sketch is drawn at the photo's own resolution and then shrunk, the
+  order the training set used, so lines have the width the model learned.
+
+  Raises:
+    decode.BadFile: an unreadable photo.
+    ValueError: `method` needs a face-parsing map, which a photo lacks.
+  """
+  photo = center_square(decode.read_image(path, "rgb"))
+  try:
+    drawing = sketch_lib.extract_sketch(photo, method)
+  except ValueError as e:
+    raise ValueError(f"cannot draw a sketch from {path}: {e}; draw it "
+                     "yourself and pass it with --sketch") from None
+  return fit_square(drawing, size)[:, :, None]
+
+
+def load_inputs(size: int, ref_paths: Sequence[str], sketch_path: str = "",
+                photo_path: str = "", method: str = "xdog"
+                ) -> Tuple[np.ndarray, np.ndarray]:
+  """One episode as a batch of 1: (sketch [1, S, S, 1], refs [1, K, S, S, 3]).
+
+  The sketch is `sketch_path` if given, else drawn from `photo_path` with
+  `method`.
+
+  Raises:
+    decode.BadFile: naming the first file that is missing or unreadable.
+    ValueError: no reference photo, or no (or two) sketch sources.
+  """
+  if not ref_paths:
+    raise ValueError("at least one reference photo is needed")
+  if bool(sketch_path) == bool(photo_path):
+    raise ValueError("give exactly one of a sketch or a photo to draw it from")
+  sketch = (read_sketch(sketch_path, size) if sketch_path
+            else sketch_from_photo(photo_path, size, method))
+  refs = np.stack([read_photo(path, size) for path in ref_paths])
+  return sketch[None], refs[None]
