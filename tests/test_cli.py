@@ -1,0 +1,55 @@
+"""s2f-train end to end as a user runs it: dry run, bad flags, a blow-up."""
+
+import json
+import os
+import subprocess
+import sys
+
+import tensorflow as tf
+
+from s2f_tf import checkpointing
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _train(*args, timeout=300):
+  return subprocess.run(
+      [sys.executable, "-m", "s2f_tf.cli.train_main",
+       f"--flagfile={REPO}/flags/smoke.cfg", *args],
+      capture_output=True, text=True, timeout=timeout, cwd=REPO)
+
+
+def test_dry_run_prints_the_resolved_config(tmp_path):
+  result = _train(f"--workdir={tmp_path}/run", "--dry_run", "--steps=7")
+  assert result.returncode == 0, result.stderr
+  config = json.loads(result.stdout)
+  assert config["train"]["steps"] == 7
+  assert config["data"]["image_size"] == 16
+  assert not os.path.exists(tmp_path / "run")  # Nothing built or written.
+
+
+def test_bad_flag_is_one_line_without_traceback(tmp_path):
+  result = _train(f"--workdir={tmp_path}", "--image_size=18")
+  assert result.returncode != 0
+  assert "not divisible by 2**n_downsample=4" in result.stderr
+  assert "Traceback" not in result.stderr
+
+
+def test_blown_up_learning_rate_stops_clearly_and_keeps_checkpoint(
+    tiny_data_root, tmp_path):
+  workdir = str(tmp_path / "run")
+  data = f"--data_root={tiny_data_root}"
+  first = _train(f"--workdir={workdir}", data, "--steps=10", "--noeval_at_end")
+  assert first.returncode == 0, first.stderr[-2000:]
+  with open(os.path.join(workdir, "flags.cfg")) as f:
+    assert "--steps=10" in f.read()
+  blown = _train(f"--workdir={workdir}", data, "--steps=40", "--g_lr=1e3",
+                 "--d_lr=1e3", "--noeval_at_end")
+  assert blown.returncode == 3
+  assert "s2f-train stopped: Non-finite values" in blown.stderr
+  assert "Traceback" not in blown.stderr
+  latest = tf.train.latest_checkpoint(checkpointing.checkpoint_dir(workdir))
+  assert latest.endswith("ckpt-10")
+  _, generator, step = checkpointing.restore_generator(workdir)
+  assert step == 10
+  assert all(tf.reduce_all(tf.math.is_finite(v)) for v in generator.variables)
