@@ -2,8 +2,10 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import tensorflow as tf
 
@@ -53,3 +55,32 @@ def test_blown_up_learning_rate_stops_clearly_and_keeps_checkpoint(
   _, generator, step = checkpointing.restore_generator(workdir)
   assert step == 10
   assert all(tf.reduce_all(tf.math.is_finite(v)) for v in generator.variables)
+
+
+def test_ctrl_c_saves_a_checkpoint_and_the_same_command_resumes(
+    tiny_data_root, tmp_path):
+  workdir = tmp_path / "run"
+  args = [sys.executable, "-m", "s2f_tf.cli.train_main",
+          f"--flagfile={REPO}/flags/smoke.cfg", f"--workdir={workdir}",
+          f"--data_root={tiny_data_root}", "--steps=100000",
+          "--checkpoint_every=100000", "--image_every=5", "--noeval_at_end"]
+  proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True)
+  try:
+    deadline = time.time() + 120
+    while not (workdir / "samples").is_dir() and time.time() < deadline:
+      time.sleep(0.5)
+    assert (workdir / "samples").is_dir(), "training never started"
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+  finally:
+    proc.kill()
+  assert proc.returncode == 130, stderr[-2000:]
+  assert "checkpoint saved" in stderr
+  latest = tf.train.latest_checkpoint(checkpointing.checkpoint_dir(
+      str(workdir)))
+  assert latest is not None
+  interrupted_at = int(latest.rsplit("-", 1)[1])
+  assert interrupted_at >= 5
+  _, _, step = checkpointing.restore_generator(str(workdir))
+  assert step == interrupted_at
