@@ -1,0 +1,162 @@
+"""tf.distribute: a mirrored step is a single-device step; two workers train.
+
+TensorFlow runs in child processes here: logical devices and the worker
+cluster must be configured before TensorFlow initialises, which the pytest
+process has long done. Those two tests take 15-60 s each on two CPU
+cores.
+"""
+
+import dataclasses
+import json
+import os
+import socket
+import subprocess
+import sys
+import types
+
+import pytest
+import tensorflow as tf
+
+from s2f_tf import checkpointing
+from s2f_tf import config as config_lib
+from s2f_tf import distribute
+from s2f_tf import train
+from s2f_tf.data import reader
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TIMEOUT = 300  # Seconds; a hung collective fails the test instead of CI.
+
+
+def _child_env(**extra):
+  env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
+  return dict(env, TF_CPP_MIN_LOG_LEVEL="2", **extra)
+
+
+def _as_task(monkeypatch, cluster, task_type, index):
+  """A strategy stand-in whose TF_CONFIG names this task."""
+  monkeypatch.setenv("TF_CONFIG", json.dumps(
+      {"cluster": cluster, "task": {"type": task_type, "index": index}}))
+  resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
+  return types.SimpleNamespace(cluster_resolver=resolver)
+
+
+def test_chief_is_the_chief_task_else_worker_0(monkeypatch):
+  workers = {"worker": ["a:1", "b:1"]}
+  ranks = [distribute.worker_rank(_as_task(monkeypatch, workers, "worker", i))
+           for i in range(2)]
+  assert ranks == [0, 1]
+  with_chief = dict(workers, chief=["c:1"])
+  ranks = [distribute.worker_rank(_as_task(monkeypatch, with_chief, *task))
+           for task in (("chief", 0), ("worker", 0), ("worker", 1))]
+  assert ranks == [0, 1, 2]
+  assert distribute.is_chief(tf.distribute.get_strategy())
+
+
+def test_global_batch_must_split_evenly_over_replicas():
+  with pytest.raises(ValueError, match="multiple of 3"):
+    distribute.distribute_dataset(
+        types.SimpleNamespace(num_replicas_in_sync=3),
+        tf.data.Dataset.range(8).batch(4), 4)
+
+
+def test_mirrored_step_equals_single_device_step(tiny_data_root, tmp_path):
+  """One D step (with R1) and one G step, global batch 8, on 1 and 2 devices.
+
+  Adam's update is invariant to the gradient's scale, so equal weights alone
+  would not show that the replicas' summed gradients are the global-batch
+  mean; Adam's moments (m = (1 - beta1) g, v = (1 - beta2) g^2) do.
+  """
+  out = subprocess.run(
+      [sys.executable, os.path.join(REPO, "tests", "mirrored_step.py"),
+       tiny_data_root, str(tmp_path)],
+      capture_output=True, text=True, timeout=TIMEOUT, env=_child_env(),
+      check=False)
+  assert out.returncode == 0, out.stderr[-4000:]
+  result = json.loads(out.stdout.splitlines()[-1])
+  assert result["replicas"] == 2 and result["copies"] == [2]
+  assert result["replicas_differ"] == []  # Weights, u, EMA, Adam moments.
+  config = config_lib.tiny_config()
+  for name, group in result["groups"].items():
+    if ":" in name:  # Optimizer state: relative to its largest value.
+      assert group["diff"] <= 1e-4 * group["scale"], (name, group)
+    else:  # Weights: far below one Adam step (the learning rate).
+      assert group["diff"] <= 0.25 * config.train.g_lr, (name, group)
+
+
+def _free_ports(n: int):
+  sockets = [socket.socket() for _ in range(n)]
+  for s in sockets:
+    s.bind(("127.0.0.1", 0))
+  ports = [s.getsockname()[1] for s in sockets]
+  for s in sockets:
+    s.close()
+  return ports
+
+
+def _launch_worker(index, ports, workdir, data_root, log, tmpdir):
+  """One `s2f-train --strategy=multiworker` process on loopback."""
+  tf_config = {"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]},
+               "task": {"type": "worker", "index": index}}
+  return subprocess.Popen(
+      [sys.executable, "-m", "s2f_tf.cli.train_main",
+       f"--flagfile={os.path.join(REPO, 'flags', 'smoke.cfg')}",
+       f"--data_root={data_root}", f"--workdir={workdir}",
+       "--strategy=multiworker", "--steps=4", "--checkpoint_every=2",
+       "--image_every=4", "--eval_at_end=false"],
+      cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+      env=_child_env(TF_CONFIG=json.dumps(tf_config), TMPDIR=tmpdir))
+
+
+def _results(log_path: str):
+  """The results JSON s2f-train prints last."""
+  with open(log_path) as f:
+    text = f.read()
+  return json.loads(text[text.rindex("\n{\n"):])
+
+
+def test_two_workers_train_and_chief_checkpoint_restores_on_one_device(
+    tiny_config, tmp_path):
+  """flags/smoke.cfg on 2 workers (1 CPU replica each), global batch 4."""
+  data = tiny_config().data  # The smoke preset's data and image size.
+  reader.load_splits(data)  # Decode once: the workers share the cache.
+  workdir = str(tmp_path / "run")
+  tmpdir = tmp_path / "tmp"  # Where worker 1 saves and deletes checkpoints.
+  tmpdir.mkdir()
+  paths = [str(tmp_path / f"worker{i}.log") for i in range(2)]
+  # Logs go to files, not pipes: a full pipe would stall one worker, and a
+  # stalled worker stalls the other's collectives.
+  logs = [open(p, "w") for p in paths]
+  ports = _free_ports(2)
+  procs = []
+  try:
+    for index, log in enumerate(logs):
+      procs.append(_launch_worker(index, ports, workdir, data.root, log,
+                                  str(tmpdir)))
+    codes = [p.wait(timeout=TIMEOUT) for p in procs]
+  finally:
+    for p in procs:
+      if p.poll() is None:
+        p.kill()
+        p.wait()
+    for log in logs:
+      log.close()
+  for code, path in zip(codes, paths):
+    with open(path) as f:
+      assert code == 0, f.read()[-4000:]
+
+  chief, other = (_results(p) for p in paths)
+  assert chief["step"] == other["step"] == 4
+  assert chief["last"] == other["last"]  # Measurements reduced over workers.
+  ckpt_dir = checkpointing.checkpoint_dir(workdir)
+  assert sorted(os.listdir(ckpt_dir)) == [
+      "checkpoint", "ckpt-2.data-00000-of-00001", "ckpt-2.index",
+      "ckpt-4.data-00000-of-00001", "ckpt-4.index"]
+  assert os.listdir(os.path.join(workdir, "samples")) == ["step_0000004.png"]
+  assert not os.listdir(tmpdir)
+
+  saved = config_lib.load_config(workdir)
+  single = dataclasses.replace(saved, train=dataclasses.replace(
+      saved.train, strategy="default"))
+  state = train.setup(single, workdir)  # Asserts every variable was found.
+  assert int(state.step.numpy()) == 4
+  assert int(state.g_opt.iterations.numpy()) == 4
