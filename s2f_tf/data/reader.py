@@ -203,19 +203,25 @@ def _read_cache(path: str) -> FaceSet:
 
 
 def _write_cache(path: str, face_set: FaceSet) -> None:
-  """Writes atomically and drops older caches of the same size and method."""
+  """Writes atomically and drops older caches of the same size and method.
+
+  The temporary name is per process, and other processes' temporary files
+  are left alone, so workers of a multi-worker run that share the data root
+  can write the cache at the same time without corrupting it.
+  """
   prefix = os.path.basename(path).rsplit("_", 1)[0] + "_"
+  tmp = f"{path}.{os.getpid()}.tmp"
   try:
     os.makedirs(os.path.dirname(path), exist_ok=True)
     for name in os.listdir(os.path.dirname(path)):
-      if name.startswith(prefix):
+      if name.startswith(prefix) and not name.endswith(".tmp"):
         os.remove(os.path.join(os.path.dirname(path), name))
-    with open(path + ".tmp", "wb") as f:
+    with open(tmp, "wb") as f:
       np.savez(f, photos=face_set.photos, sketches=face_set.sketches,
                masks=face_set.masks, identities=face_set.identities,
                image_ids=face_set.image_ids,
                skipped=np.array(json.dumps(face_set.skipped)))
-    os.replace(path + ".tmp", path)
+    os.replace(tmp, path)
   except OSError as e:
     logging.warning("Could not cache decoded faces at %s (%s); the next "
                     "load will decode again", path, e)
