@@ -25,7 +25,7 @@ server watching `export_dir` never sees an unverified version.
 import os
 import shutil
 import tempfile
-from typing import Callable, Sequence, Tuple, Union
+from typing import Callable, Dict, Sequence, Tuple, Union
 
 import keras
 import numpy as np
@@ -33,14 +33,12 @@ import tensorflow as tf
 
 from s2f_tf import checkpointing
 from s2f_tf import config as config_lib
-from s2f_tf import networks
 from s2f_tf import precision as precision_lib
 
 SIGNATURES = ("serving_default", "serving_float", "encode_style", "generate")
 # TF and TF Serving leave assets.extra/ alone; the sampler reads the config.
 EXTRA_DIR = "assets.extra"
 TOLERANCE = 1e-5  # Max |SavedModel - Keras| on float outputs at export.
-_EMA_KEY = "generator_ema"
 
 
 class VerificationError(RuntimeError):
@@ -99,10 +97,14 @@ def _to_uint8(x: tf.Tensor) -> tf.Tensor:
 class ExportModule(tf.Module):
   """The generator as four serving signatures (see the module docstring).
 
-  The weights are held by path: Keras 3 keeps layers in Python lists that
-  tf.Module does not track, so without `weights` the SavedModel would miss
-  variables. The Keras model itself is reached only through bound methods,
-  which are not tracked either, so its object graph stays out of the export.
+  `weights` holds every weight by its Keras path, as the tf.Variable inside
+  each keras.Variable: Keras 3 keeps layers in Python lists that tf.Module
+  does not track, and a tracked keras.Variable is exported as a second copy
+  of its tf.Variable, which the checkpoint restores while the graph reads
+  the first, so TF1-style loaders (TF Serving, `saved_model_cli run`) fail
+  with "Could not find variable" (keras-team/keras#19274). The model itself
+  is reached through bound methods, which are not tracked, so its object
+  graph stays out of the export.
   """
 
   def __init__(self, generator: keras.Model):
@@ -111,7 +113,7 @@ class ExportModule(tf.Module):
       raise ValueError(
           f"export needs a float32 generator, got {generator.compute_dtype}; "
           "rebuild it under a float32 policy (restore_serving_generator does)")
-    self.weights = checkpointing.VariablesByPath(generator)
+    self.weights = {v.path: v.value for v in generator.variables}
     self._encode, self._generate = generator.encode_style, generator.generate
     size = generator.image_size
     self._sketch_dims = ("B", size, size, 1)
@@ -167,11 +169,13 @@ def export(generator: keras.Model, config: config_lib.Config,
   Raises:
     FileExistsError: that version exists (TF Serving never reloads a version
       in place, so a new model needs a new number).
-    ValueError: a generator that cannot be served (mixed precision, or the
-      "random" style debugging mode, whose output no test can reproduce).
+    ValueError: a generator that cannot be served: mixed precision, another
+      model than s2f, or the "random" style debugging mode, whose output no
+      test can reproduce.
     VerificationError: the reloaded model disagrees with `generator`; nothing
       is left in `export_dir`.
   """
+  _check_servable(config)
   if config.model.style_source == "random":
     raise ValueError("style_source='random' is a debugging mode with random "
                      "outputs; export a generator trained with 'embedder'")
@@ -199,83 +203,101 @@ def _as_uint8(image: np.ndarray) -> np.ndarray:
   return np.clip(np.round((image + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 
-def _max_diff(a, b) -> float:
-  return float(np.max(np.abs(np.asarray(a, np.float64) - b)))
+def _run_eager(path: str, inputs: Dict[str, Dict[str, np.ndarray]]):
+  """{signature: its only output} through tf.saved_model.load."""
+  signatures = tf.saved_model.load(path).signatures
+  outputs = {}
+  for name, feeds in inputs.items():
+    tensors = {k: tf.constant(v) for k, v in feeds.items()}
+    (out,) = signatures[name](**tensors).values()
+    outputs[name] = out.numpy()
+  return outputs
+
+
+def _run_in_session(path: str, inputs: Dict[str, Dict[str, np.ndarray]]):
+  """The same through a TF1 session: how TF Serving's C++ loader runs it."""
+  outputs = {}
+  logger = tf.get_logger()
+  level = logger.level
+  logger.setLevel("ERROR")  # The TF1 loader's deprecation notice is noise here.
+  try:
+    with tf.Graph().as_default(), tf.compat.v1.Session() as session:
+      meta_graph = tf.compat.v1.saved_model.load(session, ["serve"], path)
+      for name, feeds in inputs.items():
+        signature = meta_graph.signature_def[name]
+        (out,) = signature.outputs.values()
+        outputs[name] = session.run(out.name, {
+            signature.inputs[k].name: v for k, v in feeds.items()})
+  finally:
+    logger.setLevel(level)
+  return outputs
 
 
 def verify(path: str, generator: keras.Model, k_refs: int,
            batch_size: int = 2, seed: int = 0) -> None:
-  """Reloads `path` and checks every signature against `generator`.
+  """Runs every signature of `path` through both loaders against `generator`.
 
   Float outputs (image, style) must agree within TOLERANCE. uint8 images
   may differ by 1 where the float sits on a rounding boundary; a missing
   weight or a wrong scaling is off by far more than that.
 
   Raises:
-    VerificationError: naming each signature that disagrees, and by how much.
+    VerificationError: naming each loader and signature that disagrees, and
+      by how much.
   """
   rng = np.random.default_rng(seed)
   size = generator.image_size
   sketch = rng.integers(0, 256, (batch_size, size, size, 1), np.uint8)
   refs = rng.integers(0, 256, (batch_size, k_refs, size, size, 3), np.uint8)
-  unit = lambda x: tf.constant(x.astype(np.float32) / 127.5 - 1.0)
+  unit = lambda x: x.astype(np.float32) / 127.5 - 1.0
   image = generator({"sketch": unit(sketch), "refs": unit(refs)}).numpy()
   style = generator.encode_style(unit(refs)).numpy()
-  signatures = tf.saved_model.load(path).signatures
-  got = {
-      "serving_default": (signatures["serving_default"](
-          sketch=tf.constant(sketch), refs=tf.constant(refs))["image"],
-                          _as_uint8(image), 1),
-      "serving_float": (signatures["serving_float"](
-          sketch=unit(sketch), refs=unit(refs))["image"], image, TOLERANCE),
-      "encode_style": (signatures["encode_style"](
-          refs=tf.constant(refs))["style"], style, TOLERANCE),
-      "generate": (signatures["generate"](
-          sketch=tf.constant(sketch), style=tf.constant(style))["image"],
-                   _as_uint8(image), 1),
-  }
-  failures = [f"{name}: max |SavedModel - Keras| = {_max_diff(out, want):.3g}"
-              f" > {tolerance}"
-              for name, (out, want, tolerance) in got.items()
-              if _max_diff(out, want) > tolerance]
+  inputs = {"serving_default": {"sketch": sketch, "refs": refs},
+            "serving_float": {"sketch": unit(sketch), "refs": unit(refs)},
+            "encode_style": {"refs": refs},
+            "generate": {"sketch": sketch, "style": style}}
+  expected = {"serving_default": (_as_uint8(image), 1),
+              "serving_float": (image, TOLERANCE),
+              "encode_style": (style, TOLERANCE),
+              "generate": (_as_uint8(image), 1)}
+  failures = []
+  for loader, run in (("tf.saved_model.load", _run_eager),
+                      ("TF1 session", _run_in_session)):
+    try:
+      outputs = run(path, inputs)
+    except tf.errors.OpError as e:
+      message = " ".join(e.message.split())
+      failures.append(f"{loader} cannot run it: {message}")
+      continue
+    for name, out in outputs.items():
+      want, tolerance = expected[name]
+      diff = float(np.max(np.abs(out.astype(np.float64) - want)))
+      if not diff <= tolerance:  # Also catches NaN.
+        failures.append(f"{name} via {loader}: max |SavedModel - Keras| = "
+                        f"{diff:.3g} > {tolerance}")
   if failures:
-    raise VerificationError(f"the SavedModel at {path} does not reproduce "
-                            f"the Keras generator: {'; '.join(failures)}")
+    raise VerificationError("the SavedModel does not reproduce the Keras "
+                            f"generator: {'; '.join(failures)}")
 
 
-def _has_ema(checkpoint_path: str) -> bool:
-  return any(name.startswith(_EMA_KEY + "/")
-             for name, _ in tf.train.list_variables(checkpoint_path))
+def _check_servable(config: config_lib.Config) -> None:
+  if config.model.model != "s2f":
+    raise ValueError("only the sketch-to-face model (--model=s2f) is served; "
+                     f"this run is --model={config.model.model}")
 
 
 def restore_serving_generator(workdir: str, ema: bool = True
-                              ) -> Tuple[config_lib.Config, keras.Model, int,
-                                         str]:
-  """The generator to serve from `workdir`'s latest checkpoint, in float32.
+                              ) -> Tuple[config_lib.Config, keras.Model, int]:
+  """(config, generator, step) to serve from `workdir`'s latest checkpoint.
 
-  Prefers the EMA copy (`generator_ema/` in the checkpoint, same layout as
-  `generator/`) when `ema` and the checkpoint has one: averaged weights
-  give smoother faces than the last step's.
-
-  Returns:
-    (config, generator, step, key), key being the checkpoint entry used.
+  The EMA weights when the run kept them and `ema`: averaged weights give
+  smoother faces than the last step's. Built under a float32 policy even if
+  a mixed one is active: training keeps float32 master weights, and serving
+  wants float32 numerics.
   """
-  path = tf.train.latest_checkpoint(checkpointing.checkpoint_dir(workdir))
+  _check_servable(config_lib.load_config(workdir))
   with precision_lib.precision_policy("float32"):
-    config, generator, step = checkpointing.restore_generator(workdir, path)
-    if not (ema and _has_ema(path)):
-      return config, generator, step, "generator"
-    generator = networks.build_generator(config.model, config.data.image_size,
-                                         config.data.k_refs)
-  status = tf.train.Checkpoint(**{
-      _EMA_KEY: checkpointing.VariablesByPath(generator)}).restore(path)
-  status.expect_partial()
-  try:
-    status.assert_existing_objects_matched()
-  except AssertionError as e:
-    raise ValueError(f"checkpoint {path} has incomplete {_EMA_KEY} weights: "
-                     f"{e}") from None
-  return config, generator, step, _EMA_KEY
+    return checkpointing.restore_generator(workdir, prefer_ema=ema)
 
 
 ImageFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -289,7 +311,7 @@ def load_image_fn(export_dir: str = "", workdir: str = ""
   checkpoint in `workdir`, through the same `serving_default` graph.
   """
   if not export_dir:
-    config, generator, _, _ = restore_serving_generator(workdir)
+    config, generator, _ = restore_serving_generator(workdir)
     module = ExportModule(generator)
     return config, lambda sketch, refs: module.serving_default(
         sketch, refs)["image"].numpy()

@@ -59,8 +59,9 @@ def read_sketch(path: str, size: int) -> np.ndarray:
 def sketch_from_photo(path: str, size: int, method: str) -> np.ndarray:
   """Photo file -> its sketch, uint8 [size, size, 1], by the model's method.
 
-  The sketch is drawn at the photo's own resolution and then shrunk, the
-  order the training set used, so lines have the width the model learned.
+  The sketch is drawn at the photo's own resolution and then shrunk, in the
+  order the training set was made, so a photo of about the training photos'
+  resolution gives lines of the width the model learned.
 
   Raises:
     decode.BadFile: an unreadable photo.

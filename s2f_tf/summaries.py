@@ -36,7 +36,8 @@ def episode_grid(sketch, refs, output, target, max_rows: int = 4) -> np.ndarray:
 
 
 def save_png(image: np.ndarray, path: str) -> None:
-  os.makedirs(os.path.dirname(path), exist_ok=True)
+  if os.path.dirname(path):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
   Image.fromarray(image).save(path)
 
 
