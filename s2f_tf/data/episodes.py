@@ -90,10 +90,9 @@ def make_episode_dataset(face_set: reader.FaceSet, batch_size: int,
   max_count = int(tables["count"].max())
   tables = {name: tf.constant(value) for name, value in tables.items()}
   tables["flip_class"] = tf.constant(layout.FLIP_CLASS, tf.int32)
-  # One copy of the face set in TF memory, captured by the map function. The
-  # dataset graph then holds it as constants, so distribution strategies
-  # that serialise the graph limit a set to 2 GB (CelebAMask-HQ at 64 px is
-  # 0.6 GB).
+  # One copy of the face set in TF memory, captured by the map function:
+  # plan RAM for the decoded set (CelebAMask-HQ at 64 px is 0.6 GB; a 2.2 GB
+  # set was checked to train under mirrored and multiworker strategies).
   arrays = {name: tf.constant(getattr(face_set, name)) for name in (
       "photos", "sketches", "masks", "identities")}
 

@@ -7,9 +7,8 @@ and kept in memory as uint8; batches are then in-graph gathers. Bad files
 are skipped, counted and logged once, as in `reader`, so one truncated
 download never stops a run.
 
-Memory is N x S x S x 3 bytes: CelebA's 202,599 photos at 64 px take 2.5 GB,
-past the 2 GB a dataset graph may hold once a distribution strategy
-serialises it; use fewer images or a smaller size there.
+Memory is N x S x S x 3 bytes, once: CelebA's 202,599 photos at 64 px take
+2.5 GB of RAM; use fewer images or a smaller size on a small machine.
 """
 
 import os
