@@ -18,6 +18,7 @@ from s2f_tf.data import episodes
 from s2f_tf.data import layout
 
 SKIN, HAIR = layout.CLASS_NAMES.index("skin"), layout.CLASS_NAMES.index("hair")
+MIN_COLOUR_GAP = 0.3  # RGB distance on [-1, 1] between two people's regions.
 
 
 def mean_photo(face_set) -> np.ndarray:
@@ -58,13 +59,20 @@ def region_colour(images: np.ndarray, masks: np.ndarray, cls: int) -> np.ndarray
     return (images * sel).sum(axis=(1, 2)) / count
 
 
-def _toward_new(output, swapped, masks, partner_masks, partner_photo, cls):
+def _toward_new(output, swapped, masks, photo, partner_masks, partner_photo,
+                cls):
   """Per row: did swapping the references move the region's colour toward
-  the new person's? (distance to the new colour shrank)."""
+  the new person's? (distance to the new colour shrank).
+
+  Rows where the two people's colours differ by less than MIN_COLOUR_GAP
+  are left out: there, "toward" is a coin toss whatever the model does.
+  """
   new_c = region_colour(partner_photo, partner_masks, cls)
+  own_c = region_colour(photo, masks, cls)
   before = np.linalg.norm(region_colour(output, masks, cls) - new_c, axis=1)
   after = np.linalg.norm(region_colour(swapped, masks, cls) - new_c, axis=1)
-  valid = np.isfinite(before) & np.isfinite(after)
+  gap = np.linalg.norm(own_c - new_c, axis=1)
+  valid = np.isfinite(before) & np.isfinite(after) & (gap >= MIN_COLOUR_GAP)
   return (after[valid] < before[valid]).tolist()
 
 
@@ -95,8 +103,8 @@ def evaluate(generate: Callable[[np.ndarray, np.ndarray], np.ndarray],
     p = partners[valid]
     for name, cls in (("skin", SKIN), ("hair", HAIR)):
       toward[name] += _toward_new(output[valid], swapped[valid],
-                                  b["mask"][valid], b["mask"][p],
-                                  b["photo"][p], cls)
+                                  b["mask"][valid], b["photo"][valid],
+                                  b["mask"][p], b["photo"][p], cls)
     seen += len(b["photo"])
   results = {name: {m: float(np.mean(np.concatenate([r[m] for r in rows])))
                     for m in ("l1", "psnr", "ssim")}

@@ -25,7 +25,6 @@ from s2f_tf import precision as precision_lib
 from s2f_tf import steps as steps_lib
 from s2f_tf import summaries
 from s2f_tf import tasks
-from s2f_tf.data import reader
 
 
 @dataclasses.dataclass
@@ -317,13 +316,17 @@ def _to_floats(out: Dict) -> Dict:
 def evaluate_workdir(workdir: str, max_episodes: Optional[int] = None) -> Dict:
   """`s2f-eval`: restores the generator and evaluates it on held-out people."""
   config, generator, step = checkpointing.restore_generator(workdir)
-  train_set, heldout_set = reader.load_splits(config.data)
-  generate = lambda sketch, refs: generator(
-      {"sketch": sketch, "refs": refs}, training=False).numpy()
+  # Same global seed and same compiled sampler as the evaluation at the end
+  # of training, so both draw the same episodes and give the same numbers.
+  keras.utils.set_random_seed(config.train.seed)
+  task = tasks.make_task(config)
+  sample = task.make_sampler(generator)
+  generate = lambda sketch, refs: sample(tf.constant(sketch),
+                                         tf.constant(refs)).numpy()
   results = evaluate_lib.evaluate(
-      generate, heldout_set, evaluate_lib.mean_photo(train_set),
-      config.train.batch_size,
-      config.data.k_refs, max_episodes or config.train.eval_episodes)
+      generate, task.heldout_set, evaluate_lib.mean_photo(task.train_set),
+      config.train.batch_size, config.data.k_refs,
+      max_episodes or config.train.eval_episodes)
   results["step"] = step
   evaluate_lib.write_results(results, workdir)
   writer = tf.summary.create_file_writer(os.path.join(workdir, "eval"))
