@@ -138,6 +138,9 @@ class Loop:
                                              t.stop_on_collapse)
     self.paths = state.steps.variable_paths()
     self.skipped = 0
+    # Held-out evaluation: few-shot runs only, on the chief only (the other
+    # workers would compute the same numbers and throw them away).
+    self.evaluates = isinstance(state.task, tasks.FewShotTask) and self.chief
     self.grid_inputs = state.task.grid_inputs()
     self.grid_paths = []
     self.iterator = iter(state.dataset)
@@ -181,7 +184,7 @@ class Loop:
     if self.grid_paths and self.chief:
       results["progress_gif"] = os.path.join(self.s.workdir, "progress.gif")
       summaries.write_gif(self.grid_paths, results["progress_gif"])
-    if self.t.eval_at_end and isinstance(self.s.task, tasks.FewShotTask):
+    if self.t.eval_at_end and self.evaluates:
       results["eval"] = self._evaluate(int(self.s.step.numpy()))
     self.writer.flush()
     return results
@@ -256,8 +259,7 @@ class Loop:
       self._write_grid(step)
     if t.histogram_every and step % t.histogram_every == 0 and self.chief:
       self._write_histograms(step)
-    if (t.eval_every and step % t.eval_every == 0 and
-        isinstance(self.s.task, tasks.FewShotTask)):
+    if t.eval_every and step % t.eval_every == 0 and self.evaluates:
       self._evaluate(step)
     if step % t.checkpoint_every == 0:
       self._save()
@@ -287,10 +289,9 @@ class Loop:
         generate, task.heldout_set, evaluate_lib.mean_photo(task.train_set),
         self.t.batch_size, self.s.config.data.k_refs, self.t.eval_episodes)
     results["step"] = step
-    if self.chief:
-      summaries.write_scalars(self.writer, step,
-                              evaluate_lib.flat_scalars(results), "eval/")
-      evaluate_lib.write_results(results, self.s.workdir)
+    summaries.write_scalars(self.writer, step,
+                            evaluate_lib.flat_scalars(results), "eval/")
+    evaluate_lib.write_results(results, self.s.workdir)
     logging.info("eval at step %d: PSNR model %.2f dB, other-style %.2f dB, "
                  "mean photo %.2f dB", step, results["model"]["psnr"],
                  results["other_identity_style"]["psnr"],
