@@ -15,11 +15,12 @@ attention (Kim et al. 2020, arXiv:1907.10830), whose auxiliary classifiers
 need a two-class question. U-GAT-IT asks G's encoder "source or target
 domain?", but our content encoder only ever sees sketches, so the mapping is:
 
-  * G: `layers.CAMAttention` after the content encoder; its logits
-    (`Generator.generate_with_cam`) are trained towards 1, "sketch content"
-    (`losses.cam_generator_loss`). With one class this term saturates
-    (softplus(-l) -> 0) once the logits are large; the attention's main
-    signal is then the decoder's losses, through the reweighted channels.
+  * G: `layers.CAMAttention` after the content encoder. Its classifier tells
+    the source domain (a sketch, 1; `Generator.generate_with_cam`) from the
+    target domain seen through the same encoder (the grayscale target photo,
+    0; `Generator.content_cam_logits`), trained with
+    `losses.cam_discriminator_loss`, as U-GAT-IT's G classifier tells x_s
+    from x_t.
   * D: one `CAMAttention` per scale, after the conv stack and before the
     logits conv; its logits (`MultiScaleDiscriminator.call_with_cam`) are an
     auxiliary real/fake classifier, D trained to say 1 on real and 0 on fake
@@ -236,6 +237,18 @@ class Generator(_ConfiguredModel):
       raise ValueError("generate_with_cam needs a generator built with "
                        "ModelConfig.cam=True")
     return self._generate(sketch, style, training)
+
+  def content_cam_logits(self, image, training=False):
+    """CAM logits [B, 2] of the content encoder for any 1-channel image.
+
+    The second class of G's auxiliary classifier: grayscale photos, the one
+    other kind of image the sketch encoder can read (module docstring).
+    """
+    if self.cam is None:
+      raise ValueError("content_cam_logits needs a generator built with "
+                       "ModelConfig.cam=True")
+    content = self.encode_content(image, training=training)
+    return self.cam(content, training=training)[1]
 
   def _generate(self, sketch, style, training):
     """(image, CAM logits or None)."""

@@ -135,12 +135,16 @@ class FewShotTask:
       fake = generator.generate(sketch, style, training=True)
       fake_out = discriminator((fake, sketch), training=False)
     else:
-      # U-GAT-IT: G's own CAM classifier, and D's CAM fooled toward "real".
+      # U-GAT-IT: G's own CAM classifier (sketch 1, grayscale photo 0) and
+      # D's CAM classifier fooled toward "real".
       fake, g_cam = generator.generate_with_cam(sketch, style, training=True)
+      photo_cam = generator.content_cam_logits(
+          tf.image.rgb_to_grayscale(photo), training=True)
       fake_out, fake_cam = discriminator.call_with_cam((fake, sketch),
                                                        training=False)
-      terms["g_cam"] = t.lambda_cam * (losses.cam_generator_loss(g_cam) +
-                                       losses.cam_generator_loss(fake_cam))
+      terms["g_cam"] = t.lambda_cam * (
+          losses.cam_discriminator_loss(g_cam, photo_cam) +
+          losses.cam_generator_loss(fake_cam))
     real_out = discriminator((photo, sketch), training=False)
     real_feats = tf.nest.map_structure(tf.stop_gradient, _features(real_out))
     terms.update({

@@ -99,6 +99,29 @@ def test_generator_with_cam():
   assert rebuilt.cam is not None
 
 
+def test_generator_cam_classifier_learns_sketch_from_grayscale_photo():
+  """Two classes, as in U-GAT-IT: the loss does not saturate on one."""
+  g = networks.build_generator(TINY_CAM, SIZE, k_refs=1)
+  rng = np.random.RandomState(0)
+  sketch = tf.constant(np.where(rng.rand(4, SIZE, SIZE, 1) < 0.9, 1.0, -1.0),
+                       tf.float32)
+  photo = tf.constant(rng.uniform(-0.5, 0.2, (4, SIZE, SIZE, 1)), tf.float32)
+  style = tf.zeros([4, TINY_CAM.style_dim])
+  assert g.content_cam_logits(photo).shape == (4, 2)
+  opt = keras.optimizers.Adam(1e-2)
+  losses_seen = []
+  for _ in range(30):
+    with tf.GradientTape() as tape:
+      _, sketch_cam = g.generate_with_cam(sketch, style, training=True)
+      loss = losses.cam_discriminator_loss(
+          sketch_cam, g.content_cam_logits(photo, training=True))
+    pairs = [(gr, v) for gr, v in zip(tape.gradient(
+        loss, g.trainable_variables), g.trainable_variables) if gr is not None]
+    opt.apply([gr for gr, _ in pairs], [v for _, v in pairs])
+    losses_seen.append(float(loss))
+  assert losses_seen[-1] < 0.5 * losses_seen[0]
+
+
 def test_discriminator_with_cam_keeps_call_outputs():
   d = networks.build_discriminator(TINY_CAM, SIZE)
   image = tf.random.uniform([3, SIZE, SIZE, 3], -1, 1)
