@@ -7,6 +7,7 @@ this file only decides when to call what and what to do with the results.
 """
 
 import dataclasses
+import glob
 import os
 import time
 from typing import Dict, Optional
@@ -142,7 +143,6 @@ class Loop:
     # workers would compute the same numbers and throw them away).
     self.evaluates = isinstance(state.task, tasks.FewShotTask) and self.chief
     self.grid_inputs = state.task.grid_inputs()
-    self.grid_paths = []
     self.iterator = iter(state.dataset)
     self.saved_step = int(state.step.numpy())  # Restored, so on disk.
 
@@ -181,9 +181,12 @@ class Loop:
     self._save()
     results = {"step": int(self.s.step.numpy()), "skipped_steps": self.skipped,
                "last": _to_floats(last)}
-    if self.grid_paths and self.chief:
+    # Every grid of the run, earlier sessions of a resumed run included.
+    grids = sorted(glob.glob(os.path.join(self.s.workdir, "samples",
+                                          "step_*.png")))
+    if grids and self.chief:
       results["progress_gif"] = os.path.join(self.s.workdir, "progress.gif")
-      summaries.write_gif(self.grid_paths, results["progress_gif"])
+      summaries.write_gif(grids, results["progress_gif"])
     if self.t.eval_at_end and self.evaluates:
       results["eval"] = self._evaluate(int(self.s.step.numpy()))
     self.writer.flush()
@@ -268,9 +271,8 @@ class Loop:
     output = self._call("sample", self.s.sample, *self.grid_inputs)
     grid = self.s.task.grid(self.grid_inputs, output.numpy())
     summaries.write_image(self.writer, step, "samples", grid)
-    path = os.path.join(self.s.workdir, "samples", f"step_{step:07d}.png")
-    summaries.save_png(grid, path)
-    self.grid_paths.append(path)
+    summaries.save_png(grid, os.path.join(self.s.workdir, "samples",
+                                          f"step_{step:07d}.png"))
 
   def _write_histograms(self, step: int) -> None:
     g_grads, d_grads = self._call("gradients", self.s.steps.gradients,

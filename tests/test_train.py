@@ -4,6 +4,7 @@ import json
 import os
 
 import numpy as np
+from PIL import Image
 import pytest
 import tensorflow as tf
 
@@ -56,8 +57,11 @@ def test_run_writes_workdir_and_resumes_at_same_step(tiny_config, tmp_path):
   for a, b in zip(_weights(state.ema_generator), _weights(ema)):
     np.testing.assert_array_equal(a, b)
 
-  more = train.run(tiny_config(steps=12, checkpoint_every=10), workdir)
+  more = train.run(tiny_config(steps=12, checkpoint_every=10, image_every=6),
+                   workdir)
   assert more["step"] == 12
+  with Image.open(more["progress_gif"]) as gif:  # Both sessions' grids.
+    assert gif.n_frames == 2
   assert tf.train.latest_checkpoint(
       checkpointing.checkpoint_dir(workdir)).endswith("ckpt-12")
 
