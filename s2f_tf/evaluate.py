@@ -14,6 +14,7 @@ from typing import Callable, Dict
 import numpy as np
 import tensorflow as tf
 
+from s2f_tf import pixels
 from s2f_tf.data import episodes
 from s2f_tf.data import layout
 
@@ -23,7 +24,7 @@ MIN_COLOUR_GAP = 0.3  # RGB distance on [-1, 1] between two people's regions.
 
 def mean_photo(face_set) -> np.ndarray:
   """The mean training photo in [-1, 1]: the trivial baseline."""
-  return face_set.photos.astype(np.float32).mean(axis=0) / 127.5 - 1.0
+  return pixels.to_unit(face_set.photos.astype(np.float32).mean(axis=0))
 
 
 def image_metrics(output: np.ndarray, target: np.ndarray) -> Dict[str, np.ndarray]:

@@ -33,6 +33,7 @@ import tensorflow as tf
 
 from s2f_tf import checkpointing
 from s2f_tf import config as config_lib
+from s2f_tf import pixels
 from s2f_tf import precision as precision_lib
 
 SIGNATURES = ("serving_default", "serving_float", "encode_style", "generate")
@@ -84,16 +85,6 @@ def _same_batch(a: tf.Tensor, b: tf.Tensor, names: str):
     return tf.identity(b)
 
 
-def _to_unit(x: tf.Tensor) -> tf.Tensor:
-  """uint8 [0, 255] -> float32 [-1, 1], exactly as the training data."""
-  return tf.cast(x, tf.float32) / 127.5 - 1.0
-
-
-def _to_uint8(x: tf.Tensor) -> tf.Tensor:
-  return tf.cast(tf.clip_by_value(tf.round((x + 1.0) * 127.5), 0.0, 255.0),
-                 tf.uint8)
-
-
 class ExportModule(tf.Module):
   """The generator as four serving signatures (see the module docstring).
 
@@ -126,14 +117,14 @@ class ExportModule(tf.Module):
     refs = _same_batch(sketch, _checked(refs, "refs", self._refs_dims),
                        "sketch and refs")
     if sketch.dtype == tf.uint8:
-      sketch, refs = _to_unit(sketch), _to_unit(refs)
+      sketch, refs = pixels.to_unit(sketch), pixels.to_unit(refs)
     return self._generate(sketch, self._encode(refs))
 
   @tf.function(input_signature=[_spec(4, tf.uint8, "sketch"),
                                 _spec(5, tf.uint8, "refs")],
                jit_compile=False)
   def serving_default(self, sketch, refs):
-    return {"image": _to_uint8(self._image(sketch, refs))}
+    return {"image": pixels.to_uint8(self._image(sketch, refs))}
 
   @tf.function(input_signature=[_spec(4, tf.float32, "sketch"),
                                 _spec(5, tf.float32, "refs")],
@@ -145,7 +136,7 @@ class ExportModule(tf.Module):
                jit_compile=False)
   def encode_style(self, refs):
     refs = _checked(refs, "refs", self._refs_dims)
-    style = self._encode(_to_unit(refs))
+    style = self._encode(pixels.to_unit(refs))
     return {"style": tf.ensure_shape(style, [None, self._style_dims[1]])}
 
   @tf.function(input_signature=[_spec(4, tf.uint8, "sketch"),
@@ -155,7 +146,8 @@ class ExportModule(tf.Module):
     sketch = _checked(sketch, "sketch", self._sketch_dims)
     style = _same_batch(sketch, _checked(style, "style", self._style_dims),
                         "sketch and style")
-    return {"image": _to_uint8(self._generate(_to_unit(sketch), style))}
+    image = self._generate(pixels.to_unit(sketch), style)
+    return {"image": pixels.to_uint8(image)}
 
   def signatures(self):
     return {name: getattr(self, name).get_concrete_function()
@@ -197,10 +189,6 @@ def export(generator: keras.Model, config: config_lib.Config,
   finally:
     shutil.rmtree(scratch, ignore_errors=True)
   return final
-
-
-def _as_uint8(image: np.ndarray) -> np.ndarray:
-  return np.clip(np.round((image + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 
 def _run_eager(path: str, inputs: Dict[str, Dict[str, np.ndarray]]):
@@ -249,17 +237,17 @@ def verify(path: str, generator: keras.Model, k_refs: int,
   size = generator.image_size
   sketch = rng.integers(0, 256, (batch_size, size, size, 1), np.uint8)
   refs = rng.integers(0, 256, (batch_size, k_refs, size, size, 3), np.uint8)
-  unit = lambda x: x.astype(np.float32) / 127.5 - 1.0
+  unit = pixels.to_unit
   image = generator({"sketch": unit(sketch), "refs": unit(refs)}).numpy()
   style = generator.encode_style(unit(refs)).numpy()
   inputs = {"serving_default": {"sketch": sketch, "refs": refs},
             "serving_float": {"sketch": unit(sketch), "refs": unit(refs)},
             "encode_style": {"refs": refs},
             "generate": {"sketch": sketch, "style": style}}
-  expected = {"serving_default": (_as_uint8(image), 1),
+  expected = {"serving_default": (pixels.to_uint8(image), 1),
               "serving_float": (image, TOLERANCE),
               "encode_style": (style, TOLERANCE),
-              "generate": (_as_uint8(image), 1)}
+              "generate": (pixels.to_uint8(image), 1)}
   failures = []
   for loader, run in (("tf.saved_model.load", _run_eager),
                       ("TF1 session", _run_in_session)):

@@ -189,7 +189,7 @@ def cam_generator_loss(cam_logits, global_batch_size=None):
   """Sigmoid cross-entropy of CAM logits against "1".
 
   U-GAT-IT's auxiliary CAM classifiers, Kim et al. 2020, arXiv:1907.10830.
-  Used twice (see `networks` for the mapping): on G's own CAM logits, which
+  Used twice (see `s2f_tf.models.few_shot` for the mapping): on G's own CAM logits, which
   say "sketch content", and on D's CAM logits of the fakes, which G wants to
   read "real". `cam_logits` is [B, 2] (GAP, GMP) or a list of them over D's
   scales; the two logits and the scales are averaged. This is the

@@ -28,6 +28,7 @@ from projector import Exported
 from projector import exporter
 from s2f_tf import checkpointing
 from s2f_tf import config as config_lib
+from s2f_tf import pixels
 from s2f_tf.data import reader
 
 FEATURES = ("style", "content")
@@ -161,6 +162,6 @@ def encode_batched(encode, images: np.ndarray,
   """
   outputs = []
   for start in range(0, len(images), batch_size):
-    batch = images[start:start + batch_size].astype(np.float32) / 127.5 - 1.0
+    batch = pixels.to_unit(images[start:start + batch_size])
     outputs.append(np.asarray(encode(batch)))
   return np.concatenate(outputs)

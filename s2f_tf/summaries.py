@@ -12,13 +12,15 @@ import numpy as np
 from PIL import Image
 import tensorflow as tf
 
+from s2f_tf import pixels
+
 
 def to_uint8(images: np.ndarray) -> np.ndarray:
   """[-1, 1] floats (any leading dims) -> uint8 RGB; 1 channel -> 3."""
   images = np.asarray(images, np.float32)
   if images.shape[-1] == 1:
     images = np.repeat(images, 3, axis=-1)
-  return np.clip((images + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8)
+  return pixels.to_uint8(images)
 
 
 def episode_grid(sketch, refs, output, target, max_rows: int = 4) -> np.ndarray:

@@ -17,9 +17,9 @@ import numpy as np
 import tensorflow as tf
 
 from s2f_tf import config as config_lib
-from s2f_tf import dcgan
+from s2f_tf.models import dcgan
 from s2f_tf import losses
-from s2f_tf import networks
+from s2f_tf.models import few_shot
 from s2f_tf import summaries
 from s2f_tf.data import episodes
 from s2f_tf.data import folder
@@ -70,7 +70,7 @@ class FewShotTask:
 
   @functools.cached_property
   def _splits(self):
-    # Loaded on first use: export and sampling build a task for its networks.
+    # Loaded on first use: export and sampling build a task for its few_shot.
     return reader.load_splits(self.config.data)
 
   @property
@@ -88,11 +88,11 @@ class FewShotTask:
         flip=self.config.data.flip, repeat=True, seed=t.seed)
 
   def build_models(self):
-    return networks.build_models(self.config)
+    return few_shot.build_models(self.config)
 
   def build_generator(self):
     d = self.config.data
-    return networks.build_generator(self.config.model, d.image_size, d.k_refs)
+    return few_shot.build_generator(self.config.model, d.image_size, d.k_refs)
 
   def dummy_forwards(self, generator, discriminator):
     """Zero-input forward passes, for recording data-flow order."""

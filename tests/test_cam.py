@@ -8,9 +8,9 @@ import pytest
 import tensorflow as tf
 
 from s2f_tf import config as config_lib
-from s2f_tf import layers
+from s2f_tf.layers import attention
 from s2f_tf import losses
-from s2f_tf import networks
+from s2f_tf.models import few_shot
 
 TINY = config_lib.tiny_config().model
 TINY_CAM = dataclasses.replace(TINY, cam=True)
@@ -28,7 +28,7 @@ def _np_bce(logits, target):
 
 @pytest.mark.parametrize("spectral_norm", [False, True])
 def test_cam_attention_shapes_and_dtypes(spectral_norm):
-  cam = layers.CAMAttention(0.2, spectral_norm=spectral_norm)
+  cam = attention.CAMAttention(0.2, spectral_norm=spectral_norm)
   out, logits = cam(_features(), training=True)
   assert out.shape == (3, 4, 4, 6) and logits.shape == (3, 2)
   assert logits.dtype == tf.float32
@@ -37,7 +37,7 @@ def test_cam_attention_shapes_and_dtypes(spectral_norm):
 
 def test_cam_attention_matches_numpy():
   keras.utils.set_random_seed(0)
-  cam = layers.CAMAttention()
+  cam = attention.CAMAttention()
   x = _features()
   out, logits = cam(x)
   xn = x.numpy()
@@ -55,7 +55,7 @@ def test_cam_attention_matches_numpy():
 def test_spectral_cam_weights_have_unit_norm():
   # For a [C, 1] kernel sigma is its L2 norm, so the logit is pooled . w/|w|.
   keras.utils.set_random_seed(0)
-  cam = layers.CAMAttention(0.2, spectral_norm=True)
+  cam = attention.CAMAttention(0.2, spectral_norm=True)
   x = _features()
   _, logits = cam(x, training=True)
   w = cam.gap_fc.layer.kernel.numpy()
@@ -66,10 +66,10 @@ def test_spectral_cam_weights_have_unit_norm():
 
 @pytest.mark.parametrize("spectral_norm", [False, True])
 def test_cam_attention_get_config_round_trip(spectral_norm):
-  cam = layers.CAMAttention(0.2, spectral_norm=spectral_norm, name="cam")
+  cam = attention.CAMAttention(0.2, spectral_norm=spectral_norm, name="cam")
   x = _features()
   cam(x)
-  clone = layers.CAMAttention.from_config(cam.get_config())
+  clone = attention.CAMAttention.from_config(cam.get_config())
   assert clone.get_config() == cam.get_config()
   clone(x)
   clone.set_weights(cam.get_weights())
@@ -78,7 +78,7 @@ def test_cam_attention_get_config_round_trip(spectral_norm):
 
 
 def test_generator_with_cam():
-  g = networks.build_generator(TINY_CAM, SIZE, k_refs=2)
+  g = few_shot.build_generator(TINY_CAM, SIZE, k_refs=2)
   sketch = tf.random.uniform([3, SIZE, SIZE, 1], -1, 1)
   style = g.encode_style(tf.random.uniform([3, 2, SIZE, SIZE, 3], -1, 1))
   image, cam_logits = g.generate_with_cam(sketch, style)
@@ -95,13 +95,13 @@ def test_generator_with_cam():
   trained = [v for v in g.trainable_variables
              if "_fc/" in v.path or "content_encoder/" in v.path]
   assert all(grad is not None for grad in tape.gradient(loss, trained))
-  rebuilt = networks.Generator.from_config(g.get_config())
+  rebuilt = few_shot.Generator.from_config(g.get_config())
   assert rebuilt.cam is not None
 
 
 def test_generator_cam_classifier_learns_sketch_from_grayscale_photo():
   """Two classes, as in U-GAT-IT: the loss does not saturate on one."""
-  g = networks.build_generator(TINY_CAM, SIZE, k_refs=1)
+  g = few_shot.build_generator(TINY_CAM, SIZE, k_refs=1)
   rng = np.random.RandomState(0)
   sketch = tf.constant(np.where(rng.rand(4, SIZE, SIZE, 1) < 0.9, 1.0, -1.0),
                        tf.float32)
@@ -123,7 +123,7 @@ def test_generator_cam_classifier_learns_sketch_from_grayscale_photo():
 
 
 def test_discriminator_with_cam_keeps_call_outputs():
-  d = networks.build_discriminator(TINY_CAM, SIZE)
+  d = few_shot.build_discriminator(TINY_CAM, SIZE)
   image = tf.random.uniform([3, SIZE, SIZE, 3], -1, 1)
   sketch = tf.random.uniform([3, SIZE, SIZE, 1], -1, 1)
   outputs = d((image, sketch))
@@ -140,8 +140,8 @@ def test_discriminator_with_cam_keeps_call_outputs():
 
 
 def test_cam_methods_refuse_models_built_without_cam():
-  g = networks.build_generator(TINY, SIZE)
-  d = networks.build_discriminator(TINY, SIZE)
+  g = few_shot.build_generator(TINY, SIZE)
+  d = few_shot.build_discriminator(TINY, SIZE)
   with pytest.raises(ValueError, match="cam=True"):
     g.generate_with_cam(tf.zeros([1, SIZE, SIZE, 1]),
                         tf.zeros([1, TINY.style_dim]))

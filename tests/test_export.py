@@ -18,7 +18,7 @@ from s2f_tf import checkpointing
 from s2f_tf import config as config_lib
 from s2f_tf import export
 from s2f_tf import images
-from s2f_tf import networks
+from s2f_tf.models import few_shot
 from s2f_tf import precision as precision_lib
 from s2f_tf import train
 from s2f_tf.data import decode
@@ -162,7 +162,7 @@ def test_saved_model_cli_run_makes_an_image_and_names_bad_shapes(run, tmp_path):
 
 
 def test_a_failed_verification_is_loud_and_leaves_nothing(run, monkeypatch):
-  other = networks.build_generator(run.config.model, SIZE)
+  other = few_shot.build_generator(run.config.model, SIZE)
   with pytest.raises(export.VerificationError,
                      match=r"serving_float via tf.saved_model.load"):
     export.verify(run.path, other, k_refs=2)
@@ -177,7 +177,7 @@ def test_a_failed_verification_is_loud_and_leaves_nothing(run, monkeypatch):
 def test_generators_are_restored_and_exported_in_float32(run):
   with precision_lib.precision_policy("mixed_float16"):
     _, generator, _ = export.restore_serving_generator(run.workdir)
-    mixed = networks.build_generator(run.config.model, SIZE)
+    mixed = few_shot.build_generator(run.config.model, SIZE)
   assert generator.compute_dtype == "float32"
   with pytest.raises(ValueError, match="float32 generator"):
     export.ExportModule(mixed)
@@ -187,7 +187,7 @@ def test_ema_weights_are_exported_when_the_checkpoint_has_them(run,
                                                               tmp_path):
   workdir = str(tmp_path)
   config_lib.save_config(run.config, workdir)
-  raw, ema = (networks.build_generator(run.config.model, SIZE)
+  raw, ema = (few_shot.build_generator(run.config.model, SIZE)
               for _ in range(2))
   checkpoint = tf.train.Checkpoint(
       generator=checkpointing.VariablesByPath(raw),

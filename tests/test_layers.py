@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from s2f_tf import layers
+from s2f_tf.layers import blocks
+from s2f_tf.layers import normalization
+from s2f_tf.layers import spectral_norm
 
 
 def _np_standardize(x, axes):
@@ -20,7 +22,7 @@ def _np_lin(x, rho):
 
 def _sn_conv(seed=0):
   keras.utils.set_random_seed(seed)
-  layer = layers.SpectralNorm(keras.layers.Conv2D(6, 3, name="conv"))
+  layer = spectral_norm.SpectralNorm(keras.layers.Conv2D(6, 3, name="conv"))
   x = tf.random.normal([2, 5, 5, 4])
   layer(x)
   return layer, x
@@ -60,7 +62,7 @@ def test_spectral_norm_u_only_moves_when_training_and_kernel_never():
 
 def test_spectral_norm_gradient_flows_through_sigma():
   keras.utils.set_random_seed(1)
-  layer = layers.SpectralNorm(keras.layers.Dense(3, use_bias=False))
+  layer = spectral_norm.SpectralNorm(keras.layers.Dense(3, use_bias=False))
   x = tf.random.normal([4, 5])
   layer(x)
   kernel = layer.layer.kernel
@@ -86,7 +88,7 @@ def test_spectral_norm_gradient_flows_through_sigma():
 def test_spectral_norm_under_mixed_precision_keeps_float32_maths():
   keras.config.set_dtype_policy("mixed_float16")
   try:
-    layer = layers.SpectralNorm(keras.layers.Conv2D(4, 3, name="conv"))
+    layer = spectral_norm.SpectralNorm(keras.layers.Conv2D(4, 3, name="conv"))
     out = layer(tf.random.normal([1, 6, 6, 2]), training=True)
   finally:
     keras.config.set_dtype_policy("float32")
@@ -97,14 +99,14 @@ def test_spectral_norm_under_mixed_precision_keeps_float32_maths():
 
 def test_instance_norm_matches_numpy():
   x = np.random.RandomState(0).randn(2, 4, 4, 3).astype("float32")
-  np.testing.assert_allclose(layers.InstanceNorm()(x).numpy(),
+  np.testing.assert_allclose(normalization.InstanceNorm()(x).numpy(),
                              _np_standardize(x, (1, 2)), atol=1e-5)
 
 
 def test_layer_instance_norm_matches_numpy():
   rng = np.random.RandomState(0)
   x = rng.randn(2, 4, 4, 3).astype("float32") * 3 + 1
-  layer = layers.LayerInstanceNorm()
+  layer = normalization.LayerInstanceNorm()
   layer(x)
   rho, gamma, beta = rng.rand(3), rng.randn(3), rng.randn(3)
   for var, value in ((layer.rho, rho), (layer.gamma, gamma),
@@ -119,7 +121,7 @@ def test_adalin_matches_numpy_and_starts_mostly_instance_norm():
   x = rng.randn(2, 4, 4, 3).astype("float32") * 3 + 1
   gamma = rng.randn(2, 3).astype("float32")
   beta = rng.randn(2, 3).astype("float32")
-  layer = layers.AdaLIN(name="adalin")
+  layer = normalization.AdaLIN(name="adalin")
   out = layer((x, gamma, beta)).numpy()
   np.testing.assert_allclose(layer.rho.numpy(), 0.9)
   expected = (_np_lin(x, 0.9) * gamma[:, None, None, :] +
@@ -129,13 +131,13 @@ def test_adalin_matches_numpy_and_starts_mostly_instance_norm():
 
 
 def _built_adalin():
-  layer = layers.AdaLIN()
+  layer = normalization.AdaLIN()
   layer((tf.zeros([1, 4, 4, 2]), tf.ones([1, 2]), tf.zeros([1, 2])))
   return layer
 
 
 def _built_iln():
-  layer = layers.LayerInstanceNorm()
+  layer = normalization.LayerInstanceNorm()
   layer(tf.zeros([1, 4, 4, 2]))
   return layer
 
@@ -151,7 +153,7 @@ def test_rho_is_clipped_to_unit_interval_by_the_optimizer(build):
 
 @pytest.mark.parametrize("strides,size", [(1, 7), (2, 4)])
 def test_reflect_conv_output_shape(strides, size):
-  layer = layers.ReflectConv2D(5, 3, strides=strides)
+  layer = blocks.ReflectConv2D(5, 3, strides=strides)
   out = layer(tf.random.normal([2, 7, 8, 3]))
   assert tuple(out.shape) == (2, size, 4 if strides == 2 else 8, 5)
   assert tuple(layer.compute_output_shape((2, 7, 8, 3))) == tuple(out.shape)
@@ -159,18 +161,18 @@ def test_reflect_conv_output_shape(strides, size):
 
 def test_reflect_conv_rejects_other_padding():
   with pytest.raises(ValueError, match="reflection"):
-    layers.ReflectConv2D(4, 3, padding="same")
+    blocks.ReflectConv2D(4, 3, padding="same")
 
 
 @pytest.mark.parametrize("make", [
-    lambda: layers.SpectralNorm(keras.layers.Dense(3), power_iterations=2,
+    lambda: spectral_norm.SpectralNorm(keras.layers.Dense(3), power_iterations=2,
                                 name="sn"),
-    lambda: layers.InstanceNorm(name="in"),
-    lambda: layers.LayerInstanceNorm(name="iln"),
-    lambda: layers.AdaLIN(name="adalin"),
-    lambda: layers.ReflectConv2D(4, 7, strides=2, name="conv"),
-    lambda: layers.ResBlock(8, name="res"),
-    lambda: layers.AdaLINResBlock(8, name="ada_res"),
+    lambda: normalization.InstanceNorm(name="in"),
+    lambda: normalization.LayerInstanceNorm(name="iln"),
+    lambda: normalization.AdaLIN(name="adalin"),
+    lambda: blocks.ReflectConv2D(4, 7, strides=2, name="conv"),
+    lambda: blocks.ResBlock(8, name="res"),
+    lambda: blocks.AdaLINResBlock(8, name="ada_res"),
 ])
 def test_get_config_round_trip(make):
   layer = make()
@@ -182,9 +184,9 @@ def test_get_config_round_trip(make):
 
 def test_residual_blocks_keep_shape():
   x = tf.random.normal([2, 4, 4, 8])
-  assert layers.ResBlock(8)(x).shape == x.shape
+  assert blocks.ResBlock(8)(x).shape == x.shape
   params = tf.random.normal([2, 32])
-  assert layers.AdaLINResBlock(8)((x, params)).shape == x.shape
+  assert blocks.AdaLINResBlock(8)((x, params)).shape == x.shape
 
 
 def test_overflowed_statistics_give_nan_not_silent_zeros():
@@ -192,7 +194,7 @@ def test_overflowed_statistics_give_nan_not_silent_zeros():
   be NaN (caught by the numerics checks), not the all-zero of rsqrt(inf)."""
   x = np.full((1, 4, 4, 2), 1e20, np.float32)
   x[0, 0, 0, 0] = -1e20
-  out = layers.LayerInstanceNorm()(x)
+  out = normalization.LayerInstanceNorm()(x)
   assert np.isnan(np.asarray(out)).any()
-  fine = layers.LayerInstanceNorm()(np.random.RandomState(0).randn(1, 4, 4, 2))
+  fine = normalization.LayerInstanceNorm()(np.random.RandomState(0).randn(1, 4, 4, 2))
   assert np.isfinite(np.asarray(fine)).all()

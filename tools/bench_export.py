@@ -36,7 +36,7 @@ import tensorflow as tf
 
 from s2f_tf import export
 from s2f_tf import flags as s2f_flags
-from s2f_tf import networks
+from s2f_tf.models import few_shot
 # pylint: enable=g-import-not-at-top
 
 s2f_flags.define_config_flags()
@@ -92,7 +92,7 @@ def _main(argv):
   for size in map(int, _SIZES.value):
     sized = dataclasses.replace(
         config, data=dataclasses.replace(config.data, image_size=size))
-    generator = networks.build_generator(sized.model, size, k_refs)
+    generator = few_shot.build_generator(sized.model, size, k_refs)
     with tempfile.TemporaryDirectory() as scratch:
       start = time.perf_counter()
       path = export.export(generator, sized, scratch)

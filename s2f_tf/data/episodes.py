@@ -16,6 +16,7 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
+from s2f_tf import pixels
 from s2f_tf.data import layout
 from s2f_tf.data import reader
 
@@ -169,7 +170,7 @@ def _flip(batch, flip_class, target_seed, refs_seed) -> Dict[str, tf.Tensor]:
 
 
 def _to_float(batch, index) -> Dict[str, tf.Tensor]:
-  to_unit = lambda x: tf.cast(x, tf.float32) / 127.5 - 1.0
+  to_unit = pixels.to_unit
   return dict(sketch=to_unit(batch["sketch"]), photo=to_unit(batch["photo"]),
               refs=to_unit(batch["refs"]), identity=batch["identity"],
               mask=batch["mask"], index=index)

@@ -19,6 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from s2f_tf import images as images_lib
+from s2f_tf import pixels
 from s2f_tf.data import decode
 from s2f_tf.data import layout
 
@@ -117,7 +118,7 @@ def make_image_dataset(root: str, image_size: int, batch_size: int, *,
   table = tf.constant(images)
 
   def to_batch(index):
-    image = tf.cast(tf.gather(table, index), tf.float32) / 127.5 - 1.0
+    image = pixels.to_unit(tf.gather(table, index))
     return {"image": image}
 
   return ds.map(to_batch, num_parallel_calls=tf.data.AUTOTUNE,

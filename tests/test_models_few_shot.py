@@ -1,4 +1,4 @@
-"""Tests for s2f_tf.networks: shapes, dynamic K, style modes, precision."""
+"""Tests for s2f_tf.models.few_shot: shapes, dynamic K, style modes, precision."""
 
 import dataclasses
 
@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from s2f_tf import config as config_lib
-from s2f_tf import networks
+from s2f_tf.models import few_shot
 
 TINY = config_lib.tiny_config().model
 
@@ -22,13 +22,13 @@ def _inputs(batch, k, size, seed=0):
 
 @pytest.fixture(scope="module")
 def models():
-  return networks.build_models(config_lib.tiny_config())
+  return few_shot.build_models(config_lib.tiny_config())
 
 
 @pytest.mark.parametrize("size", [16, 32])
 def test_output_shapes(size):
-  g = networks.build_generator(TINY, size, k_refs=2)
-  d = networks.build_discriminator(TINY, size)
+  g = few_shot.build_generator(TINY, size, k_refs=2)
+  d = few_shot.build_discriminator(TINY, size)
   sketch, refs = _inputs(3, 2, size)
   image = g({"sketch": sketch, "refs": refs})
   assert image.shape == (3, size, size, 3) and image.dtype == tf.float32
@@ -47,7 +47,7 @@ def test_output_shapes(size):
 
 def test_strides_clamp_so_coarse_scales_stay_at_least_2x2():
   cfg = dataclasses.replace(TINY, num_d=3, d_layers=4)
-  d = networks.build_discriminator(cfg, 16)
+  d = few_shot.build_discriminator(cfg, 16)
   sketch, _ = _inputs(1, 1, 16)
   for logits, features in d((tf.zeros([1, 16, 16, 3]), sketch)):
     assert logits.shape[1] >= 2
@@ -74,7 +74,7 @@ def test_k_at_inference_may_differ_from_training(models):
 
 @pytest.mark.parametrize("source", ["random", "zeros"])
 def test_debug_style_sources_ignore_references(source):
-  g = networks.build_generator(
+  g = few_shot.build_generator(
       dataclasses.replace(TINY, style_source=source), 16)
   sketch, refs = _inputs(2, 3, 16)
   style = g.encode_style(refs).numpy()
@@ -94,7 +94,7 @@ def test_debug_style_sources_ignore_references(source):
 def test_mixed_precision_outputs_are_float32_and_finite(policy):
   keras.config.set_dtype_policy(policy)
   try:
-    g, d = networks.build_models(config_lib.tiny_config())
+    g, d = few_shot.build_models(config_lib.tiny_config())
     sketch, refs = _inputs(2, 3, 16)
     image = g({"sketch": sketch, "refs": refs}, training=True)
     outputs = d((image, sketch), training=True)
@@ -145,4 +145,4 @@ def test_get_config_round_trip(models):
 @pytest.mark.parametrize("size", [12, 18, 512])
 def test_unsupported_image_sizes_fail_early(size):
   with pytest.raises(ValueError, match="image_size"):
-    networks.Generator(TINY, size)
+    few_shot.Generator(TINY, size)

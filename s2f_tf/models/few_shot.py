@@ -15,7 +15,7 @@ attention (Kim et al. 2020, arXiv:1907.10830), whose auxiliary classifiers
 need a two-class question. U-GAT-IT asks G's encoder "source or target
 domain?", but our content encoder only ever sees sketches, so the mapping is:
 
-  * G: `layers.CAMAttention` after the content encoder. Its classifier tells
+  * G: `attention.CAMAttention` after the content encoder. Its classifier tells
     the source domain (a sketch, 1; `Generator.generate_with_cam`) from the
     target domain seen through the same encoder (the grayscale target photo,
     0; `Generator.content_cam_logits`), trained with
@@ -41,7 +41,10 @@ from keras import ops
 import tensorflow as tf
 
 from s2f_tf import config as config_lib
-from s2f_tf import layers
+from s2f_tf.layers import attention
+from s2f_tf.layers import blocks
+from s2f_tf.layers import normalization
+from s2f_tf.layers import spectral_norm
 
 ENCODER_RES_BLOCKS = 2  # Residual blocks after the content encoder's convs.
 STYLE_POOL_SIZE = 4  # The style embedder downsamples to about 4x4, then pools.
@@ -63,9 +66,9 @@ def _check(model_config, image_size):
 
 
 def _conv_norm_relu(filters, kernel_size, strides, name):
-  return [layers.ReflectConv2D(filters, kernel_size, strides=strides,
+  return [blocks.ReflectConv2D(filters, kernel_size, strides=strides,
                                name=name),
-          layers.InstanceNorm(name=f"{name}_norm"),
+          normalization.InstanceNorm(name=f"{name}_norm"),
           keras.layers.ReLU(name=f"{name}_relu")]
 
 
@@ -75,7 +78,7 @@ def _content_encoder(cfg):
   for i in range(cfg.n_downsample):
     stack += _conv_norm_relu(cfg.base_channels * 2**(i + 1), 3, 2, f"down_{i}")
   width = cfg.base_channels * 2**cfg.n_downsample
-  stack += [layers.ResBlock(width, name=f"res_block_{i}")
+  stack += [blocks.ResBlock(width, name=f"res_block_{i}")
             for i in range(ENCODER_RES_BLOCKS)]
   return keras.Sequential(stack, name="content_encoder")
 
@@ -87,10 +90,10 @@ def _style_embedder(cfg, image_size):
   statistics the style code must carry (MUNIT's style encoder, same reason).
   """
   ch = cfg.base_channels
-  stack = [layers.ReflectConv2D(ch, 7, activation="relu", name="conv_in")]
+  stack = [blocks.ReflectConv2D(ch, 7, activation="relu", name="conv_in")]
   n_down = max(int(math.log2(image_size / STYLE_POOL_SIZE)), 0)
   for i in range(n_down):
-    stack.append(layers.ReflectConv2D(ch * 2**min(i + 1, 2), 3, strides=2,
+    stack.append(blocks.ReflectConv2D(ch * 2**min(i + 1, 2), 3, strides=2,
                                       activation="relu", name=f"down_{i}"))
   stack += [keras.layers.GlobalAveragePooling2D(name="pool"),
             keras.layers.Dense(cfg.style_dim, name="to_style")]
@@ -113,8 +116,8 @@ def _up_block(filters, name):
   """
   return keras.Sequential([
       keras.layers.UpSampling2D(2, interpolation="nearest", name="upsample"),
-      layers.ReflectConv2D(filters, 5, name="conv"),
-      layers.LayerInstanceNorm(name="iln"),
+      blocks.ReflectConv2D(filters, 5, name="conv"),
+      normalization.LayerInstanceNorm(name="iln"),
       keras.layers.ReLU(name="relu"),
   ], name=name)
 
@@ -131,11 +134,11 @@ class Decoder(keras.layers.Layer):
   def __init__(self, channels, n_res, n_upsample, **kwargs):
     super().__init__(**kwargs)
     self.channels, self.n_res, self.n_upsample = channels, n_res, n_upsample
-    self.res_blocks = [layers.AdaLINResBlock(channels, name=f"res_block_{i}")
+    self.res_blocks = [blocks.AdaLINResBlock(channels, name=f"res_block_{i}")
                        for i in range(n_res)]
     self.up_blocks = [_up_block(channels // 2**(i + 1), f"up_block_{i}")
                       for i in range(n_upsample)]
-    self.conv_out = layers.ReflectConv2D(3, 7, name="conv_out")
+    self.conv_out = blocks.ReflectConv2D(3, 7, name="conv_out")
     self.tanh = keras.layers.Activation("tanh", dtype="float32", name="tanh")
 
   def call(self, inputs):
@@ -190,7 +193,7 @@ class Generator(_ConfiguredModel):
                            if cfg.style_source == "embedder" else None)
     self.style_mlp = _style_mlp(cfg, n_params=cfg.n_res * 4 * width)
     self.decoder = Decoder(width, cfg.n_res, cfg.n_downsample, name="decoder")
-    self.cam = (layers.CAMAttention(name="cam")
+    self.cam = (attention.CAMAttention(name="cam")
                 if cfg.cam else None)
 
   def call(self, inputs, training=False):
@@ -284,7 +287,7 @@ class PatchDiscriminator(keras.layers.Layer):
       size = math.ceil(size / strides)
       filters = channels * min(2**i, MAX_CHANNEL_MULT)
       self.convs.append(_sn_conv(filters, strides, f"conv_{i}"))
-    self.cam = (layers.CAMAttention(0.2, spectral_norm=True, name="cam")
+    self.cam = (attention.CAMAttention(0.2, spectral_norm=True, name="cam")
                 if cam else None)
     self.logits = _sn_conv(1, 1, "logits")
 
@@ -308,7 +311,7 @@ class PatchDiscriminator(keras.layers.Layer):
 def _sn_conv(filters, strides, name):
   conv = keras.layers.Conv2D(filters, 4, strides=strides, padding="same",
                              name="conv")
-  return layers.SpectralNorm(conv, name=name)
+  return spectral_norm.SpectralNorm(conv, name=name)
 
 
 @keras.saving.register_keras_serializable(package="s2f_tf")

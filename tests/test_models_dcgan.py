@@ -9,7 +9,7 @@ from PIL import Image
 import pytest
 import tensorflow as tf
 
-from s2f_tf import dcgan
+from s2f_tf.models import dcgan
 from s2f_tf import summaries
 from s2f_tf.data import decode
 from s2f_tf.data import folder

@@ -1,0 +1,92 @@
+"""Convolution blocks: reflection-padded conv and residual blocks.
+
+All layers assume channels-last images [B, H, W, C].
+"""
+
+import keras
+from keras import ops
+
+from s2f_tf.layers import normalization
+
+
+@keras.saving.register_keras_serializable(package="s2f_tf")
+class ReflectConv2D(keras.layers.Conv2D):
+  """Conv2D over a reflection-padded input ("same" size at stride 1).
+
+  As in the MUNIT and U-GAT-IT generators (Huang et al. 2018,
+  arXiv:1804.04732): with zero padding every conv sees a black frame around
+  the image, and it comes back as dark borders on the generated faces.
+  """
+
+  def __init__(self, filters, kernel_size, **kwargs):
+    if kwargs.pop("padding", "valid") != "valid":
+      raise ValueError("ReflectConv2D pads by reflection; padding must be "
+                       "'valid' (the default)")
+    super().__init__(filters, kernel_size, padding="valid", **kwargs)
+
+  def _pads(self):
+    """(before, after) per spatial axis: k - 1 in all, any odd one after."""
+    return [((k - 1) // 2, k // 2) for k in self.kernel_size]
+
+  def call(self, inputs):
+    paddings = [(0, 0), *self._pads(), (0, 0)]
+    return super().call(ops.pad(inputs, paddings, mode="reflect"))
+
+  def compute_output_shape(self, input_shape):
+    padded = [None if d is None else d + before + after
+              for d, (before, after) in zip(input_shape[1:3], self._pads())]
+    return super().compute_output_shape(
+        (input_shape[0], *padded, input_shape[3]))
+
+
+@keras.saving.register_keras_serializable(package="s2f_tf")
+class ResBlock(keras.layers.Layer):
+  """conv-IN-ReLU-conv-IN plus identity, at constant width.
+
+  He et al. 2016, arXiv:1512.03385, with instance norm as in MUNIT's content
+  encoder (arXiv:1804.04732).
+  """
+
+  def __init__(self, filters, **kwargs):
+    super().__init__(**kwargs)
+    self.filters = filters
+    self.conv_0 = ReflectConv2D(filters, 3, name="conv_0")
+    self.norm_0 = normalization.InstanceNorm(name="norm_0")
+    self.conv_1 = ReflectConv2D(filters, 3, name="conv_1")
+    self.norm_1 = normalization.InstanceNorm(name="norm_1")
+
+  def call(self, x):
+    y = ops.relu(self.norm_0(self.conv_0(x)))
+    return x + self.norm_1(self.conv_1(y))
+
+  def get_config(self):
+    return {**super().get_config(), "filters": self.filters}
+
+
+@keras.saving.register_keras_serializable(package="s2f_tf")
+class AdaLINResBlock(keras.layers.Layer):
+  """conv-AdaLIN-ReLU-conv-AdaLIN plus identity (U-GAT-IT, arXiv:1907.10830).
+
+  Call with (x, params): params [B, 4 * filters] from the style MLP holds
+  gamma and beta of `adalin_0`, then gamma and beta of `adalin_1`.
+  """
+
+  def __init__(self, filters, **kwargs):
+    super().__init__(**kwargs)
+    self.filters = filters
+    self.conv_0 = ReflectConv2D(filters, 3, name="conv_0")
+    self.adalin_0 = normalization.AdaLIN(name="adalin_0")
+    self.conv_1 = ReflectConv2D(filters, 3, name="conv_1")
+    self.adalin_1 = normalization.AdaLIN(name="adalin_1")
+
+  def call(self, inputs):
+    x, params = inputs
+    gamma_0, beta_0, gamma_1, beta_1 = ops.split(params, 4, axis=-1)
+    y = ops.relu(self.adalin_0((self.conv_0(x), gamma_0, beta_0)))
+    return x + self.adalin_1((self.conv_1(y), gamma_1, beta_1))
+
+  def compute_output_shape(self, input_shape):
+    return input_shape[0]
+
+  def get_config(self):
+    return {**super().get_config(), "filters": self.filters}

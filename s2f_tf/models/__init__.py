@@ -1,0 +1,9 @@
+"""The networks of each model family, one module per family.
+
+  few_shot  content encoder, K-shot style embedder, AdaLIN decoder and
+            multi-scale spectral-norm PatchGAN (sketch -> face)
+  dcgan     DCGAN generator and critic (the unconditional baselines)
+
+Models are built from a config by their task (`s2f_tf.tasks`); shared parts
+live in `s2f_tf.layers`.
+"""
