@@ -220,3 +220,52 @@ GAN_LOSSES = {
     "wgan": (wasserstein_generator_loss, wasserstein_discriminator_loss),
     "wgan_gp": (wasserstein_generator_loss, wasserstein_discriminator_loss),
 }
+
+
+def path_lengths(synthesis_fn, ws):
+  """(images, ||J_w^T y|| per example [B]) with y ~ N(0, I) / sqrt(H W).
+
+  Karras et al. 2020 (StyleGAN2), arXiv:1912.04958, Sec. 3.2: J_w is the
+  Jacobian of the image with respect to the per-layer latents ws [B, L, D];
+  the squared length is summed over D and averaged over the L layers, as in
+  the authors' code. Scaling y by 1 / sqrt(H W) makes the length independent
+  of the resolution. The inner gradient is kept differentiable, so calling
+  this inside the generator's tape gives the second-order gradient the
+  regulariser needs.
+  """
+  ws = tf.cast(ws, tf.float32)
+  with tf.GradientTape() as tape:
+    tape.watch(ws)
+    images = tf.cast(synthesis_fn(ws), tf.float32)
+    shape = tf.shape(images)
+    noise = tf.random.normal(shape) * tf.math.rsqrt(
+        tf.cast(shape[1] * shape[2], tf.float32))
+    projected = tf.reduce_sum(images * noise)
+  grads = tape.gradient(projected, ws)
+  return images, tf.sqrt(tf.reduce_mean(tf.reduce_sum(tf.square(grads), 2), 1))
+
+
+class PathLengthPenalty(tf.Module):
+  """(||J_w^T y|| - a)^2 with a the running mean of path lengths.
+
+  Karras et al. 2020 (StyleGAN2), arXiv:1912.04958, Sec. 3.2: penalising
+  the deviation from the running mean (decay 0.01) asks for a generator
+  whose image changes by the same amount for the same step in W, whatever
+  the direction: smoother, easier-to-invert generators and better
+  perceptual path lengths. The mean is a float32 variable (checkpoint it
+  with the run) that each call updates in place; as in the authors' code
+  the penalty also differentiates through this call's update of the mean.
+  Like `r1_penalty`, this is the penalty at weight 1.
+  """
+
+  def __init__(self, decay: float = 0.01, name: str = "path_length"):
+    super().__init__(name=name)
+    self.decay = decay
+    self.mean = tf.Variable(0.0, trainable=False, name="mean",
+                            aggregation=tf.VariableAggregation.MEAN)
+
+  def __call__(self, lengths):
+    lengths = tf.cast(lengths, tf.float32)
+    mean = self.mean + self.decay * (tf.reduce_mean(lengths) - self.mean)
+    self.mean.assign(tf.stop_gradient(mean))
+    return tf.reduce_mean(tf.square(lengths - mean))
