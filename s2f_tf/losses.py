@@ -245,24 +245,22 @@ def path_lengths(synthesis_fn, ws):
   return images, tf.sqrt(tf.reduce_mean(tf.reduce_sum(tf.square(grads), 2), 1))
 
 
-class PathLengthPenalty(tf.Module):
+class PathLengthPenalty:
   """(||J_w^T y|| - a)^2 with a the running mean of path lengths.
 
   Karras et al. 2020 (StyleGAN2), arXiv:1912.04958, Sec. 3.2: penalising
   the deviation from the running mean (decay 0.01) asks for a generator
   whose image changes by the same amount for the same step in W, whatever
   the direction: smoother, easier-to-invert generators and better
-  perceptual path lengths. The mean is a float32 variable (checkpoint it
-  with the run) that each call updates in place; as in the authors' code
-  the penalty also differentiates through this call's update of the mean.
-  Like `r1_penalty`, this is the penalty at weight 1.
+  perceptual path lengths. `mean` is a float32 scalar variable owned by
+  whoever checkpoints it (StyleGAN2's generator keeps it beside w_avg);
+  each call updates it in place and, as in the authors' code, the penalty
+  also differentiates through this call's update. Like `r1_penalty`, this
+  is the penalty at weight 1.
   """
 
-  def __init__(self, decay: float = 0.01, name: str = "path_length"):
-    super().__init__(name=name)
-    self.decay = decay
-    self.mean = tf.Variable(0.0, trainable=False, name="mean",
-                            aggregation=tf.VariableAggregation.MEAN)
+  def __init__(self, mean, decay: float = 0.01):
+    self.mean, self.decay = mean, decay
 
   def __call__(self, lengths):
     lengths = tf.cast(lengths, tf.float32)

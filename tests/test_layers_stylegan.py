@@ -159,7 +159,7 @@ def test_layer_configs_round_trip(layer):
 
 
 def test_path_length_mean_follows_the_closed_form_ema():
-  penalty = losses.PathLengthPenalty(decay=0.01)
+  penalty = losses.PathLengthPenalty(tf.Variable(0.0), decay=0.01)
   lengths = tf.constant([2.0, 4.0])  # mean 3
   for n in range(1, 6):
     value = penalty(lengths).numpy()

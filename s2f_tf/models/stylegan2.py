@@ -175,6 +175,9 @@ class SynthesisNetwork(keras.layers.Layer):
 class StyleGAN2Generator(keras.Model):
   """z [B, z_dim] -> image float32 [B, S, S, 3]; w_dim = z_dim.
 
+  Holds two running means besides its weights: w_avg (truncation) and
+  pl_mean (the path-length regulariser's state).
+
   `call` is the plain path (one w for every layer, no truncation). Training
   code uses `map` (which updates w_avg when asked), `mix_styles` and
   `synthesis`; sampling uses `generate(z, psi)`.
@@ -196,6 +199,11 @@ class StyleGAN2Generator(keras.Model):
     self.w_avg = self.add_weight(name="w_avg", shape=(self.z_dim,),
                                  initializer="zeros", trainable=False,
                                  autocast=False, aggregation="mean")
+    # The path-length regulariser's running mean (`losses.PathLengthPenalty`)
+    # lives here so that it is checkpointed with the generator it describes.
+    self.pl_mean = self.add_weight(name="pl_mean", shape=(),
+                                   initializer="zeros", trainable=False,
+                                   autocast=False, aggregation="mean")
 
   def map(self, z, psi=1.0, update_w_avg=False):
     """z -> w float32 [B, w_dim], truncated toward w_avg by psi.
