@@ -25,8 +25,9 @@ LRELU_GAIN = math.sqrt(2.0)  # Keeps unit variance through leaky ReLU 0.2.
 def activate(x, activation: str):
   """Leaky ReLU 0.2 times sqrt(2) ("lrelu"), or the identity ("linear")."""
   if activation == "lrelu":
-    return ops.leaky_relu(x, negative_slope=0.2) * ops.cast(LRELU_GAIN,
-                                                            x.dtype)
+    # max(x, 0.2 x), not a LeakyRelu op: grappler's remapper fails (and logs
+    # an error) fusing bias-add + LeakyRelu inside R1's double backprop.
+    return ops.maximum(x, 0.2 * x) * ops.cast(LRELU_GAIN, x.dtype)
   return x
 
 
