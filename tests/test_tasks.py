@@ -209,3 +209,21 @@ def test_unknown_task_and_model_are_one_line_errors(tiny_config):
                           r"one of s2f")):
     with pytest.raises(ValueError, match=message):
       tasks.validate(dataclasses.replace(config, model=model))
+
+
+def test_sample_grid_rows_show_different_held_out_people(tiny_config):
+  task = tasks.make_task(tiny_config())
+  size, k = task.config.data.image_size, task.config.data.k_refs
+  grid = task.sample_grid(lambda sketch, refs: refs[:, 0])
+  rows = grid.reshape(-1, size, grid.shape[1], 3)
+  targets = rows[:, :, -size:]  # sketch | refs | output | target.
+  photos = task.heldout_set.photos
+  people = [task.heldout_set.identities[
+      int(np.argmin(np.abs(photos.astype(int) - t).sum(axis=(1, 2, 3))))]
+            for t in targets]
+  assert len(people) == min(4, len(set(task.heldout_set.identities)))
+  assert len(set(people)) == len(people)
+  np.testing.assert_array_equal(  # The output column is what `sample` gave.
+      rows[:, :, size * (1 + k):size * (2 + k)], rows[:, :, size:2 * size])
+  again = task.sample_grid(lambda sketch, refs: refs[:, 0])
+  np.testing.assert_array_equal(grid, again)  # Same inputs every call.
