@@ -52,13 +52,16 @@ class ModelConfig:
   """Network sizes. Input resolution comes from `DataConfig.image_size`."""
 
   task: str = _field("sketch2face", "What the run learns (s2f_tf.tasks): "
-                     "sketch2face (few-shot) or unconditional (noise -> "
-                     "image).")
+                     "sketch2face (few-shot), or noise -> image with "
+                     "unconditional (DCGAN / WGAN), stylegan2 or "
+                     "lightweight.")
   model: str = _field("s2f", "The task's network: s2f for sketch2face; "
-                      "dcgan for unconditional.")
+                      "dcgan for unconditional; stylegan2 and lightweight "
+                      "for the tasks of the same names.")
   cam: bool = _field(False, "U-GAT-IT class-activation-map attention in G "
                      "and D, with its auxiliary classifier loss.")
-  z_dim: int = _field(100, "--model=dcgan: length of the noise vector.")
+  z_dim: int = _field(100, "Noise -> image models: length of the noise "
+                      "vector (and of w for stylegan2).")
 
   base_channels: int = _field(32, "Channels of the first encoder conv.")
   n_downsample: int = _field(2, "Stride-2 convs in the content encoder.")
@@ -69,6 +72,10 @@ class ModelConfig:
   num_d: int = _field(2, "Discriminator scales.")
   d_layers: int = _field(3, "Stride-2 convs per PatchGAN scale.")
   d_channels: int = _field(32, "Channels of each PatchGAN's first conv.")
+  mapping_layers: int = _field(8, "--model=stylegan2: layers of the z -> w "
+                               "mapping network.")
+  style_mixing: float = _field(0.9, "--model=stylegan2: probability of "
+                               "style mixing in training.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,6 +101,12 @@ class TrainConfig:
   r2_gamma: float = _field(0.0, "R2 (penalty on fake images) weight; 0: off.")
   gp_lambda: float = _field(10.0, "WGAN-GP gradient-penalty weight.")
   wgan_clip: float = _field(0.01, "WGAN critic weight clipping bound.")
+  pl_weight: float = _field(2.0, "--model=stylegan2: path-length "
+                            "regularisation weight; 0: off.")
+  pl_interval: int = _field(4, "--model=stylegan2: lazy path-length "
+                            "regularisation every N G steps.")
+  lambda_recon: float = _field(1.0, "--model=lightweight: weight of D's "
+                               "self-supervised reconstruction loss.")
   precision: str = _field("float32", "One of PRECISIONS.")
   seed: int = _field(0, "Seed of weights, episodes and noise.")
   log_every: int = _field(50, "TensorBoard scalars.")

@@ -18,6 +18,8 @@ from s2f_tf.tasks import base
 _BUILTIN = {
     "sketch2face": "s2f_tf.tasks.few_shot:FewShotTask",
     "unconditional": "s2f_tf.tasks.unconditional:UnconditionalTask",
+    "stylegan2": "s2f_tf.tasks.stylegan2:StyleGAN2Task",
+    "lightweight": "s2f_tf.tasks.lightweight:LightweightTask",
 }
 _REGISTERED: Dict[str, Type[base.Task]] = {}
 

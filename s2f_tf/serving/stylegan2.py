@@ -1,0 +1,58 @@
+"""Serving signatures of a StyleGAN2 generator (Karras et al. 2020).
+
+  serving_default  z float32 [B, z_dim] -> image uint8 (psi = 1)
+  serving_float    z float32 [B, z_dim] -> image float32 on [-1, 1] (psi = 1)
+  generate         z float32 [B, z_dim], psi float32 [] -> image uint8
+  mapping          z float32 [B, z_dim] -> w float32 [B, z_dim]
+
+Truncation psi pulls w toward the training run's average w (psi = 0: the
+average face; 1: the trained distribution), trading variety for typical
+faces at request time. `mapping` lets a client cache, edit or interpolate
+w. Noise maps are the fixed ones stored with the weights, so every
+signature is a deterministic function of its inputs.
+"""
+
+from typing import Dict
+
+import numpy as np
+import tensorflow as tf
+
+from s2f_tf import pixels
+from s2f_tf.serving import signatures as sig
+from s2f_tf.serving import unconditional
+
+PSI_EXAMPLE = 0.7  # The verification call of `generate`.
+
+
+class StyleGAN2Export(unconditional.UnconditionalExport):
+  """The unconditional signatures plus `generate` (with psi) and `mapping`."""
+
+  SIGNATURES = ("serving_default", "serving_float", "generate", "mapping")
+
+  def __init__(self, generator, z_dim: int):
+    super().__init__(generator, z_dim)
+    self._generate, self._map = generator.generate, generator.map
+
+  @tf.function(input_signature=[sig.spec(2, tf.float32, "z"),
+                                sig.spec(0, tf.float32, "psi")],
+               jit_compile=False)
+  def generate(self, z, psi):
+    image = self._generate(sig.checked(z, "z", self._z_dims), psi)
+    return {"image": pixels.to_uint8(image)}
+
+  @tf.function(input_signature=[sig.spec(2, tf.float32, "z")],
+               jit_compile=False)
+  def mapping(self, z):
+    return {"w": self._map(sig.checked(z, "z", self._z_dims))}
+
+  def examples(self, rng: np.random.Generator,
+               batch_size: int = 2) -> Dict[str, sig.Example]:
+    out = super().examples(rng, batch_size)
+    z = out["serving_float"].inputs["z"]
+    psi = np.float32(PSI_EXAMPLE)
+    image = np.asarray(self._generate(z, psi), np.float32)
+    out["generate"] = sig.Example({"z": z, "psi": psi},
+                                  pixels.to_uint8(image), 1)
+    out["mapping"] = sig.Example({"z": z}, np.asarray(self._map(z)),
+                                 unconditional.TOLERANCE)
+    return out
