@@ -30,8 +30,9 @@ from s2f_tf.layers import spectral_norm as spectral_norm_lib
 FIRST_SIZE = 4
 FEATURE_SIZE = 8  # D's logits and its whole-image decoder read 8x8 maps.
 SLE_RATIO = 8  # SLE from resolution r into 8r (module docstring).
-# FastGAN's generator widths as multiples of ngf, per resolution.
+# FastGAN's widths as multiples of ngf (G) and ndf (D), per resolution.
 _G_WIDTH = {4: 16, 8: 8, 16: 4, 32: 2, 64: 2, 128: 1, 256: 0.5}
+_D_WIDTH = {4: 16, 8: 16, 16: 8, 32: 4, 64: 2, 128: 1, 256: 0.5}
 
 
 def check_size(image_size: int) -> None:
@@ -94,11 +95,13 @@ def quadrant(x, part):
   return tf.slice(x, begin, [-1, h, w, -1])
 
 
-def _decoder(size, channels, name):
+def _decoder(size, base_channels, name):
   """8x8 features -> image [B, size, size, 3] (FastGAN's SimpleDecoder)."""
-  ups = int(math.log2(size // FEATURE_SIZE))
+  sizes = [FEATURE_SIZE * 2**i for i in range(1, int(math.log2(
+      size // FEATURE_SIZE)) + 1)]
   return keras.Sequential(
-      [_up_block(channels, f"up_{i}") for i in range(ups)] +
+      [_up_block(int(base_channels * _D_WIDTH[res]), f"up_{res}")
+       for res in sizes] +
       [_conv(3, 3, "to_rgb"),
        keras.layers.Activation("tanh", dtype="float32", name="tanh")],
       name=name)
@@ -108,7 +111,7 @@ def _decoder(size, channels, name):
 class LightweightDiscriminator(keras.Model):
   """image [B, S, S, 3] -> patch logits float32 [B, 5, 5, 1], and decoders.
 
-  Widths double from base_channels at S / 2 to at most 8 x base_channels.
+  Widths are FastGAN's multiples of base_channels (ndf) per resolution.
   `call_with_reconstructions` also returns what the decoders rebuild of the
   image, and `reconstruction_targets` what they should have rebuilt.
   """
@@ -117,8 +120,7 @@ class LightweightDiscriminator(keras.Model):
     super().__init__(**kwargs)
     check_size(image_size)
     self.image_size, self.base_channels = image_size, base_channels
-    width = lambda res: min(base_channels * image_size // (2 * res),
-                            8 * base_channels)
+    width = lambda res: int(base_channels * _D_WIDTH[res])
     res = image_size // 2
     self.from_rgb = keras.Sequential(
         [_conv(width(res), 4, "conv", strides=2),

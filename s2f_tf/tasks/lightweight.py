@@ -1,0 +1,65 @@
+"""Noise -> image with LightweightGAN (FastGAN, Liu et al. 2021).
+
+arXiv:2101.04775. The unconditional task's data, sampler, grid, evaluation
+and export, with FastGAN's networks and its self-supervised discriminator:
+besides the adversarial loss (hinge in the presets) D pays
+--lambda_recon x L1 between what its two decoders rebuild from its real
+features (the whole image, and one random quadrant per batch) and the real
+pixels.
+"""
+
+import tensorflow as tf
+
+from s2f_tf import losses
+from s2f_tf.models import lightweight
+from s2f_tf.tasks import base
+from s2f_tf.tasks import unconditional
+
+
+class LightweightTask(unconditional.UnconditionalTask):
+  """LightweightGAN on a folder of images (the synthetic photos by default).
+
+  The G step inherits the unconditional task's D call in training mode: D's
+  batch norm then normalises fakes with their own statistics, as in FastGAN,
+  and spectral norm's power iteration runs once more (harmless).
+  """
+
+  MODELS = ("lightweight",)
+
+  @classmethod
+  def validate(cls, config) -> None:
+    # base.Task's checks; UnconditionalTask's own are DCGAN's sizes.
+    super(unconditional.UnconditionalTask, cls).validate(config)
+    try:
+      lightweight.check_size(config.data.image_size)
+    except ValueError as e:
+      raise ValueError(f"--model=lightweight: {e}") from None
+    if config.train.lambda_recon < 0:
+      raise ValueError(
+          f"--lambda_recon={config.train.lambda_recon} must be >= 0")
+    if config.model.cam:
+      raise ValueError("--cam is for --task=sketch2face; LightweightGAN has "
+                       "none")
+
+  def build_generator(self):
+    m = self.config.model
+    return lightweight.build_lightweight_generator(
+        m.z_dim, self.config.data.image_size, m.base_channels)
+
+  def build_discriminator(self):
+    return lightweight.build_lightweight_discriminator(
+        self.config.data.image_size, self.config.model.base_channels)
+
+  def d_terms(self, generator, discriminator, batch, regularize):
+    real = batch["image"]
+    fake = tf.stop_gradient(generator(self._noise(batch), training=True))
+    part = tf.random.uniform([], 0, 4, dtype=tf.int32)
+    real_logits, recs = discriminator.call_with_reconstructions(
+        real, part, training=True)
+    d = lambda image: discriminator(image, training=True)
+    terms = base.discriminator_terms(self.config, d, real, fake, regularize,
+                                     (real_logits, d(fake)))
+    terms["d_recon"] = self.config.train.lambda_recon * (
+        losses.l1_reconstruction_loss(
+            discriminator.reconstruction_targets(real, part), recs))
+    return base.LossTerms(terms, watched={"generator_output": fake})

@@ -1,0 +1,61 @@
+"""LightweightGAN (FastGAN) on the shared loop: flags, D's reconstruction
+term, mixed precision, export."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from s2f_tf import config as config_lib
+from s2f_tf import export
+from s2f_tf import tasks
+from s2f_tf import train
+
+
+def _config(root, image_size=32, **train_overrides):
+  base = config_lib.tiny_config(root=root)
+  return config_lib.Config(
+      data=dataclasses.replace(base.data, image_size=image_size),
+      model=config_lib.ModelConfig(task="lightweight", model="lightweight",
+                                   base_channels=4, z_dim=8),
+      train=dataclasses.replace(base.train, **{
+          "gan_loss": "hinge", "steps": 2, "image_every": 2,
+          "checkpoint_every": 2, **train_overrides}))
+
+
+def test_bad_image_size_fails_in_one_line(tmp_path):
+  with pytest.raises(ValueError, match="--model=lightweight: .*32, 64, 128 "
+                     "or 256, got 48") as info:
+    tasks.validate(_config(str(tmp_path), image_size=48))
+  assert "\n" not in str(info.value)
+
+
+def test_d_pays_the_weighted_reconstruction_loss(tiny_data_root, tmp_path):
+  state = train.setup(_config(tiny_data_root, lambda_recon=0.0),
+                      str(tmp_path / "off"))
+  batch = next(iter(state.dataset))
+  assert state.steps.d_step(batch).measurements["d_recon"].numpy() == 0.0
+  state = train.setup(_config(tiny_data_root, lambda_recon=2.0),
+                      str(tmp_path / "on"))
+  d = state.discriminator
+  before = {v.path: v.numpy() for v in d.trainable_variables
+            if v.path.startswith("decoder_")}
+  recon = state.steps.d_step(batch).measurements["d_recon"].numpy()
+  assert 0.0 < recon < 2.0 * 2.0  # 2 x L1 of [-1, 1] images.
+  assert any(not np.allclose(before[v.path], v.numpy())
+             for v in d.trainable_variables if v.path in before)
+
+
+@pytest.mark.parametrize("precision", ["mixed_float16", "mixed_bfloat16"])
+def test_trains_under_mixed_precision_and_exports(precision, tiny_data_root,
+                                                  tmp_path):
+  workdir = str(tmp_path / "run")
+  results = train.run(_config(tiny_data_root, precision=precision), workdir)
+  assert all(np.isfinite(v) for v in results["last"]["d"].values())
+  task, generator, _ = tasks.restore(workdir)  # float32 for serving.
+  path = export.export(task, generator, str(tmp_path / "export"))
+  z = tf.random.normal([2, 8])
+  np.testing.assert_allclose(
+      tf.saved_model.load(path).signatures["serving_float"](z=z)["image"],
+      generator(z, training=False), atol=1e-5)
