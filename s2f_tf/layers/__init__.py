@@ -4,4 +4,7 @@
   spectral_norm  W / sigma(W) for Conv2D and Dense kernels
   blocks         reflection-padded conv, residual blocks
   attention      U-GAT-IT's class-activation-map attention
+  equalized      equalized-learning-rate Dense and Conv2D (ProGAN, StyleGAN2)
+  modulated_conv StyleGAN2's modulated conv, noise input, minibatch stddev
+  excitation     FastGAN's skip-layer excitation and GLU
 """

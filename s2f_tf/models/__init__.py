@@ -3,6 +3,8 @@
   few_shot  content encoder, K-shot style embedder, AdaLIN decoder and
             multi-scale spectral-norm PatchGAN (sketch -> face)
   dcgan     DCGAN generator and critic (the unconditional baselines)
+  stylegan2 mapping network, skip generator, residual D (StyleGAN2)
+  lightweight  SLE generator, self-supervised D (LightweightGAN / FastGAN)
 
 Models are built from a config by their task (`s2f_tf.tasks`); shared parts
 live in `s2f_tf.layers`.
