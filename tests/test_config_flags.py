@@ -8,6 +8,7 @@ import pytest
 
 from s2f_tf import config as config_lib
 from s2f_tf import flags as s2f_flags
+from s2f_tf import tasks
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -94,6 +95,25 @@ def test_unconditional_presets_name_their_task(preset):
       _parse([f"--flagfile={REPO}/flags/{preset}.cfg"]))
   assert (config.model.task, config.model.model) == ("unconditional", "dcgan")
 
+
+@pytest.mark.parametrize("preset, size", [
+    ("stylegan2_faces64", 64), ("stylegan2_demo", 32),
+    ("lightweight_faces64", 64), ("lightweight_demo", 32)])
+def test_stylegan2_and_lightweight_presets_keep_the_papers_settings(
+    preset, size, monkeypatch):
+  monkeypatch.chdir(REPO)  # Demo presets include the 64 px ones by path.
+  config = s2f_flags.config_from_flags(
+      _parse([f"--flagfile=flags/{preset}.cfg"]))
+  tasks.validate(config)
+  m, t = config.model, config.train
+  name = preset.split("_")[0]
+  assert (m.task, m.model, config.data.image_size) == (name, name, size)
+  if name == "stylegan2":
+    assert (m.mapping_layers, m.style_mixing, t.gan_loss) == (
+        8, 0.9, "non_saturating")
+    assert (t.r1_interval, t.pl_interval, t.pl_weight) == (16, 4, 2.0)
+  else:
+    assert (t.gan_loss, t.lambda_recon) == ("hinge", 1.0)
 
 def test_missing_workdir_config_names_the_path(tmp_path):
   with pytest.raises(FileNotFoundError, match="config.json"):

@@ -2,16 +2,13 @@
 term, mixed precision, export."""
 
 import dataclasses
-import os
 
-from absl import flags
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from s2f_tf import config as config_lib
 from s2f_tf import export
-from s2f_tf import flags as s2f_flags
 from s2f_tf import tasks
 from s2f_tf import train
 
@@ -63,20 +60,3 @@ def test_trains_under_mixed_precision_and_exports(precision, tiny_data_root,
       tf.saved_model.load(path).signatures["serving_float"](z=z)["image"],
       generator(z, training=False), atol=1e-5)
 
-
-@pytest.mark.parametrize("preset, size", [("lightweight_faces64", 64),
-                                          ("lightweight_demo", 32)])
-def test_presets_validate_and_keep_the_paper_settings(preset, size,
-                                                       monkeypatch):
-  # The demo preset includes the 64 px one by a path relative to the repo.
-  monkeypatch.chdir(os.path.dirname(os.path.dirname(os.path.abspath(
-      __file__))))
-  fv = flags.FlagValues()
-  s2f_flags.define_config_flags(fv)
-  fv(["prog", f"--flagfile=flags/{preset}.cfg"])
-  config = s2f_flags.config_from_flags(fv)
-  tasks.validate(config)
-  m, t = config.model, config.train
-  assert (m.task, m.model, config.data.image_size) == (
-      "lightweight", "lightweight", size)
-  assert (t.gan_loss, t.lambda_recon) == ("hinge", 1.0)

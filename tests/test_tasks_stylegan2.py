@@ -2,16 +2,13 @@
 numerics, export, the truncation and mixing grids, projector embeddings."""
 
 import dataclasses
-import os
 
-from absl import flags
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from s2f_tf import config as config_lib
 from s2f_tf import export
-from s2f_tf import flags as s2f_flags
 from s2f_tf import numerics
 from s2f_tf import tasks
 from s2f_tf import train
@@ -146,22 +143,3 @@ def test_projector_exports_w_vectors(trained):
                              rtol=1e-5, atol=1e-6)
   assert w.images.shape == (5, 16, 16, 3) and w.images.dtype == np.uint8
 
-
-@pytest.mark.parametrize("preset, size", [("stylegan2_faces64", 64),
-                                          ("stylegan2_demo", 32)])
-def test_presets_validate_and_keep_the_paper_settings(preset, size,
-                                                       monkeypatch):
-  # The demo preset includes the 64 px one by a path relative to the repo.
-  monkeypatch.chdir(os.path.dirname(os.path.dirname(os.path.abspath(
-      __file__))))
-  fv = flags.FlagValues()
-  s2f_flags.define_config_flags(fv)
-  fv(["prog", f"--flagfile=flags/{preset}.cfg"])
-  config = s2f_flags.config_from_flags(fv)
-  tasks.validate(config)
-  m, t = config.model, config.train
-  assert (m.task, m.model, config.data.image_size) == (
-      "stylegan2", "stylegan2", size)
-  assert (m.mapping_layers, m.style_mixing, t.gan_loss) == (
-      8, 0.9, "non_saturating")
-  assert (t.r1_interval, t.pl_interval, t.pl_weight) == (16, 4, 2.0)
