@@ -1,0 +1,105 @@
+"""Loss-curve figures with matplotlib: SVG / PNG for the site, PDF for papers.
+
+One figure per loss group (see `curves.group_of`). Loss groups share one axis
+(terms of one player are comparable); measurements get one panel each,
+because their units differ (steps/s, a standard deviation, a loss scale).
+Text is embedded as text in SVG and PDF (Type 42 fonts), so figures stay
+searchable and editable in a paper.
+"""
+
+import os
+from typing import Dict, List, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")  # No display; must come before pyplot.
+
+# pylint: disable=g-import-not-at-top,g-bad-import-order
+from matplotlib import pyplot as plt
+from s2f_tf.report import curves as curves_lib
+# pylint: enable=g-import-not-at-top,g-bad-import-order
+
+FORMATS = ("svg", "png", "pdf")
+WEB_FORMATS = ("svg", "png")  # What an <img> can show.
+SMOOTHING = 0.6  # TensorBoard's default slider value.
+TITLES = {"discriminator": "Discriminator loss terms",
+          "generator": "Generator loss terms",
+          "measurements": "Other measurements"}
+_RC = {"svg.fonttype": "none", "pdf.fonttype": 42, "font.size": 9,
+       "axes.spines.top": False, "axes.spines.right": False,
+       "savefig.bbox": "tight"}
+
+
+def unit(name: str) -> str:
+  """The y-axis label of a tag: losses are unitless, measurements are not."""
+  lower = name.lower()
+  if curves_lib.group_of(name) != "measurements":
+    return "loss (unitless)"
+  for suffix, label in (("_per_second", "steps/s"),
+                        ("_std", "standard deviation"), ("_scale", "factor"),
+                        ("_lr", "learning rate")):
+    if lower.endswith(suffix):
+      return label
+  return "value"
+
+
+def caption(group: str) -> str:
+  """States exactly what is drawn, smoothing included, for the page."""
+  return (f"{TITLES[group]} logged under train/ against the generator step. "
+          f"Faint lines: the logged values; solid lines: exponential moving "
+          f"average with weight {SMOOTHING} (debiased, as TensorBoard's "
+          f"smoothing slider).")
+
+
+def _draw(ax, curve, colour) -> None:
+  ax.plot(curve.steps, curve.values, color=colour, alpha=0.25, linewidth=0.8)
+  ax.plot(curve.steps, curves_lib.smooth(curve.values, SMOOTHING),
+          color=colour, linewidth=1.5, label=curve.name)
+
+
+def figure(group: str, members: Sequence[curves_lib.Curve]):
+  """The matplotlib figure of one group; the caller saves and closes it."""
+  panels = len(members) if group == "measurements" else 1
+  with plt.rc_context(_RC):
+    fig, axes = plt.subplots(panels, 1, sharex=True, squeeze=False,
+                             figsize=(6.0, 1.0 + 1.5 * panels))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, curve in enumerate(members):
+      ax = axes[i if panels > 1 else 0, 0]
+      _draw(ax, curve, colours[i % len(colours)])
+      ax.set_ylabel(unit(curve.name))
+      if panels > 1:
+        ax.set_title(curve.name, loc="left", fontsize=9)
+      ax.grid(alpha=0.3, linewidth=0.5)
+    if panels == 1:
+      axes[0, 0].legend(frameon=False, fontsize=8)
+    fig.suptitle(TITLES[group])
+    axes[-1, 0].set_xlabel("generator step")
+  return fig
+
+
+def save_group(group: str, members: Sequence[curves_lib.Curve],
+               out_dir: str, formats: Sequence[str]) -> Dict[str, str]:
+  """Writes `<group>.<format>` for each format; returns format -> file name."""
+  os.makedirs(out_dir, exist_ok=True)
+  fig = figure(group, members)
+  written = {}
+  try:
+    with plt.rc_context(_RC):
+      for fmt in formats:
+        name = f"{group}.{fmt}"
+        fig.savefig(os.path.join(out_dir, name), format=fmt, dpi=150)
+        written[fmt] = name
+  finally:
+    plt.close(fig)
+  return written
+
+
+def save_all(curves: Dict[str, curves_lib.Curve], out_dir: str,
+             formats: Sequence[str]) -> List[Dict[str, str]]:
+  """Every group's figure; one dict per group: group, caption, files."""
+  figures = []
+  for group, members in curves_lib.grouped(curves).items():
+    files = save_group(group, members, out_dir, formats)
+    figures.append({"group": group, "caption": caption(group), **files})
+  return figures

@@ -1,0 +1,162 @@
+"""s2f-report: robust reading, grouping, escaping, incremental rebuilds."""
+
+import html.parser
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+from PIL import Image
+
+import fake_runs
+from s2f_tf.report import curves
+from s2f_tf.report import runs as runs_lib
+from s2f_tf.report import site
+
+
+class _Page(html.parser.HTMLParser):
+  """The visible text, <img src> and <a href> of one page."""
+
+  def __init__(self, path):
+    super().__init__()
+    self.text, self.images, self.links = [], [], []
+    self._glue = False  # After <wbr>: the same word goes on.
+    with open(path, encoding="utf-8") as f:
+      self.feed(f.read())
+
+  def handle_starttag(self, tag, attrs):
+    attrs = dict(attrs)
+    if tag == "img":
+      self.images.append(attrs["src"])
+    if tag == "a":
+      self.links.append(attrs["href"])
+    self._glue = tag == "wbr"
+
+  def handle_data(self, data):
+    if self._glue:
+      self.text[-1] += data
+    else:
+      self.text.append(data)
+    self._glue = False
+
+
+def broken_images(page_path):
+  """Every <img src> and local <a href> that is not a readable file."""
+  from urllib import parse  # pylint: disable=g-import-not-at-top
+  page = _Page(page_path)
+  bad = []
+  for src in page.images + page.links:
+    path = os.path.join(os.path.dirname(page_path), parse.unquote(src))
+    if not os.path.isfile(path):
+      bad.append(src)
+    elif src in page.images and not src.endswith(".svg"):
+      with Image.open(path) as image:
+        image.verify()
+  return bad
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+  root = tmp_path_factory.mktemp("report")
+  made = fake_runs.write_kinds(str(root / "runs"))
+  summary = site.build_report(str(root / "runs"), str(root / "site"),
+                              plots=["svg", "pdf"], workers=1)
+  return root, made, summary
+
+
+def test_groups_follow_the_documented_rule():
+  groups = {name: curves.group_of(name) for name in (
+      "d_adv", "d_r1", "D_real", "D_fake", "g_adv", "g_l1", "GAN",
+      "GAN_Feat", "VGG", "KLD", "steps_per_second", "output_std",
+      "loss_scale")}
+  assert {n for n, g in groups.items() if g == "discriminator"} == {
+      "d_adv", "d_r1", "D_real", "D_fake"}
+  assert {n for n, g in groups.items() if g == "measurements"} == {
+      "steps_per_second", "output_std", "loss_scale"}
+
+
+def test_every_kind_of_folder_is_read_without_raising(built):
+  root, _, summary = built
+  found, others = runs_lib.find_runs(str(root / "runs"))
+  by_name = {r.name: r for r in found}
+  assert sorted(by_name) == ["broken", "dcgan_wgan", "few_shot", "label_map"]
+  assert others == ["notes"] and summary.others == ["notes"]
+  assert by_name["broken"].config is None
+  assert any("config.json is unreadable" in p
+             for p in by_name["broken"].problems)
+  assert by_name["label_map"].task == "label_map"
+  assert by_name["dcgan_wgan"].task == "unconditional"
+  assert by_name["few_shot"].status(40) == "finished"
+  assert by_name["dcgan_wgan"].status(20) == "running"
+
+
+def test_index_shows_diff_metrics_and_missing_parts(built):
+  root, _, _ = built
+  index = root / "site" / "index.html"
+  page = " ".join(_Page(index).text)
+  for expected in ("few_shot", "dcgan_wgan", "label_map", "broken",
+                   "train.gan_loss", "train.n_critic", "model/psnr",
+                   "style_swap_toward_new_refs/hair", "18.5", "wgan",
+                   "running", "finished", "config.json is unreadable",
+                   "notes"):
+    assert expected in page, expected
+  assert "data.root" not in page  # The same in every run: not a diff.
+  assert broken_images(str(index)) == []
+
+
+def test_run_pages_hold_curves_grids_and_escaped_config(built):
+  root, _, _ = built
+  run_dir = root / "site" / "runs" / "few_shot"
+  raw = (run_dir / "index.html").read_text()
+  assert "<b>bold</b>" not in raw and "&lt;b&gt;bold&lt;/b&gt;" in raw
+  page = _Page(run_dir / "index.html")
+  assert [s for s in page.images if s.startswith("samples/")] == [
+      f"samples/step_{s:07d}.png" for s in (10, 20, 30, 40)]
+  assert "progress.gif" in page.images
+  assert "smoothing" in " ".join(page.text)
+  assert broken_images(str(run_dir / "index.html")) == []
+  for group in ("discriminator", "generator", "measurements"):
+    assert (run_dir / "plots" / f"{group}.pdf").read_bytes()[:4] == b"%PDF"
+    assert "<svg" in (run_dir / "plots" / f"{group}.svg").read_text()
+  spade = _Page(root / "site" / "runs" / "label_map" / "index.html")
+  assert "plots/discriminator.svg" in spade.images  # D_real, D_fake.
+  broken = " ".join(_Page(root / "site" / "runs" / "broken" / "index.html")
+                    .text)
+  assert "no readable config.json" in broken and "no readable eval.json" in (
+      broken)
+
+
+def test_rebuild_redraws_only_runs_whose_events_changed(built):
+  root, made, _ = built
+  out = str(root / "site")
+  grid = os.path.join(out, "runs", "few_shot", "samples", "step_0000010.png")
+  copied_at = os.stat(grid).st_mtime_ns
+  again = site.build_report(str(root / "runs"), out, ["svg", "pdf"], 1)
+  assert again.redrawn == 0
+  assert os.stat(grid).st_mtime_ns == copied_at  # Not copied again.
+  fake_runs.write_events(made["dcgan_wgan"], ("d_adv",), [25, 30])
+  fake_runs.write_grids(made["dcgan_wgan"], [10, 20, 30], gif=False)
+  more = site.build_report(str(root / "runs"), out, ["svg", "pdf"], 1)
+  assert more.redrawn == 1
+  index = " ".join(_Page(os.path.join(out, "index.html")).text)
+  assert re.search(r"dcgan_wgan.*running.* 30 ", index)
+  assert os.path.exists(os.path.join(out, "runs", "dcgan_wgan", "samples",
+                                     "step_0000030.png"))
+
+
+def _report(*args):
+  return subprocess.run(
+      [sys.executable, "-m", "s2f_tf.cli.report_main", *args],
+      capture_output=True, text=True, timeout=120)
+
+
+def test_cli_bad_input_is_one_line(tmp_path):
+  missing = _report(f"--runs={tmp_path}/nope", f"--out={tmp_path}/site")
+  assert missing.returncode == 2
+  assert missing.stderr.strip() == (f"s2f-report: --runs='{tmp_path}/nope' "
+                                    "is not a folder")
+  fmt = _report(f"--runs={tmp_path}", f"--out={tmp_path}/site",
+                "--plots=jpg")
+  assert fmt.returncode == 2 and "Traceback" not in fmt.stderr
+  assert "--plots='jpg' is unknown" in fmt.stderr
