@@ -21,6 +21,7 @@ from s2f_tf import checkpointing
 from s2f_tf import config as config_lib
 from s2f_tf import distribute
 from s2f_tf import evaluate as evaluate_lib
+from s2f_tf import hparams
 from s2f_tf import numerics
 from s2f_tf import precision as precision_lib
 from s2f_tf import steps as steps_lib
@@ -148,6 +149,8 @@ class Loop:
 
   def run(self) -> Dict:
     start = int(self.s.step.numpy())
+    if self.chief:  # HParams tab: flags now, metrics after each evaluation.
+      hparams.write_hparams(self.s.workdir, self.s.config, step=start)
     if start >= self.t.steps:
       logging.info("Already trained to step %d of %d.", start, self.t.steps)
     progbar = keras.utils.Progbar(self.t.steps, stateful_metrics=[
@@ -294,6 +297,8 @@ class Loop:
     summaries.write_scalars(self.writer, step,
                             evaluate_lib.flat_scalars(results), "eval/")
     evaluate_lib.write_results(results, self.s.workdir)
+    hparams.write_hparams(self.s.workdir, self.s.config,
+                          evaluate_lib.flat_scalars(results), step)
     logging.info("eval at step %d: PSNR model %.2f dB, other-style %.2f dB, "
                  "mean photo %.2f dB", step, results["model"]["psnr"],
                  results["other_identity_style"]["psnr"],
