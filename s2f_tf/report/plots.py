@@ -12,12 +12,10 @@ from typing import Dict, List, Sequence
 
 import matplotlib
 
-matplotlib.use("Agg")  # No display; must come before pyplot.
+from matplotlib import figure as figure_lib
+from matplotlib import ticker
 
-# pylint: disable=g-import-not-at-top,g-bad-import-order
-from matplotlib import pyplot as plt
 from s2f_tf.report import curves as curves_lib
-# pylint: enable=g-import-not-at-top,g-bad-import-order
 
 FORMATS = ("svg", "png", "pdf")
 WEB_FORMATS = ("svg", "png")  # What an <img> can show.
@@ -26,8 +24,7 @@ TITLES = {"discriminator": "Discriminator loss terms",
           "generator": "Generator loss terms",
           "measurements": "Other measurements"}
 _RC = {"svg.fonttype": "none", "pdf.fonttype": 42, "font.size": 9,
-       "axes.spines.top": False, "axes.spines.right": False,
-       "savefig.bbox": "tight"}
+       "axes.spines.top": False, "axes.spines.right": False}
 
 
 def unit(name: str) -> str:
@@ -60,21 +57,27 @@ def _draw(ax, curve, colour) -> None:
 def figure(group: str, members: Sequence[curves_lib.Curve]):
   """The matplotlib figure of one group; the caller saves and closes it."""
   panels = len(members) if group == "measurements" else 1
-  with plt.rc_context(_RC):
-    fig, axes = plt.subplots(panels, 1, sharex=True, squeeze=False,
-                             figsize=(6.0, 1.0 + 1.5 * panels))
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+  with matplotlib.rc_context(_RC):
+    height = 1.0 + 1.5 * panels
+    # A bare Figure, not pyplot's: no figure manager to register and close.
+    fig = figure_lib.Figure(figsize=(6.0, height))
+    axes = fig.subplots(panels, 1, sharex=True, squeeze=False)
+    # Fixed margins in inches: "tight" bounding boxes would draw twice.
+    fig.subplots_adjust(left=0.13, right=0.97, bottom=0.45 / height,
+                        top=1 - 0.45 / height, hspace=0.45)
+    colours = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
     for i, curve in enumerate(members):
       ax = axes[i if panels > 1 else 0, 0]
       _draw(ax, curve, colours[i % len(colours)])
       ax.set_ylabel(unit(curve.name))
       if panels > 1:
         ax.set_title(curve.name, loc="left", fontsize=9)
-      ax.grid(alpha=0.3, linewidth=0.5)
+      ax.yaxis.set_major_locator(ticker.MaxNLocator(4))
     if panels == 1:
       axes[0, 0].legend(frameon=False, fontsize=8)
     fig.suptitle(TITLES[group])
     axes[-1, 0].set_xlabel("generator step")
+    axes[-1, 0].xaxis.set_major_locator(ticker.MaxNLocator(5, integer=True))
   return fig
 
 
@@ -84,14 +87,11 @@ def save_group(group: str, members: Sequence[curves_lib.Curve],
   os.makedirs(out_dir, exist_ok=True)
   fig = figure(group, members)
   written = {}
-  try:
-    with plt.rc_context(_RC):
-      for fmt in formats:
-        name = f"{group}.{fmt}"
-        fig.savefig(os.path.join(out_dir, name), format=fmt, dpi=150)
-        written[fmt] = name
-  finally:
-    plt.close(fig)
+  with matplotlib.rc_context(_RC):
+    for fmt in formats:
+      name = f"{group}.{fmt}"
+      fig.savefig(os.path.join(out_dir, name), format=fmt, dpi=150)
+      written[fmt] = name
   return written
 
 

@@ -21,7 +21,8 @@ import multiprocessing
 import os
 import re
 import shutil
-from typing import Any, Dict, List, Optional, Sequence
+import sys
+from typing import Any, Dict, List, Sequence, Tuple
 
 from s2f_tf.report import curves as curves_lib
 from s2f_tf.report import pages
@@ -69,20 +70,21 @@ def _load_cache(path: str) -> Dict[str, Any]:
     return {}
 
 
-def _curves_of(run: runs_lib.Run, run_out: str,
-               formats: Sequence[str]) -> Dict[str, Any]:
-  """Progress and figure files of a run, redrawn only if its events changed.
-
-  Runs in a worker process; returns what the cache file holds.
-  """
+def _cached(run: runs_lib.Run, run_out: str,
+            formats: Sequence[str]) -> Tuple[Dict[str, Any], bool]:
+  """(cache key, or the cached result if still valid; valid?)."""
   key = {"version": _CACHE_VERSION, "formats": list(formats),
          "events": [list(e) for e in run.events_signature()]}
-  cache_path = os.path.join(run_out, CACHE)
-  cache = _load_cache(cache_path)
-  if cache.get("key") == key and all(
+  cache = _load_cache(os.path.join(run_out, CACHE))
+  valid = cache.get("key") == key and all(
       os.path.exists(os.path.join(run_out, "plots", fig[fmt]))
-      for fig in cache.get("figures", []) for fmt in formats if fmt in fig):
-    return {**cache, "redrawn": False}
+      for fig in cache.get("figures", []) for fmt in formats if fmt in fig)
+  return ({**cache, "redrawn": False} if valid else key), valid
+
+
+def _draw(run: runs_lib.Run, run_out: str, formats: Sequence[str],
+          key: Dict[str, Any]) -> Dict[str, Any]:
+  """Reads the run's events and draws its figures; runs in a worker."""
   try:
     curves = curves_lib.read_curves(os.path.join(run.path, "train"))
     problem = None
@@ -94,20 +96,34 @@ def _curves_of(run: runs_lib.Run, run_out: str,
   cache = {"key": key, "progress": curves_lib.progress(curves),
            "figures": figures, "problem": problem}
   os.makedirs(run_out, exist_ok=True)
-  with open(cache_path, "w", encoding="utf-8") as f:
+  with open(os.path.join(run_out, CACHE), "w", encoding="utf-8") as f:
     json.dump(cache, f)
   return {**cache, "redrawn": True}
 
 
-def _all_curves(todo: List[runs_lib.Run], out_dir: str,
+def _all_curves(found: List[runs_lib.Run], out_dir: str,
                 formats: Sequence[str], workers: int) -> List[Dict[str, Any]]:
-  outs = [os.path.join(out_dir, "runs", slug(r.name)) for r in todo]
+  """Each run's progress and figures: from the cache, or drawn anew."""
+  outs = [os.path.join(out_dir, "runs", slug(r.name)) for r in found]
+  results, todo = [], []
+  for i, (run, run_out) in enumerate(zip(found, outs)):
+    result, valid = _cached(run, run_out, formats)
+    results.append(result)
+    if not valid:
+      todo.append((i, run, run_out, result))
   if workers <= 1 or len(todo) < _POOL_MIN_RUNS:
-    return [_curves_of(r, o, formats) for r, o in zip(todo, outs)]
-  # spawn, not fork: the caller may hold TensorFlow's threads.
-  context = multiprocessing.get_context("spawn")
-  with concurrent.futures.ProcessPoolExecutor(workers, context) as pool:
-    return list(pool.map(_curves_of, todo, outs, [formats] * len(todo)))
+    drawn = [_draw(run, run_out, formats, key) for _, run, run_out, key in todo]
+  else:
+    # fork is cheapest (matplotlib is imported already) but unsafe once
+    # TensorFlow's threads exist in this process; spawn then.
+    method = "spawn" if "tensorflow" in sys.modules else "fork"
+    with concurrent.futures.ProcessPoolExecutor(
+        workers, multiprocessing.get_context(method)) as pool:
+      drawn = list(pool.map(_draw, *zip(*[(run, run_out, formats, key)
+                                          for _, run, run_out, key in todo])))
+  for (i, *_), result in zip(todo, drawn):
+    results[i] = result
+  return results
 
 
 def _copy_images(run: runs_lib.Run, run_out: str) -> Dict[str, Any]:
