@@ -27,8 +27,10 @@ th.sortable { cursor: pointer; background: #f3f3f3; }
 th.sortable:after { content: " \\2195"; color: #999; }
 .missing { color: #b00; font-style: italic; }
 .problems { color: #b00; font-size: 12px; }
-img.thumb { max-height: 64px; image-rendering: pixelated; }
-img.grid { max-width: 100%; image-rendering: pixelated; }
+img.thumb { height: 64px; image-rendering: pixelated; }
+img.sample { height: 256px; max-width: 100%; object-fit: contain;
+             image-rendering: pixelated; }
+img.plot { max-width: 100%; }
 figure { margin: 0 0 1.5em; } figcaption { color: #555; max-width: 60em; }
 pre { background: #f6f6f6; padding: 0.6em; overflow-x: auto; }
 """
@@ -82,7 +84,8 @@ def duration(seconds: Optional[float]) -> str:
     return f"<td>{MISSING}</td>"
   minutes, secs = divmod(int(round(seconds)), 60)
   hours, minutes = divmod(minutes, 60)
-  shown = f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {secs:02d}s"
+  shown = (f"{hours}h {minutes:02d}m" if hours else
+           f"{minutes}m {secs:02d}s" if minutes else f"{seconds:.1f} s")
   return f'<td class="num" data-v="{seconds!r}">{shown}</td>'
 
 
@@ -106,11 +109,15 @@ def document(title: str, body: str, root: str = "") -> str:
           f"<body>\n{body}\n<script>\n{SORT_JS}</script>\n</body></html>\n")
 
 
-def problems(items: Sequence[str]) -> str:
+def problems(items: Sequence[str], width: Optional[int] = None) -> str:
+  """What is missing or broken; cut to `width` characters a problem (the
+  index), the whole text in the tooltip and on the run's page."""
   if not items:
     return ""
-  return ('<div class="problems">' + "; ".join(text(p) for p in items) +
-          "</div>")
+  shown = [p if width is None or len(p) <= width else p[:width - 1] + "…"
+           for p in items]
+  return (f'<div class="problems" title="{text("; ".join(items))}">' +
+          "; ".join(text(p) for p in shown) + "</div>")
 
 
 def image(path: Optional[str], alt: str, css: str) -> str:
@@ -130,25 +137,32 @@ def figures(items: List[Dict[str, str]]) -> str:
     shown = links.get("svg") or links.get("png")
     files = " ".join(f'<a href="{href(path)}">{fmt.upper()}</a>'
                      for fmt, path in links.items())
-    out.append(f"<figure>{image(shown, fig['group'], 'grid')}"
+    out.append(f"<figure>{image(shown, fig['group'], 'plot')}"
                f"<figcaption>{text(fig['caption'])} Files: {files}"
                "</figcaption></figure>")
   return "\n".join(out)
 
 
 def eval_tables(results: Optional[Dict[str, Any]]) -> str:
-  """eval.json as a table of each generator / baseline, then the scalars."""
+  """eval.json as tables: one per set of measures, then the lone scalars.
+
+  Sections with the same keys (the model and its baselines: l1, psnr, ssim)
+  share a table, row by row; any other section (style swap) gets its own.
+  """
   if results is None:
     return f"<p>{MISSING}: no readable eval.json.</p>"
-  groups = {k: v for k, v in results.items() if isinstance(v, dict)}
-  columns = sorted({m for values in groups.values() for m in values})
-  rows = [[f"<td>{text(name)}</td>"] + [number(values.get(m)) for m in columns]
-          for name, values in groups.items()]
-  scalars = [[f"<td>{text(k)}</td>", number(v)] for k, v in results.items()
-             if k not in groups]
+  by_keys = {}
+  for name, values in results.items():
+    if isinstance(values, dict):
+      by_keys.setdefault(tuple(sorted(values)), []).append(name)
   out = ""
-  if rows:
-    out += table(["generator / baseline"] + columns, rows)
+  for columns, names in by_keys.items():
+    rows = [[f"<td>{text(n)}</td>"] + [number(results[n][c]) for c in columns]
+            for n in names]
+    out += table(["generator / baseline" if len(names) > 1 else "section"] +
+                 list(columns), rows)
+  scalars = [[f"<td>{text(k)}</td>", number(v)] for k, v in results.items()
+             if not isinstance(v, dict)]
   if scalars:
     out += table(["measure", "value"], scalars)
   return out
@@ -191,7 +205,7 @@ def _flags(run: runs_lib.Run) -> str:
 def _grids(entry: RunEntry) -> str:
   if not entry.grids:
     return f"<p>{MISSING}: no samples/step_*.png.</p>"
-  return "\n".join(f"<figure>{image(path, f'step {step}', 'grid')}"
+  return "\n".join(f"<figure>{image(path, f'step {step}', 'sample')}"
                    f"<figcaption>step {step}</figcaption></figure>"
                    for step, path in entry.grids)
 
@@ -209,7 +223,7 @@ def run_page(entry: RunEntry) -> str:
           f"<h2>Evaluation against the baselines</h2>"
           f"{eval_tables(run.eval)}"
           f"<h2>Loss curves</h2>{figures(entry.figures)}"
-          f"<h2>Progress</h2>{image(entry.gif, 'progress GIF', 'grid')}"
+          f"<h2>Progress</h2>{image(entry.gif, 'progress GIF', 'sample')}"
           f"<h2>Sample grids</h2>{_grids(entry)}"
           f"<h2>Resolved flags</h2>{_flags(run)}")
   return document(f"s2f run {run.name}", body, root="../../")
@@ -223,7 +237,8 @@ def _index_row(entry: RunEntry, diff: Sequence[str],
   thumb = (image(entry.href + entry.grids[-1][1], "last sample grid", "thumb")
            if entry.grids else MISSING)
   return ([f'<td><a href="{href(entry.href)}index.html">{text(run.name)}'
-           f"</a>{problems(entry.problems)}</td>", f"<td>{thumb}</td>",
+           f"</a>{problems(entry.problems, width=40)}</td>",
+           f"<td>{thumb}</td>",
            f"<td>{text(run.status(entry.steps))}</td>",
            number(run.task), number(run.model)] +
           [number(config.get(k)) for k in diff] +

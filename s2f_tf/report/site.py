@@ -85,12 +85,13 @@ def _cached(run: runs_lib.Run, run_out: str,
 def _draw(run: runs_lib.Run, run_out: str, formats: Sequence[str],
           key: Dict[str, Any]) -> Dict[str, Any]:
   """Reads the run's events and draws its figures; runs in a worker."""
+  curves, problem = {}, None
   try:
-    curves = curves_lib.read_curves(os.path.join(run.path, "train"))
-    problem = None
+    if run.event_files:
+      curves = curves_lib.read_curves(os.path.join(run.path, "train"))
   except Exception as e:  # pylint: disable=broad-except
     # A corrupt event file must not take the site down; say what failed.
-    curves, problem = {}, f"events unreadable: {type(e).__name__}: {e}"
+    problem = f"events unreadable: {type(e).__name__}: {e}"
   figures = plots_lib.save_all(curves, os.path.join(run_out, "plots"),
                                formats)
   cache = {"key": key, "progress": curves_lib.progress(curves),
