@@ -11,6 +11,7 @@ from PIL import Image
 
 import fake_runs
 from s2f_tf.report import curves
+from s2f_tf.report import plots
 from s2f_tf.report import runs as runs_lib
 from s2f_tf.report import site
 
@@ -160,3 +161,16 @@ def test_cli_bad_input_is_one_line(tmp_path):
                 "--plots=jpg")
   assert fmt.returncode == 2 and "Traceback" not in fmt.stderr
   assert "--plots='jpg' is unknown" in fmt.stderr
+
+
+def test_a_reused_figure_draws_the_same_as_a_fresh_one(built, tmp_path):
+  _, made, _ = built
+  few_shot = curves.read_curves(os.path.join(made["few_shot"], "train"))
+  label_map = curves.read_curves(os.path.join(made["label_map"], "train"))
+  plots.save_all(few_shot, str(tmp_path / "a"), ["png"])
+  plots.save_all(label_map, str(tmp_path / "b"), ["png"])  # Other axes.
+  plots.save_all(few_shot, str(tmp_path / "c"), ["png"])
+  for group in ("discriminator", "generator", "measurements"):
+    first = (tmp_path / "a" / f"{group}.png").read_bytes()
+    assert first == (tmp_path / "c" / f"{group}.png").read_bytes(), group
+    assert first != (tmp_path / "b" / f"{group}.png").read_bytes(), group
