@@ -174,3 +174,20 @@ def test_a_reused_figure_draws_the_same_as_a_fresh_one(built, tmp_path):
     first = (tmp_path / "a" / f"{group}.png").read_bytes()
     assert first == (tmp_path / "c" / f"{group}.png").read_bytes(), group
     assert first != (tmp_path / "b" / f"{group}.png").read_bytes(), group
+
+
+def test_site_folders_of_runs_never_collide():
+  names = ["a/b", "a__b", "a b", "a_b", ".", "few_shot"]
+  slugs = [site.slug(n) for n in names]
+  assert len(set(slugs)) == len(names)
+  assert site.slug("few_shot") == "few_shot"
+  assert all(s.strip(".") and "/" not in s for s in slugs)
+
+
+def test_nested_runs_are_found_and_empty_folders_listed(tmp_path):
+  for name in ("sweep/lr1", "sweep/lr2", "sweep/lr2/eval"):
+    fake_runs.write_json(str(tmp_path / name), "config.json", {})
+  (tmp_path / "empty").mkdir()
+  found, others = runs_lib.find_runs(str(tmp_path))
+  assert [r.name for r in found] == ["sweep/lr1", "sweep/lr2"]
+  assert others == ["empty"]

@@ -16,13 +16,14 @@ processes.
 
 import concurrent.futures
 import dataclasses
+import hashlib
 import json
 import multiprocessing
 import os
 import re
 import shutil
 import sys
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence
 
 from s2f_tf.report import curves as curves_lib
 from s2f_tf.report import pages
@@ -45,8 +46,16 @@ class Summary:
 
 
 def slug(name: str) -> str:
-  """A run's folder name in the site: readable, safe on any static host."""
-  return re.sub(r"[^A-Za-z0-9._-]+", "_", name.replace("/", "__")) or "run"
+  """A run's folder name in the site: readable, safe on any static host.
+
+  A name that had to change gets a hash of the original, so `a/b`, `a b`
+  and `a_b` never share a folder.
+  """
+  safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name.replace("/", "__"))
+  if safe == name and safe.strip("."):
+    return safe
+  digest = hashlib.sha1(name.encode("utf-8")).hexdigest()[:6]
+  return f"{safe.strip('.') or 'run'}-{digest}"
 
 
 def _copy_once(src: str, dst: str) -> None:
@@ -70,16 +79,20 @@ def _load_cache(path: str) -> Dict[str, Any]:
     return {}
 
 
-def _cached(run: runs_lib.Run, run_out: str,
-            formats: Sequence[str]) -> Tuple[Dict[str, Any], bool]:
-  """(cache key, or the cached result if still valid; valid?)."""
-  key = {"version": _CACHE_VERSION, "formats": list(formats),
-         "events": [list(e) for e in run.events_signature()]}
+def _cache_key(run: runs_lib.Run, formats: Sequence[str]) -> Dict[str, Any]:
+  """What a run's figures depend on: its event files and the formats."""
+  return {"version": _CACHE_VERSION, "formats": list(formats),
+          "events": [list(e) for e in run.events_signature()]}
+
+
+def _from_cache(run_out: str, key: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+  """The cached progress and figures if drawn from `key` and still on disk."""
   cache = _load_cache(os.path.join(run_out, CACHE))
-  valid = cache.get("key") == key and all(
+  if cache.get("key") != key or not all(
       os.path.exists(os.path.join(run_out, "plots", fig[fmt]))
-      for fig in cache.get("figures", []) for fmt in formats if fmt in fig)
-  return ({**cache, "redrawn": False} if valid else key), valid
+      for fig in cache.get("figures", []) for fmt in key["formats"]):
+    return None
+  return {**cache, "redrawn": False}
 
 
 def _draw(run: runs_lib.Run, run_out: str, formats: Sequence[str],
@@ -105,13 +118,13 @@ def _draw(run: runs_lib.Run, run_out: str, formats: Sequence[str],
 def _all_curves(found: List[runs_lib.Run], out_dir: str,
                 formats: Sequence[str], workers: int) -> List[Dict[str, Any]]:
   """Each run's progress and figures: from the cache, or drawn anew."""
-  outs = [os.path.join(out_dir, "runs", slug(r.name)) for r in found]
   results, todo = [], []
-  for i, (run, run_out) in enumerate(zip(found, outs)):
-    result, valid = _cached(run, run_out, formats)
-    results.append(result)
-    if not valid:
-      todo.append((i, run, run_out, result))
+  for i, run in enumerate(found):
+    run_out = os.path.join(out_dir, "runs", slug(run.name))
+    key = _cache_key(run, formats)
+    results.append(_from_cache(run_out, key))
+    if results[-1] is None:
+      todo.append((i, run, run_out, key))
   if workers <= 1 or len(todo) < _POOL_MIN_RUNS:
     drawn = [_draw(run, run_out, formats, key) for _, run, run_out, key in todo]
   else:
