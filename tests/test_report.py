@@ -118,7 +118,8 @@ def test_run_pages_hold_curves_grids_and_escaped_config(built):
   assert "smoothing" in " ".join(page.text)
   assert broken_images(str(run_dir / "index.html")) == []
   for group in ("discriminator", "generator", "measurements"):
-    assert (run_dir / "plots" / f"{group}.pdf").read_bytes()[:4] == b"%PDF"
+    pdf = (run_dir / "plots" / f"{group}.pdf").read_bytes()
+    assert pdf[:4] == b"%PDF" and b"moving average with weight 0.6" in pdf
     assert "<svg" in (run_dir / "plots" / f"{group}.svg").read_text()
   spade = _Page(root / "site" / "runs" / "label_map" / "index.html")
   assert "plots/discriminator.svg" in spade.images  # D_real, D_fake.
@@ -161,6 +162,10 @@ def test_cli_bad_input_is_one_line(tmp_path):
                 "--plots=jpg")
   assert fmt.returncode == 2 and "Traceback" not in fmt.stderr
   assert "--plots='jpg' is unknown" in fmt.stderr
+  (tmp_path / "file").write_text("")
+  out_file = _report(f"--runs={tmp_path}", f"--out={tmp_path}/file")
+  assert out_file.returncode == 2
+  assert out_file.stderr.strip().endswith("is a file; give a folder")
 
 
 def test_a_reused_figure_draws_the_same_as_a_fresh_one(built, tmp_path):

@@ -34,7 +34,7 @@ def _main(argv):
   try:
     summary = site.build_report(FLAGS.runs, FLAGS.out, FLAGS.plots,
                                 FLAGS.workers)
-  except (FileNotFoundError, ValueError) as e:
+  except (OSError, ValueError) as e:  # Missing --runs, unwritable --out.
     print(f"s2f-report: {e}", file=sys.stderr)
     return 2
   print(f"{summary.runs} runs ({summary.redrawn} redrawn), "

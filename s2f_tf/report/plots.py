@@ -113,7 +113,11 @@ def save_group(group: str, members: Sequence[curves_lib.Curve],
   with matplotlib.rc_context(_RC):
     for fmt in formats:
       name = f"{group}.{fmt}"
-      fig.savefig(os.path.join(out_dir, name), format=fmt, dpi=150)
+      # The caption travels with the file (PDF Subject, SVG/PNG
+      # Description), so an exported figure still says how it was smoothed.
+      about = {"pdf": "Subject"}.get(fmt, "Description")
+      fig.savefig(os.path.join(out_dir, name), format=fmt, dpi=150,
+                  metadata={"Title": TITLES[group], about: caption(group)})
       written[fmt] = name
   return written
 

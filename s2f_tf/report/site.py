@@ -182,9 +182,12 @@ def build_report(runs_dir: str, out_dir: str,
   """Writes (or updates) the site for every run under `runs_dir`.
 
   Raises FileNotFoundError if `runs_dir` is not a folder and ValueError for
-  an unknown plot format; anything wrong inside a run is shown on its page.
+  an unknown plot format or an `out_dir` that is a file; anything wrong
+  inside a run is shown on its page.
   """
   formats = _web_format(plots)
+  if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+    raise ValueError(f"--out={out_dir!r} is a file; give a folder")
   found, others = runs_lib.find_runs(runs_dir)
   os.makedirs(out_dir, exist_ok=True)
   results = _all_curves(found, out_dir, formats, workers)
