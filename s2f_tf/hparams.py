@@ -44,8 +44,9 @@ def write_hparams(workdir: str, config: config_lib.Config,
     os.remove(old)
   writer = tf.summary.create_file_writer(logdir)
   with writer.as_default(step=step):
-    hp.hparams(hparams_of(config), trial_id=os.path.basename(
-        os.path.abspath(workdir)))
+    # No trial_id: TensorBoard then groups runs by their hparams, so two
+    # folders with the same basename in different sweeps never merge.
+    hp.hparams(hparams_of(config))
     for name, value in (metrics or {}).items():
       tf.summary.scalar(name, float(value))
   writer.close()
