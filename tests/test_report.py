@@ -196,3 +196,19 @@ def test_nested_runs_are_found_and_empty_folders_listed(tmp_path):
   found, others = runs_lib.find_runs(str(tmp_path))
   assert [r.name for r in found] == ["sweep/lr1", "sweep/lr2"]
   assert others == ["empty"]
+
+
+def test_a_half_written_or_garbage_event_file_reads_what_is_there(
+    built, tmp_path):
+  _, made, _ = built
+  source = runs_lib.read_run(made["few_shot"], "few_shot").event_files[0]
+  with open(source, "rb") as f:
+    data = f.read()
+  (tmp_path / "half").mkdir()
+  (tmp_path / "half" / os.path.basename(source)).write_bytes(data[:-7])
+  half = curves.read_curves(str(tmp_path / "half"))
+  assert curves.progress(half)["steps"] == 40  # Only the cut record is lost.
+  (tmp_path / "junk").mkdir()
+  (tmp_path / "junk" / "events.out.tfevents.1.x.v2").write_bytes(
+      os.urandom(3000))
+  assert curves.read_curves(str(tmp_path / "junk")) == {}
