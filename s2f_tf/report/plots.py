@@ -11,7 +11,6 @@ import os
 from typing import Dict, List, Sequence, Tuple
 
 import matplotlib
-
 from matplotlib import figure as figure_lib
 from matplotlib import ticker
 import numpy as np
@@ -43,7 +42,7 @@ def unit(name: str) -> str:
 
 
 def caption(group: str) -> str:
-  """States exactly what is drawn, smoothing included, for the page."""
+  """States exactly what is drawn, smoothing included (page and file)."""
   return (f"{TITLES[group]} logged under train/ against the generator step. "
           f"Faint lines: the logged values; solid lines: exponential moving "
           f"average with weight {SMOOTHING} (debiased, as TensorBoard's "
