@@ -29,8 +29,10 @@ FLAGS = flags.FLAGS
 def _main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments {argv[1:]}; flags only")
-  # TensorBoard's reader logs each file it finishes at INFO.
-  logging.getLogger("tensorboard").setLevel(logging.WARNING)
+  # At INFO, TensorBoard's reader logs every file it finishes and fontTools
+  # every font it subsets into a PDF; absl would print all of it.
+  for name in ("tensorboard", "fontTools"):
+    logging.getLogger(name).setLevel(logging.WARNING)
   try:
     summary = site.build_report(FLAGS.runs, FLAGS.out, FLAGS.plots,
                                 FLAGS.workers)
