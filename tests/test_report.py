@@ -212,3 +212,15 @@ def test_a_half_written_or_garbage_event_file_reads_what_is_there(
   (tmp_path / "junk" / "events.out.tfevents.1.x.v2").write_bytes(
       os.urandom(3000))
   assert curves.read_curves(str(tmp_path / "junk")) == {}
+
+
+def test_cli_builds_the_site_and_prints_one_line(built):
+  root, _, _ = built
+  done = _report(f"--runs={root / 'runs'}", f"--out={root / 'cli_site'}",
+                 "--plots=pdf")
+  assert done.returncode == 0, done.stderr[-2000:]
+  assert done.stdout.startswith("4 runs (4 redrawn), 1 other folders -> ")
+  # No INFO lines from TensorBoard's reader or fontTools' PDF subsetting.
+  assert not re.findall(r"^I\d{4} ", done.stderr, re.MULTILINE)
+  assert (root / "cli_site" / "runs" / "few_shot" / "plots" /
+          "generator.pdf").exists()
