@@ -14,6 +14,7 @@ from tensorboard.plugins.hparams import api as hp
 import tensorflow as tf
 
 from s2f_tf import config as config_lib
+from s2f_tf import flags as s2f_flags
 
 HPARAMS_DIR = "hparams"
 Value = Union[bool, int, float, str]
@@ -22,11 +23,12 @@ Value = Union[bool, int, float, str]
 def hparams_of(config: config_lib.Config) -> Dict[str, Value]:
   """The config as flag name -> value, as a user types it (`--g_lr`).
 
-  Sections are dropped: every config field is exactly one flag (flags.py),
-  so the names are unique and match the command line.
+  Every config field is exactly one flag (`flags.flag_name`), so the names
+  are unique and match the command line.
   """
-  return {key: value for section in config.to_dict().values()
-          for key, value in section.items()}
+  return {s2f_flags.flag_name(section, key): value
+          for section, fields in config.to_dict().items()
+          for key, value in fields.items()}
 
 
 def write_hparams(workdir: str, config: config_lib.Config,

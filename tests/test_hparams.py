@@ -39,7 +39,7 @@ def test_each_run_logs_its_flags_and_metrics(tmp_path):
   a_flags, a_metrics = _read(str(tmp_path / "a" / "hparams"))
   b_flags, b_metrics = _read(str(tmp_path / "b" / "hparams"))
   assert a_flags["model"] == "s2f" and b_flags["model"] == "dcgan"
-  assert a_flags["g_lr"] == 3e-4 and a_flags["root"] == "faces"
+  assert a_flags["g_lr"] == 3e-4 and a_flags["data_root"] == "faces"
   assert b_flags["gan_loss"] == "wgan" and b_flags["n_critic"] == 5
   assert a_flags["eval_at_end"] is False
   assert a_metrics == {"model/psnr": 18.5,
