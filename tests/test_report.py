@@ -224,3 +224,16 @@ def test_cli_builds_the_site_and_prints_one_line(built):
   assert not re.findall(r"^I\d{4} ", done.stderr, re.MULTILINE)
   assert (root / "cli_site" / "runs" / "few_shot" / "plots" /
           "generator.pdf").exists()
+
+
+def test_a_run_folder_named_like_html_is_escaped_and_linked(tmp_path):
+  name = 'a<b>&"c #1'
+  fake_runs.write_json(str(tmp_path / "runs" / name), "config.json",
+                       {"model": {"model": "<i>s2f</i>"}})
+  site.build_report(str(tmp_path / "runs"), str(tmp_path / "site"), ["svg"])
+  raw = (tmp_path / "site" / "index.html").read_text()
+  assert "<b>" not in raw and "<i>" not in raw
+  assert "a&lt;b&gt;&amp;&quot;c #1" in raw
+  index = str(tmp_path / "site" / "index.html")
+  assert broken_images(index) == []  # The run's link resolves too.
+  assert name in " ".join(_Page(index).text)
