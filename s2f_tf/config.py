@@ -20,6 +20,14 @@ CHECK_NUMERICS = ("off", "grads", "full")
 STRATEGIES = ("default", "mirrored", "multiworker")
 
 
+_FLAG_NAMES = {("data", "root"): "data_root"}
+
+
+def flag_name(section: str, field: str) -> str:
+  """The flag that sets `section.field` (the field's name but for root)."""
+  return _FLAG_NAMES.get((section, field), field)
+
+
 def _field(default, help_text: str):
   """A dataclass field whose help text becomes the absl flag's help."""
   return dataclasses.field(default=default, metadata={"help": help_text})
@@ -127,16 +135,25 @@ class Config:
     for name, part_cls in (("data", DataConfig), ("model", ModelConfig),
                            ("train", TrainConfig)):
       values = dict(d.get(name, {}))
-      if name == "model" and "task" not in values:
-        # Runs written before --task existed chose the family by --model.
-        values["task"] = ("unconditional" if values.get("model") == "dcgan"
-                          else "sketch2face")
+      if name == "model":
+        values["task"] = task_of(values)
       known = {f.name for f in dataclasses.fields(part_cls)}
       unknown = sorted(set(values) - known)
       if unknown:
         raise ValueError(f"config section '{name}' has unknown keys {unknown}")
       parts[name] = part_cls(**values)
     return cls(**parts)
+
+
+def task_of(model_section: Dict[str, Any]) -> str:
+  """The task of a config's model section, also of runs older than --task.
+
+  Those chose the family by --model: dcgan was the unconditional baseline.
+  """
+  if "task" in model_section:
+    return model_section["task"]
+  return ("unconditional" if model_section.get("model") == "dcgan"
+          else "sketch2face")
 
 
 def save_config(config: Config, workdir: str) -> str:

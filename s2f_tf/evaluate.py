@@ -2,7 +2,8 @@
 
 What is measured belongs to the task (`Task.evaluate`); this module runs it
 with the run's sampler and writes the results where every tool reads them:
-`workdir/eval.json` and TensorBoard scalars under `eval/`. `s2f-eval`
+`workdir/eval.json`, TensorBoard scalars under `eval/` and the run's HParams
+record (`s2f_tf.hparams`). `s2f-eval`
 restores the same weights, seed and sampler as the end of training, so it
 reproduces the end-of-training numbers exactly.
 """
@@ -15,6 +16,7 @@ from absl import logging
 import keras
 import tensorflow as tf
 
+from s2f_tf import hparams
 from s2f_tf import summaries
 from s2f_tf import tasks
 from s2f_tf.tasks import base
@@ -46,6 +48,7 @@ def evaluate_run(task: base.Task, sample: base.Sampler, step: int,
   summaries.write_scalars(writer, step, scalars, "eval/")
   writer.flush()
   write_results(results, workdir)
+  hparams.write_hparams(workdir, task.config, scalars, step)
   logging.info("eval at step %d: %s", step, ", ".join(
       f"{name} {value:.4g}" for name, value in sorted(scalars.items())))
   return results
