@@ -46,25 +46,19 @@ class Stats:
     return self._shift + mean, sigma
 
 
-def _factor(sigma: np.ndarray) -> np.ndarray:
-  """A with A A^T = sigma, for a symmetric positive semi-definite sigma."""
-  values, vectors = np.linalg.eigh((sigma + sigma.T) / 2)
-  return vectors * np.sqrt(np.clip(values, 0, None))
-
-
 def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
   """||mu1 - mu2||^2 + Tr(S1 + S2 - 2 (S1 S2)^(1/2)), in float64.
 
-  With S1 = A A^T and S2 = B B^T from symmetric eigendecompositions
-  (A = V1 diag(sqrt w1)), the eigenvalues of S1 S2 are the squared singular
-  values of A^T B, so Tr (S1 S2)^(1/2) is the sum of those singular values.
-  `eigh` and the SVD are stable and real, where TTUR's
-  `scipy.linalg.sqrtm(S1 @ S2)` of the non-symmetric product can return
-  small imaginary parts that it then drops. Here rounding shows as tiny
-  negative eigenvalues, which we clip to 0: the same choice, and no scipy
-  needed. Singular covariances (fewer images than features) need no offset
-  on the diagonal: the distance of a set to itself stays ~1e-12, not the
-  ~1e-6 that square roots of rounding noise would give.
+  With S1 = A A^T from a symmetric eigendecomposition (A = V diag(sqrt w)),
+  S1 S2 = A (A^T S2) has the eigenvalues of the symmetric matrix A^T S2 A,
+  so Tr (S1 S2)^(1/2) is the sum of their square roots. `eigh` is stable
+  and real, where TTUR's `scipy.linalg.sqrtm(S1 @ S2)` of the non-symmetric
+  product can return small imaginary parts that it then drops. Here
+  rounding shows as tiny negative eigenvalues, which we clip to 0: the same
+  choice, and no scipy needed. Singular covariances (fewer images than
+  features) need no offset on the diagonal; the distance of a set to
+  itself is then 0 up to ~1e-8 of Tr S (square roots of rounding noise).
+  Cost: one `eigh`, two products and one `eigvalsh` of d x d matrices.
   """
   mu1, mu2 = np.asarray(mu1, np.float64), np.asarray(mu2, np.float64)
   sigma1 = np.asarray(sigma1, np.float64)
@@ -72,8 +66,11 @@ def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
   if mu1.shape != mu2.shape or sigma1.shape != sigma2.shape:
     raise ValueError(f"FID statistics differ in shape: mu {mu1.shape} vs "
                      f"{mu2.shape}, sigma {sigma1.shape} vs {sigma2.shape}")
-  factor1, factor2 = _factor(sigma1), _factor(sigma2)
-  trace_sqrt = np.linalg.svd(factor1.T @ factor2, compute_uv=False).sum()
+  values, vectors = np.linalg.eigh((sigma1 + sigma1.T) / 2)
+  factor = vectors * np.sqrt(np.clip(values, 0, None))
+  product = factor.T @ sigma2 @ factor
+  eigenvalues = np.linalg.eigvalsh((product + product.T) / 2)
+  trace_sqrt = np.sqrt(np.clip(eigenvalues, 0, None)).sum()
   diff = mu1 - mu2
   return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2)
                - 2 * trace_sqrt)
