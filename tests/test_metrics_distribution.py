@@ -12,7 +12,8 @@ from s2f_tf.metrics import inception
 @pytest.fixture(scope="module")
 def stand_in(tmp_path_factory):
   return inception.write_stand_in(
-      str(tmp_path_factory.mktemp("inception") / inception.GRAPH_FILE))
+      str(tmp_path_factory.mktemp("inception") / inception.GRAPH_FILE),
+      features=64)
 
 
 def _batches(n=24, size=16, batch=8, shift=0):

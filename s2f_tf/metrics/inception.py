@@ -79,11 +79,11 @@ def _features_function(graph_def, path):
     pool3, = tf.compat.v1.import_graph_def(
         graph_def, input_map={INPUT: images}, return_elements=[OUTPUT],
         name="inception")
-    if pool3.shape[-1] != FEATURES:
+    if pool3.shape.rank != 4 or pool3.shape[-1] is None:
       raise InceptionError(f"--inception={path}: {OUTPUT} has shape "
                            f"{pool3.shape}, not [B, 1, 1, {FEATURES}]; "
                            f"{STANDARD_FILE}")
-    return tf.reshape(pool3, [-1, FEATURES])
+    return tf.reshape(pool3, [-1, pool3.shape[-1]])
 
   spec = tf.TensorSpec([None, None, None, 3], tf.float32)
   try:
@@ -104,8 +104,9 @@ class Inception:
   """The FID Inception network, run in batches of `batch_size`.
 
   Calling it on [N, H, W, 3] images (uint8, or float in [0, 255]) returns
-  float32 features [N, 2048]; only `batch_size` images are resized to 299 px
-  at once, so memory does not grow with N.
+  float32 features [N, 2048] (the width of the graph's pool_3: narrower
+  stand-ins keep tests fast); only `batch_size` images are resized to
+  299 px at once, so memory does not grow with N.
   """
 
   def __init__(self, path: str, batch_size: int = 50):
@@ -119,7 +120,7 @@ class Inception:
                                tf.float32)).numpy()
         for i in range(0, len(images), self.batch_size)
     ]
-    features = np.concatenate(chunks) if chunks else np.zeros((0, FEATURES))
+    features = np.concatenate(chunks)
     if not np.isfinite(features).all():
       raise InceptionError(
           f"Inception features of {np.sum(~np.isfinite(features).all(1))} "
@@ -128,16 +129,17 @@ class Inception:
     return features
 
 
-def write_stand_in(path: str) -> str:
+def write_stand_in(path: str, features: int = FEATURES) -> str:
   """Writes a tiny graph with the real graph's tensor names to `path`.
 
   Like the real file it starts from a JPEG-decoder placeholder, resizes
   `ExpandDims:0` to 299 px with the legacy `ResizeBilinear` op and ends
   `pool_3` [1, 1, 1, 2048] in a batch-1 reshape and softmax. Its "features"
   are a fixed random projection of 8 x 8 average-pooled pixels: cheap, and
-  different images give different features. For tests and benchmarks only.
+  different images give different features. For tests and benchmarks only;
+  fewer `features` make FID's 2048 x 2048 eigendecompositions cheap too.
   """
-  weights = np.random.RandomState(0).randn(192, FEATURES).astype(np.float32)
+  weights = np.random.RandomState(0).randn(192, features).astype(np.float32)
   graph = tf.Graph()
   with graph.as_default():
     contents = tf.compat.v1.placeholder(tf.string, [], "DecodeJpeg/contents")
@@ -150,9 +152,9 @@ def write_stand_in(path: str) -> str:
     scaled = tf.multiply(resized - 128.0, 1.0 / 128.0, name="Mul")
     pooled = tf.nn.avg_pool2d(scaled, 37, 37, "VALID")  # [B, 8, 8, 3]
     flat = tf.reshape(pooled, [-1, 192])
-    pool3 = tf.reshape(tf.tanh(flat @ (weights / 8.0)), [-1, 1, 1, FEATURES],
+    pool3 = tf.reshape(tf.tanh(flat @ (weights / 8.0)), [-1, 1, 1, features],
                        name="pool_3")
-    logits = tf.reshape(pool3, [1, FEATURES], name="pool_3/_reshape")
+    logits = tf.reshape(pool3, [1, features], name="pool_3/_reshape")
     tf.nn.softmax(logits, name="softmax")
   with open(path, "wb") as f:
     f.write(graph.as_graph_def().SerializeToString())
