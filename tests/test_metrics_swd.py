@@ -47,7 +47,7 @@ def test_same_patches_of_the_same_images_give_zero():
 
 
 def test_grows_with_added_noise():
-  images = _smooth_images(64, 32)
+  images = _smooth_images(32, 32)
   rng = np.random.RandomState(1)
   values = []
   for sigma in (0, 10, 40):
