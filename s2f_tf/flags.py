@@ -8,7 +8,7 @@ optional; entry points mark what they require.
 
 import dataclasses
 import os
-from typing import List
+from typing import Any, Dict, List
 
 from absl import flags
 
@@ -52,6 +52,24 @@ def define_config_flags(flag_values=FLAGS) -> None:
       name = config_lib.flag_name(section, field.name)
       if name not in flag_values:
         _define(name, field, flag_values)
+
+
+EVAL_FIELDS = ("metrics", "inception", "kid_subset_size")
+
+
+def define_eval_flags(flag_values=FLAGS) -> None:
+  """`s2f-eval`'s flags for what to measure: the TrainConfig fields in
+  EVAL_FIELDS, with the same help as in `s2f-train`."""
+  for field in dataclasses.fields(config_lib.TrainConfig):
+    if field.name in EVAL_FIELDS and field.name not in flag_values:
+      _define(field.name, field, flag_values)
+
+
+def eval_overrides(flag_values=FLAGS) -> Dict[str, Any]:
+  """The EVAL_FIELDS given on the command line; the run's config has the
+  rest."""
+  return {name: flag_values[name].value for name in EVAL_FIELDS
+          if flag_values[name].present}
 
 
 def define_workdir_flag(required: bool = True) -> None:
