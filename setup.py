@@ -20,6 +20,7 @@ setuptools.setup(
         "absl-py>=1.4",
         "numpy>=1.26",
         "pillow>=10",
+        "matplotlib>=3.7",
     ],
     extras_require={"test": ["pytest>=7"]},
     entry_points={
@@ -30,6 +31,7 @@ setuptools.setup(
             "s2f-project=s2f_tf.cli.project_main:main",
             "s2f-export=s2f_tf.cli.export_main:main",
             "s2f-sample=s2f_tf.cli.sample_main:main",
+            "s2f-report=s2f_tf.cli.report_main:main",
         ],
     },
 )

@@ -10,7 +10,7 @@ the workdir as `config.json`, from which `s2f-eval`, `s2f-export` and
 import dataclasses
 import json
 import os
-from typing import Any, Dict
+from typing import Any, Dict, Tuple
 
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 GAN_LOSSES = ("hinge", "non_saturating", "lsgan", "wgan", "wgan_gp")
@@ -18,6 +18,17 @@ STYLE_SOURCES = ("embedder", "random", "zeros")
 SKETCH_METHODS = ("xdog", "canny", "mask_edges", "mask_edges+xdog")
 CHECK_NUMERICS = ("off", "grads", "full")
 STRATEGIES = ("default", "mirrored", "multiworker")
+# psnr/ssim: the task's own metrics against targets; the rest compare the
+# distributions of real and generated images (s2f_tf.metrics).
+METRICS = ("psnr", "ssim", "swd", "fid", "kid")
+
+
+_FLAG_NAMES = {("data", "root"): "data_root"}
+
+
+def flag_name(section: str, field: str) -> str:
+  """The flag that sets `section.field` (the field's name but for root)."""
+  return _FLAG_NAMES.get((section, field), field)
 
 
 def _field(default, help_text: str):
@@ -122,6 +133,18 @@ class TrainConfig:
   eval_every: int = _field(0, "Steps between held-out evaluations; 0: none.")
   eval_episodes: int = _field(256, "Held-out episodes per evaluation.")
   eval_at_end: bool = _field(True, "Run the held-out evaluation after training.")
+  metrics: str = _field(
+      "psnr,ssim,swd", "Evaluation metrics, comma-separated, from METRICS: "
+      "psnr,ssim run the task's own metrics against targets (L1/PSNR/SSIM "
+      "and baselines); swd, fid, kid compare --eval_episodes real and "
+      "generated images (FID/KID need --inception).")
+  inception: str = _field(
+      "", "FID/KID: path to classify_image_graph_def.pb or "
+      "inception-2015-12-05.tgz, downloaded once by you (docs/metrics.md); "
+      "empty: FID/KID are skipped with one log line.")
+  kid_subset_size: int = _field(
+      1000, "KID: images per subset (100 subsets; 1000 as Binkowski et al. "
+      "2018); needs that many --eval_episodes.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -140,16 +163,30 @@ class Config:
     for name, part_cls in (("data", DataConfig), ("model", ModelConfig),
                            ("train", TrainConfig)):
       values = dict(d.get(name, {}))
-      if name == "model" and "task" not in values:
-        # Runs written before --task existed chose the family by --model.
-        values["task"] = ("unconditional" if values.get("model") == "dcgan"
-                          else "sketch2face")
+      if name == "model":
+        values["task"] = task_of(values)
       known = {f.name for f in dataclasses.fields(part_cls)}
       unknown = sorted(set(values) - known)
       if unknown:
         raise ValueError(f"config section '{name}' has unknown keys {unknown}")
       parts[name] = part_cls(**values)
     return cls(**parts)
+
+
+def task_of(model_section: Dict[str, Any]) -> str:
+  """The task of a config's model section, also of runs older than --task.
+
+  Those chose the family by --model: dcgan was the unconditional baseline.
+  """
+  if "task" in model_section:
+    return model_section["task"]
+  return ("unconditional" if model_section.get("model") == "dcgan"
+          else "sketch2face")
+
+
+def metric_names(metrics: str) -> Tuple[str, ...]:
+  """'psnr, swd,' -> ('psnr', 'swd')."""
+  return tuple(m.strip() for m in metrics.split(",") if m.strip())
 
 
 def save_config(config: Config, workdir: str) -> str:
@@ -233,6 +270,13 @@ def validate(config: Config) -> None:
   for name, value in non_negative:
     if value < 0:
       raise ValueError(f"--{name}={value} must be >= 0")
+  unknown = sorted(set(metric_names(t.metrics)) - set(METRICS))
+  if unknown:
+    raise ValueError(f"--metrics={t.metrics!r} has unknown {unknown}; use "
+                     f"some of {','.join(METRICS)}")
+  if t.kid_subset_size < 2:
+    raise ValueError(f"--kid_subset_size={t.kid_subset_size} must be >= 2 "
+                     "(an unbiased MMD needs two images per set)")
   if not 0.0 <= t.ema_beta < 1.0:
     raise ValueError(f"--ema_beta={t.ema_beta} must be in [0, 1)")
   if d.image_folder and not os.path.isdir(d.image_folder):

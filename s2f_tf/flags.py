@@ -8,7 +8,7 @@ optional; entry points mark what they require.
 
 import dataclasses
 import os
-from typing import List
+from typing import Any, Dict, List
 
 from absl import flags
 
@@ -18,7 +18,6 @@ FLAGS = flags.FLAGS
 
 _SECTIONS = (("data", config_lib.DataConfig), ("model", config_lib.ModelConfig),
              ("train", config_lib.TrainConfig))
-_FLAG_NAMES = {("data", "root"): "data_root"}
 _CHOICES = {
     "sketch_method": config_lib.SKETCH_METHODS,
     "style_source": config_lib.STYLE_SOURCES,
@@ -27,10 +26,6 @@ _CHOICES = {
     "check_numerics": config_lib.CHECK_NUMERICS,
     "strategy": config_lib.STRATEGIES,
 }
-
-
-def flag_name(section: str, field: str) -> str:
-  return _FLAG_NAMES.get((section, field), field)
 
 
 def _define(name: str, field: dataclasses.Field, flag_values) -> None:
@@ -54,9 +49,27 @@ def define_config_flags(flag_values=FLAGS) -> None:
   """Defines one flag per config field (idempotent, so tests may call it)."""
   for section, cls in _SECTIONS:
     for field in dataclasses.fields(cls):
-      name = flag_name(section, field.name)
+      name = config_lib.flag_name(section, field.name)
       if name not in flag_values:
         _define(name, field, flag_values)
+
+
+EVAL_FIELDS = ("metrics", "inception", "kid_subset_size")
+
+
+def define_eval_flags(flag_values=FLAGS) -> None:
+  """`s2f-eval`'s flags for what to measure: the TrainConfig fields in
+  EVAL_FIELDS, with the same help as in `s2f-train`."""
+  for field in dataclasses.fields(config_lib.TrainConfig):
+    if field.name in EVAL_FIELDS and field.name not in flag_values:
+      _define(field.name, field, flag_values)
+
+
+def eval_overrides(flag_values=FLAGS) -> Dict[str, Any]:
+  """The EVAL_FIELDS given on the command line; the run's config has the
+  rest."""
+  return {name: flag_values[name].value for name in EVAL_FIELDS
+          if flag_values[name].present}
 
 
 def define_workdir_flag(required: bool = True) -> None:
@@ -77,7 +90,7 @@ def config_from_flags(flag_values=FLAGS) -> config_lib.Config:
   parts = {}
   for section, cls in _SECTIONS:
     parts[section] = cls(**{
-        f.name: flag_values[flag_name(section, f.name)].value
+        f.name: flag_values[config_lib.flag_name(section, f.name)].value
         for f in dataclasses.fields(cls)
     })
   config = config_lib.Config(**parts)
@@ -90,7 +103,7 @@ def explicit_flag_lines(flag_values=FLAGS) -> List[str]:
   lines = []
   for section, cls in _SECTIONS:
     for f in dataclasses.fields(cls):
-      name = flag_name(section, f.name)
+      name = config_lib.flag_name(section, f.name)
       lines.append(flag_values[name].serialize())
   return lines
 

@@ -21,6 +21,7 @@ from s2f_tf import checkpointing
 from s2f_tf import config as config_lib
 from s2f_tf import distribute
 from s2f_tf import evaluate as evaluate_lib
+from s2f_tf import hparams
 from s2f_tf import numerics
 from s2f_tf import precision as precision_lib
 from s2f_tf import steps as steps_lib
@@ -148,6 +149,8 @@ class Loop:
 
   def run(self) -> Dict:
     start = int(self.s.step.numpy())
+    if self.chief:  # HParams tab: flags now, metrics after each evaluation.
+      hparams.write_hparams(self.s.workdir, self.s.config, step=start)
     if start >= self.t.steps:
       logging.info("Already trained to step %d of %d.", start, self.t.steps)
     progbar = keras.utils.Progbar(self.t.steps, stateful_metrics=[

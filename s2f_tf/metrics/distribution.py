@@ -1,0 +1,135 @@
+"""SWD, FID and KID of a stream of (real, generated) batches, in one pass.
+
+The evaluation hands over a task's `eval_image_batches`: uint8 [b, S, S, 3]
+pairs, streamed so that no metric needs every image in memory (FID keeps
+float64 sums, KID the 2048 features per image, SWD 128 patches per image
+and level). A metric that cannot run (no --inception, a wrong file, too few
+images for KID's subsets, non-finite features) is reported in one log line
+and left out; the others still run.
+"""
+
+import dataclasses
+import functools
+import logging
+from typing import Callable, Dict, Iterable, Optional, Sequence, Tuple
+
+import numpy as np
+
+from s2f_tf.metrics import fid
+from s2f_tf.metrics import inception
+from s2f_tf.metrics import kid
+from s2f_tf.metrics import swd
+
+METRICS = ("swd", "fid", "kid")
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+  """How to compute the distribution metrics (see the modules' docs)."""
+
+  metrics: Sequence[str] = ("swd",)
+  inception: Optional[str] = None  # path to the .pb or .tgz
+  kid_subsets: int = 100
+  kid_subset_size: int = 1000
+  seed: int = 0
+
+
+@functools.lru_cache(maxsize=2)
+def _network(path: str) -> inception.Inception:
+  """Parsed once per process: evaluation runs every --eval_every steps."""
+  return inception.Inception(path)
+
+
+class _Features:
+  """Inception features of both streams: FID sums and KID's kept rows."""
+
+  def __init__(self, net, keep: bool):
+    self.net, self.keep = net, keep
+    self.stats = (fid.Stats(), fid.Stats())
+    self.kept = ([], [])
+
+  def update(self, real, fake):
+    for i, images in enumerate((real, fake)):
+      features = self.net(images)
+      self.stats[i].update(features)
+      if self.keep:
+        self.kept[i].append(features)
+
+
+def _feature_metrics(features: _Features, options: Options, log) -> Dict:
+  results = {}
+  real_stats, fake_stats = features.stats
+  if "fid" in options.metrics:
+    try:
+      value = fid.frechet_distance(*real_stats.mu_sigma(),
+                                   *fake_stats.mu_sigma())
+      results["fid"] = {"value": value, "images": fake_stats.count}
+    except ValueError as e:  # fewer than 2 images
+      log(f"FID skipped: {e}")
+  if "kid" in options.metrics:
+    try:
+      real, fake = (np.concatenate(k) for k in features.kept)
+      result = kid.kid(real, fake, options.kid_subsets,
+                       options.kid_subset_size, options.seed)
+      results["kid"] = dict(dataclasses.asdict(result), images=len(fake))
+    except kid.KidError as e:
+      log(f"KID skipped: {e}")
+  return results
+
+
+def _open_features(options: Options, log) -> Optional[_Features]:
+  """The feature stream for FID/KID, or None (with the reason logged)."""
+  wanted = [m for m in ("fid", "kid") if m in options.metrics]
+  if not wanted:
+    return None
+  if not options.inception:
+    log(f"{' and '.join(m.upper() for m in wanted)} skipped: no --inception;"
+        f" {inception.STANDARD_FILE}")
+    return None
+  try:
+    return _Features(_network(options.inception), keep="kid" in wanted)
+  except inception.InceptionError as e:
+    log(f"FID/KID skipped: {e}")
+    return None
+
+
+def _open_swd(image_size: int, options: Options, log):
+  """(real, generated) descriptor sets, or () when SWD cannot measure."""
+  try:
+    return (swd.Descriptors(image_size, options.seed),
+            swd.Descriptors(image_size, options.seed + 1))
+  except swd.SwdError as e:
+    log(f"SWD skipped: {e}")
+    return ()
+
+
+def evaluate(batches: Iterable[Tuple[np.ndarray, np.ndarray]],
+             options: Options,
+             log: Callable[[str], None] = logging.warning) -> Dict:
+  """Metric name -> results (each with the number of images used)."""
+  unknown = sorted(set(options.metrics) - set(METRICS))
+  if unknown:
+    raise ValueError(f"unknown distribution metrics {unknown}; use "
+                     f"{', '.join(METRICS)}")
+  features = _open_features(options, log)
+  descriptors = None
+  for real, fake in batches:
+    if "swd" in options.metrics and descriptors is None:
+      descriptors = _open_swd(real.shape[1], options, log)
+    if descriptors:
+      descriptors[0].update(real)
+      descriptors[1].update(fake)
+    if features:
+      try:
+        features.update(real, fake)
+      except inception.InceptionError as e:
+        log(f"FID/KID skipped: {e}")
+        features = None
+  results = _feature_metrics(features, options, log) if features else {}
+  if descriptors:
+    result = swd.swd(*descriptors, seed=options.seed)
+    results["swd"] = {f"x1e3_{size}": value
+                      for size, value in result.per_level.items()}
+    results["swd"].update(x1e3_avg=result.average, images=result.images)
+  return results
+

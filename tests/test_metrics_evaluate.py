@@ -1,0 +1,88 @@
+"""SWD/FID/KID in the one evaluation path (s2f_tf.evaluate), for any task."""
+
+import dataclasses
+import json
+import logging
+import os
+
+from absl import flags
+import pytest
+
+from s2f_tf import config as config_lib
+from s2f_tf import evaluate
+from s2f_tf import flags as s2f_flags
+from s2f_tf import tasks
+from s2f_tf.metrics import inception
+
+
+def _dcgan_config(root, **train_overrides):
+  tiny = config_lib.tiny_config(root=root)
+  return config_lib.Config(
+      data=dataclasses.replace(tiny.data, image_size=32),
+      model=config_lib.ModelConfig(task="unconditional", model="dcgan",
+                                   base_channels=8, z_dim=16),
+      train=dataclasses.replace(tiny.train, ema_beta=0.0, eval_episodes=16,
+                                **train_overrides))
+
+
+def _evaluate(config, workdir, **settings):
+  task = tasks.make_task(config)
+  sample = task.make_sampler(task.build_generator())
+  return evaluate.evaluate_run(
+      task, sample, 3, workdir,
+      settings=dataclasses.replace(config.train, **settings))
+
+
+def test_unconditional_run_gets_swd_fid_kid_with_image_counts(
+    tiny_data_root, tmp_path):
+  stand_in = inception.write_stand_in(str(tmp_path / inception.GRAPH_FILE),
+                                     features=64)
+  results = _evaluate(_dcgan_config(tiny_data_root), str(tmp_path),
+                      metrics="psnr,ssim,swd,fid,kid", inception=stand_in,
+                      kid_subset_size=8)
+  assert set(results) == {"swd", "fid", "kid", "step"}
+  assert results["swd"]["images"] == results["fid"]["images"] == 16
+  assert results["kid"]["subset_size"] == 8
+  with open(tmp_path / "eval.json") as f:
+    assert json.load(f) == results
+  assert os.listdir(tmp_path / "eval")  # TensorBoard events
+
+
+def test_without_inception_fid_kid_are_one_line_and_swd_runs(
+    tiny_data_root, tmp_path, caplog):
+  with caplog.at_level(logging.WARNING):
+    results = _evaluate(_dcgan_config(tiny_data_root), str(tmp_path),
+                        metrics="swd,fid,kid", inception="")
+  assert set(results) == {"swd", "step"}
+  skipped = [r.getMessage() for r in caplog.records
+             if "skipped" in r.getMessage()]
+  assert len(skipped) == 1
+  assert skipped[0].startswith("FID and KID skipped: no --inception;")
+
+
+def test_corrupt_inception_is_one_line_and_swd_runs(tiny_data_root, tmp_path,
+                                                    caplog):
+  corrupt = tmp_path / "classify_image_graph_def.pb"
+  corrupt.write_bytes(b"\x0a\xff\xff\xff\x0f not a graph")
+  with caplog.at_level(logging.WARNING):
+    results = _evaluate(_dcgan_config(tiny_data_root), str(tmp_path),
+                        metrics="swd,fid", inception=str(corrupt))
+  assert set(results) == {"swd", "step"}
+  lines = [r.getMessage() for r in caplog.records if "FID" in r.getMessage()]
+  assert len(lines) == 1 and "\n" not in lines[0]
+  assert "inception-2015-12-05.tgz" in lines[0]
+
+
+def test_metric_names_are_checked_before_anything_runs(tiny_data_root):
+  config = _dcgan_config(tiny_data_root, metrics="psnr,fidd")
+  with pytest.raises(ValueError, match=r"--metrics='psnr,fidd' has unknown "
+                     r"\['fidd'\]; use some of psnr,ssim,swd,fid,kid"):
+    config_lib.validate(config)
+
+
+def test_s2f_eval_flags_override_only_what_is_given():
+  values = flags.FlagValues()
+  s2f_flags.define_eval_flags(values)
+  values(["s2f-eval", "--metrics=swd,fid", "--inception=/x/inception.tgz"])
+  assert s2f_flags.eval_overrides(values) == {
+      "metrics": "swd,fid", "inception": "/x/inception.tgz"}
