@@ -205,7 +205,10 @@ def test_unknown_task_and_model_are_one_line_errors(tiny_config):
                           r"--task='gan3d' is unknown; use one of "
                           r"sketch2face, unconditional"),
                          (dataclasses.replace(config.model, model="dcgan"),
-                          r"--task=sketch2face has no --model='dcgan'; use "
+                          r"--task=sketch2face has no --model='dcgan'; "
+                          r"--model=dcgan belongs to --task=unconditional"),
+                         (dataclasses.replace(config.model, model="vae"),
+                          r"--task=sketch2face has no --model='vae'; use "
                           r"one of s2f")):
     with pytest.raises(ValueError, match=message):
       tasks.validate(dataclasses.replace(config, model=model))

@@ -49,7 +49,13 @@ def task_class(name: str) -> Type[base.Task]:
 def validate(config: config_lib.Config) -> None:
   """The generic checks, then the task's own; one fixable line on error."""
   config_lib.validate(config)
-  task_class(config.model.task).validate(config)
+  task, model = config.model.task, config.model.model
+  if model not in task_class(task).MODELS:
+    owners = [name for name in names() if model in task_class(name).MODELS]
+    hint = (f"; --model={model} belongs to --task={owners[0]}" if owners
+            else f"; use one of {', '.join(task_class(task).MODELS)}")
+    raise ValueError(f"--task={task} has no --model={model!r}{hint}")
+  task_class(task).validate(config)
 
 
 def make_task(config: config_lib.Config) -> base.Task:

@@ -36,8 +36,7 @@ class StyleGAN2Task(unconditional.UnconditionalTask):
 
   @classmethod
   def validate(cls, config) -> None:
-    # base.Task's checks; UnconditionalTask's own are DCGAN's sizes.
-    super(unconditional.UnconditionalTask, cls).validate(config)
+    # Not UnconditionalTask's checks: those are DCGAN's sizes.
     d, m, t = config.data, config.model, config.train
     try:
       stylegan2.resolutions(d.image_size)
