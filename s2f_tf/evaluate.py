@@ -15,6 +15,7 @@ from absl import logging
 import keras
 import tensorflow as tf
 
+from s2f_tf import files
 from s2f_tf import summaries
 from s2f_tf import tasks
 from s2f_tf.tasks import base
@@ -72,7 +73,5 @@ def flat_scalars(results: Dict) -> Dict[str, float]:
 
 
 def write_results(results: Dict, workdir: str) -> str:
-  path = os.path.join(workdir, "eval.json")
-  with open(path, "w") as f:
-    json.dump(results, f, indent=2, sort_keys=True)
-  return path
+  return files.write_atomically(os.path.join(workdir, "eval.json"),
+                                json.dumps(results, indent=2, sort_keys=True))
