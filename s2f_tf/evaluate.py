@@ -15,6 +15,7 @@ from absl import logging
 import keras
 import tensorflow as tf
 
+from s2f_tf import checkpointing
 from s2f_tf import files
 from s2f_tf import summaries
 from s2f_tf import tasks
@@ -44,8 +45,9 @@ def evaluate_run(task: base.Task, sample: base.Sampler, step: int,
   scalars = flat_scalars(results)
   writer = writer or tf.summary.create_file_writer(
       os.path.join(workdir, "eval"))
-  summaries.write_scalars(writer, step, scalars, "eval/")
-  writer.flush()
+  with files.writing(workdir, checkpointing.WRITE_ERRORS):  # TensorBoard.
+    summaries.write_scalars(writer, step, scalars, "eval/")
+    writer.flush()
   write_results(results, workdir)
   logging.info("eval at step %d: %s", step, ", ".join(
       f"{name} {value:.4g}" for name, value in sorted(scalars.items())))

@@ -124,10 +124,12 @@ class Preemption:
   def _make_handler(self):
     # The handler restores from, and attaches a counter to, the checkpoint
     # it is given; ours are restored and saved by the loop (which skips a
-    # damaged one), so it gets an empty checkpoint in an empty folder.
+    # damaged one), so it gets an empty checkpoint in an empty folder. Its
+    # non-chief workers keep theirs beside that folder: both go at exit.
     self._scratch = tempfile.mkdtemp(prefix="s2f_preemption_")
     return tf.distribute.experimental.PreemptionCheckpointHandler(
-        self._resolver, tf.train.Checkpoint(), checkpoint_dir=self._scratch,
+        self._resolver, tf.train.Checkpoint(),
+        checkpoint_dir=os.path.join(self._scratch, "chief"),
         termination_config=tf.distribute.experimental.TerminationConfig(
             termination_watcher_fn=lambda: self.signum is not None,
             exit_fn=self._stop, save_fn=self._save_and_record,

@@ -118,7 +118,9 @@ def _results(log_path: str):
 
 
 def _run_two_workers(data, tmp_path, extra=(), while_running=None):
-  """Runs two workers to the end; returns (exit codes, log paths, workdir).
+  """Runs two workers to the end.
+
+  Returns (exit codes, log paths, workdir, the workers' TMPDIR).
 
   `while_running(procs, workdir)` is called once both have started.
   """
@@ -145,8 +147,7 @@ def _run_two_workers(data, tmp_path, extra=(), while_running=None):
         p.wait()
     for log in logs:
       log.close()
-  assert not os.listdir(tmpdir)
-  return codes, paths, workdir
+  return codes, paths, workdir, tmpdir
 
 
 def test_two_workers_train_and_chief_checkpoint_restores_on_one_device(
@@ -154,10 +155,11 @@ def test_two_workers_train_and_chief_checkpoint_restores_on_one_device(
   """flags/smoke.cfg on 2 workers (1 CPU replica each), global batch 4."""
   data = tiny_config().data  # The smoke preset's data and image size.
   reader.load_splits(data)  # Decode once: the workers share the cache.
-  codes, paths, workdir = _run_two_workers(data, tmp_path)
+  codes, paths, workdir, tmpdir = _run_two_workers(data, tmp_path)
   for code, path in zip(codes, paths):
     with open(path) as f:
       assert code == 0, f.read()[-4000:]
+  assert not os.listdir(tmpdir)
 
   chief, other = (_results(p) for p in paths)
   assert chief["step"] == other["step"] == 4
@@ -191,7 +193,7 @@ def test_sigterm_to_one_worker_saves_on_all_at_one_step(tiny_config,
   """PreemptionCheckpointHandler: the cluster agrees on the step to save."""
   data = tiny_config().data
   reader.load_splits(data)
-  codes, paths, workdir = _run_two_workers(
+  codes, paths, workdir, _ = _run_two_workers(
       data, tmp_path, ("--steps=100000", "--checkpoint_every=100000",
                        "--image_every=2"), _sigterm_worker_1_once_training)
   logs = []
