@@ -65,7 +65,7 @@ def writing(path: str, errors: Tuple[Type[BaseException], ...] = (OSError,),
 
 def write_atomically(path: str, data: Union[str, bytes],
                      exclusive: bool = False) -> str:
-  """Writes `data` to `path` via a temporary file in the same folder.
+  """Writes `data` to `path` (and its folder) via a temporary file there.
 
   os.replace within one folder is atomic on POSIX, so a reader never sees
   half a file, and a failed write leaves the old file and no temporary.
@@ -81,6 +81,7 @@ def write_atomically(path: str, data: Union[str, bytes],
   payload = data.encode("utf-8") if isinstance(data, str) else data
   try:
     with writing(path):
+      os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
       with open(tmp, "wb") as f:
         f.write(payload)
       if exclusive:

@@ -6,7 +6,6 @@ writing a summary can never add an op to, or retrace, a step function.
 
 import io
 import math
-import os
 from typing import Dict, Optional, Sequence
 
 import numpy as np
@@ -41,8 +40,6 @@ def episode_grid(sketch, refs, output, target, max_rows: int = 4) -> np.ndarray:
 
 def save_png(image: np.ndarray, path: str) -> None:
   """Writes atomically: a full disk leaves no half PNG for the GIF to read."""
-  with files.writing(path):
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
   encoded = io.BytesIO()
   Image.fromarray(image).save(encoded, format="PNG")
   files.write_atomically(path, encoded.getvalue())
@@ -79,8 +76,6 @@ def write_gif(png_paths: Sequence[str], out_path: str,
   for path in png_paths:
     with Image.open(path) as frame:
       frames.append(frame.convert("RGB"))
-  with files.writing(out_path):
-    os.makedirs(os.path.dirname(out_path) or ".", exist_ok=True)
   encoded = io.BytesIO()
   frames[0].save(encoded, format="GIF", save_all=True,
                  append_images=frames[1:], duration=duration_ms, loop=0)
