@@ -49,12 +49,14 @@ from tensorboard.plugins.projector import projector_config_pb2
 from tensorboard.summary.writer import record_writer
 
 from projector import sprite as sprite_lib
+from s2f_tf import files
 
 CONFIG_FILENAME = "projector_config.pbtxt"  # Fixed by the plugin.
 MIN_POINTS = 4  # PCA and t-SNE in the projector need N and D over 3.
 MIN_DIMS = 4
 FRONTEND_MAX_POINTS = 100_000
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+_BREAKS = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029]")
 _OUTPUTS = ("tensor.bin", "tensor.tsv", "metadata.tsv", "sprite.jpg")
 
 Metadata = Union[Sequence, Mapping[str, Sequence]]
@@ -90,7 +92,8 @@ def export_embeddings(logdir: str, embeddings,
       [N, H*W*C]; numeric, finite in float32. N >= 4 and D >= 4.
     metadata: one label per point (one column, no header), or a mapping
       column name -> N values (a header row when there are several columns).
-      Tabs and newlines inside values become spaces.
+      Tabs, line breaks and other control characters inside values become
+      spaces.
     images: one thumbnail per point for the sprite: [N, H, W(, 1 or 3)], uint8
       in [0, 255] or floats in `image_range`.
     name: the tensor's name in the projector and its folder under `logdir`.
@@ -121,14 +124,14 @@ def export_embeddings(logdir: str, embeddings,
   written = [os.path.basename(info.tensor_path)]
   if lines is not None:
     info.metadata_path = f"{name}/metadata.tsv"
-    _write_atomically(os.path.join(logdir, info.metadata_path),
+    files.write_atomically(os.path.join(logdir, info.metadata_path),
                       "".join(line + "\n" for line in lines).encode("utf-8"))
     written.append("metadata.tsv")
   if images is not None:
     sheet = sprite_lib.build_sprite(images, tile, image_range)
     info.sprite.image_path = f"{name}/sprite.jpg"
     info.sprite.single_image_dim.extend([tile, tile])  # [width, height].
-    _write_atomically(os.path.join(logdir, info.sprite.image_path),
+    files.write_atomically(os.path.join(logdir, info.sprite.image_path),
                       sprite_lib.encode_sprite(sheet))
     written.append("sprite.jpg")
   _remove_stale(folder, written)
@@ -225,7 +228,10 @@ def metadata_lines(metadata: Metadata, n: int) -> Sequence[str]:
 
 
 def _clean(value) -> str:
-  return re.sub(r"[\t\r\n]", " ", str(value))
+  # Values may come from user files (an identity list): a tab would shift
+  # the columns of its row, any line break (including the ones Python's and
+  # other readers' splitlines honour) would shift every later row.
+  return _BREAKS.sub(" ", str(value))
 
 
 def tensorboard_reads_binary(raw: bytes) -> bool:
@@ -250,22 +256,15 @@ def _write_tensor(folder: str, points: np.ndarray) -> Tuple[str, str]:
   raw = points.tobytes()
   name = os.path.basename(folder)
   if tensorboard_reads_binary(raw):
-    _write_atomically(os.path.join(folder, "tensor.bin"), raw)
+    files.write_atomically(os.path.join(folder, "tensor.bin"), raw)
     return f"{name}/tensor.bin", "float32"
   logging.warning("Embedding %r would be misread by TensorBoard as text; "
                   "writing TSV, which is slower to load.", name)
   buffer = io.BytesIO()
   np.savetxt(buffer, points, fmt="%.9g", delimiter="\t")
-  _write_atomically(os.path.join(folder, "tensor.tsv"), buffer.getvalue())
+  files.write_atomically(os.path.join(folder, "tensor.tsv"),
+                         buffer.getvalue())
   return f"{name}/tensor.tsv", "tsv"
-
-
-def _write_atomically(path: str, data: bytes) -> None:
-  # A TensorBoard polling the folder never sees half a file.
-  tmp = f"{path}.tmp{os.getpid()}"
-  with open(tmp, "wb") as f:
-    f.write(data)
-  os.replace(tmp, path)
 
 
 def _remove_stale(folder: str, written: Sequence[str]) -> None:
@@ -288,7 +287,7 @@ def _merge_config(logdir: str, info) -> str:
       break
   else:
     config.embeddings.add().CopyFrom(info)
-  _write_atomically(path, text_format.MessageToString(config).encode("utf-8"))
+  files.write_atomically(path, text_format.MessageToString(config))
   return os.path.abspath(path)
 
 
@@ -304,8 +303,9 @@ def _ensure_events_file(logdir: str) -> None:
   event = event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2")
   path = os.path.join(logdir, "events.out.tfevents.%d.%s.projector" %
                       (int(time.time()), socket.gethostname()))
-  with open(path, "wb") as f:
-    record_writer.RecordWriter(f).write(event.SerializeToString())
+  record = io.BytesIO()
+  record_writer.RecordWriter(record).write(event.SerializeToString())
+  files.write_atomically(path, record.getvalue())
 
 
 def _warn_about_pitfalls(logdir: str, n: int) -> None:

@@ -5,16 +5,31 @@ loss-scale state under float16) and the step counter, so a resumed run
 continues at the same step with identical weights and optimizer moments.
 Tools that only need the generator (eval, export, projector) restore it with
 `restore_generator`, which checks that every generator weight was found.
+
+Both take the newest checkpoint that reads: a damaged one (a truncated data
+file after a crash or a full disk) is named in one warning and skipped for
+the next older one. A save that fails leaves no partial checkpoint and
+raises `files.WriteError` naming the last good one.
 """
 
 import os
-from typing import Callable, Optional, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple, TypeVar
 
 from absl import logging
 import keras
 import tensorflow as tf
 
-from s2f_tf import config as config_lib
+from s2f_tf import files
+
+T = TypeVar("T")
+_PREFIX = "ckpt"  # tf.train.CheckpointManager's default checkpoint_name.
+# What a failed checkpoint, summary or SavedModel write raises: the OS's
+# error, or TF's for it (ENOSPC is ResourceExhausted, EFBIG OutOfRange).
+# Only ever caught around a write, never around a computation.
+WRITE_ERRORS = (OSError, tf.errors.OpError)
+# What restoring a damaged checkpoint raises: TF's errors, or IndexError
+# ("Read less bytes than requested") for a truncated data file.
+_UNREADABLE = (tf.errors.OpError, IndexError)
 
 
 def checkpoint_dir(workdir: str) -> str:
@@ -55,25 +70,94 @@ def make_manager(checkpoint: tf.train.Checkpoint, workdir: str,
                                     max_to_keep=keep)
 
 
-def restore_latest(checkpoint: tf.train.Checkpoint,
-                   manager: tf.train.CheckpointManager) -> Optional[str]:
-  """Restores the newest checkpoint, if any, and asserts a full match.
+def save(manager: tf.train.CheckpointManager, step: int) -> str:
+  """`manager.save`; a failed write leaves no partial checkpoint behind.
 
-  Optimizers must be built before this call: Keras creates optimizer slots
-  lazily, and a restore into unbuilt optimizers silently drops the moments.
+  Raises:
+    files.WriteError: naming the checkpoint, the OS error, the free space
+      and the last good checkpoint, which is untouched.
   """
-  path = manager.latest_checkpoint
-  if path is None:
-    return None
-  status = checkpoint.restore(path)
+  prefix = os.path.join(manager.directory, f"{_PREFIX}-{step}")
   try:
-    status.assert_existing_objects_matched()
-  except AssertionError as e:
+    return manager.save(checkpoint_number=step)
+  except WRITE_ERRORS as e:
+    # TF writes into ckpt-N_temp/ and merges into ckpt-N.*; whatever got
+    # that far goes, so no resume can pick half of it.
+    for path in tf.io.gfile.glob(prefix + "_temp*"):
+      tf.io.gfile.rmtree(path)
+    for path in tf.io.gfile.glob(prefix + ".*"):
+      tf.io.gfile.remove(path)
+    raise files.WriteError(prefix, e, note="the last good checkpoint is "
+                           f"{manager.latest_checkpoint or 'none'}") from None
+
+
+def saved_checkpoints(directory: str) -> List[str]:
+  """Checkpoint prefixes in `directory`, newest first.
+
+  Found by their index files rather than the manager's state file, so a
+  damaged or stale state file hides none of them.
+  """
+  numbered = {}
+  for index in tf.io.gfile.glob(os.path.join(directory, f"{_PREFIX}-*.index")):
+    prefix = index[:-len(".index")]
+    number = prefix.rsplit("-", 1)[1]
+    if number.isdigit():
+      numbered[prefix] = int(number)
+  return sorted(numbered, key=numbered.get, reverse=True)
+
+
+def _first_readable(paths: Sequence[str], restore: Callable[[str], T],
+                    where: str) -> Optional[T]:
+  """`restore(path)` for the first of `paths` that reads, warning for each
+  that does not; None if there are none.
+
+  Raises:
+    ValueError: there are some, and none reads.
+  """
+  damaged = []
+  for path in paths:
+    try:
+      return restore(path)
+    except _UNREADABLE as e:
+      logging.warning("Checkpoint %s is unreadable (%s: %s); trying the next "
+                      "older one.", path, type(e).__name__,
+                      files.reason(e))
+      damaged.append(os.path.basename(path))
+  if damaged:
     raise ValueError(
-        f"checkpoint {path} does not match the model built from config.json "
-        f"(was the config edited after training?): {e}") from None
-  logging.info("Restored %s", path)
-  return path
+        f"no readable checkpoint in {where} (damaged: "
+        f"{', '.join(damaged)}); move that folder away to train afresh, or "
+        "resume from a copy with s2f-train --restore_from=PATH")
+  return None
+
+
+def restore_latest(checkpoint: tf.train.Checkpoint,
+                   manager: tf.train.CheckpointManager,
+                   restore_from: Optional[str] = None) -> Optional[str]:
+  """Restores the newest readable checkpoint and asserts a full match.
+
+  A damaged checkpoint (a truncated data file, a lost index) is reported
+  and skipped for the next older one; `restore_from` names one checkpoint
+  to restore instead. Optimizers must be built before this call: Keras
+  creates optimizer slots lazily, and a restore into unbuilt optimizers
+  silently drops the moments.
+
+  Returns:
+    The restored path, or None when there is no checkpoint.
+  """
+  def restore(path):
+    status = checkpoint.restore(path)
+    try:
+      status.assert_existing_objects_matched()
+    except AssertionError as e:
+      raise ValueError(
+          f"checkpoint {path} does not match the model built from "
+          f"config.json (was the config edited after training?): {e}"
+      ) from None
+    logging.info("Restored %s", path)
+    return path
+  return _first_readable(_paths(manager.directory, restore_from), restore,
+                         restore_from or manager.directory)
 
 
 def restore_generator(workdir: str,
@@ -85,24 +169,37 @@ def restore_generator(workdir: str,
   Returns (generator, step); the generator holds the EMA weights when the
   run kept them and `prefer_ema`, as samples, evaluation and export want.
   Built under the caller's (float32 by default) policy whatever precision
-  training used: serving and evaluation want float32 numerics.
+  training used: serving and evaluation want float32 numerics. Without
+  `checkpoint_path`, the newest readable checkpoint, as in training.
   """
-  path = checkpoint_path or tf.train.latest_checkpoint(checkpoint_dir(workdir))
-  if path is None:
+  directory = checkpoint_dir(workdir)
+  paths = _paths(directory, checkpoint_path)
+  if not paths:
     raise FileNotFoundError(
-        f"no checkpoint in {checkpoint_dir(workdir)}: train first with "
+        f"no checkpoint in {directory}: train first with "
         f"s2f-train --workdir={workdir}")
   generator = build_generator()
-  saved = {name.split("/")[0] for name, _ in tf.train.list_variables(path)}
-  key = ("generator_ema" if prefer_ema and "generator_ema" in saved
-         else "generator")
-  step = tf.Variable(0, dtype=tf.int64)
-  status = tf.train.Checkpoint(**{key: VariablesByPath(generator)},
-                               step=step).restore(path)
-  status.expect_partial()  # The discriminator and optimizers are not wanted.
-  try:
-    status.assert_existing_objects_matched()
-  except AssertionError as e:
-    raise ValueError(f"checkpoint {path} lacks {key} weights: {e}") from None
-  logging.info("Restored %s from %s (step %d)", key, path, int(step.numpy()))
-  return generator, int(step.numpy())
+
+  def restore(path):
+    saved = {name.split("/")[0] for name, _ in tf.train.list_variables(path)}
+    key = ("generator_ema" if prefer_ema and "generator_ema" in saved
+           else "generator")
+    step = tf.Variable(0, dtype=tf.int64)
+    status = tf.train.Checkpoint(**{key: VariablesByPath(generator)},
+                                 step=step).restore(path)
+    status.expect_partial()  # The discriminator and optimizers are not wanted.
+    try:
+      status.assert_existing_objects_matched()
+    except AssertionError as e:
+      raise ValueError(f"checkpoint {path} lacks {key} weights: {e}") from None
+    logging.info("Restored %s from %s (step %d)", key, path, int(step.numpy()))
+    return generator, int(step.numpy())
+  return _first_readable(paths, restore, checkpoint_path or directory)
+
+
+def _paths(directory: str, chosen: Optional[str]) -> List[str]:
+  """What to try, newest first: `chosen` (a checkpoint, or a folder of
+  them) if given, else the checkpoints in `directory`."""
+  if not chosen:
+    return saved_checkpoints(directory)
+  return saved_checkpoints(chosen) if tf.io.gfile.isdir(chosen) else [chosen]

@@ -12,6 +12,8 @@ import json
 import os
 from typing import Any, Dict, Tuple
 
+from s2f_tf import files
+
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 GAN_LOSSES = ("hinge", "non_saturating", "lsgan", "wgan", "wgan_gp")
 STYLE_SOURCES = ("embedder", "random", "zeros")
@@ -124,6 +126,10 @@ class TrainConfig:
   image_every: int = _field(250, "Sample grids (TensorBoard and PNG).")
   checkpoint_every: int = _field(500, "Steps between checkpoints.")
   keep_checkpoints: int = _field(3, "Checkpoints kept on disk.")
+  preemption_grace_s: float = _field(
+      25.0, "After SIGTERM or Ctrl-C, seconds to finish the step and save "
+      "before exiting without waiting (Kubernetes and Slurm send SIGKILL "
+      "after 30 s).")
   histogram_every: int = _field(0, "0 disables weight/gradient histograms.")
   check_numerics: str = _field("grads", "One of CHECK_NUMERICS.")
   stop_on_collapse: bool = _field(
@@ -190,10 +196,9 @@ def metric_names(metrics: str) -> Tuple[str, ...]:
 
 
 def save_config(config: Config, workdir: str) -> str:
-  path = os.path.join(workdir, "config.json")
-  with open(path, "w") as f:
-    json.dump(config.to_dict(), f, indent=2, sort_keys=True)
-  return path
+  return files.write_atomically(
+      os.path.join(workdir, "config.json"),
+      json.dumps(config.to_dict(), indent=2, sort_keys=True))
 
 
 def load_config(workdir: str) -> Config:
@@ -277,6 +282,9 @@ def validate(config: Config) -> None:
   if t.kid_subset_size < 2:
     raise ValueError(f"--kid_subset_size={t.kid_subset_size} must be >= 2 "
                      "(an unbiased MMD needs two images per set)")
+  if t.preemption_grace_s <= 0:
+    raise ValueError(f"--preemption_grace_s={t.preemption_grace_s} must be "
+                     "> 0")
   if not 0.0 <= t.ema_beta < 1.0:
     raise ValueError(f"--ema_beta={t.ema_beta} must be in [0, 1)")
   if d.image_folder and not os.path.isdir(d.image_folder):

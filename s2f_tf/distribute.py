@@ -13,6 +13,8 @@ import tempfile
 
 import tensorflow as tf
 
+from s2f_tf import checkpointing
+
 
 def make_strategy(name: str) -> tf.distribute.Strategy:
   """default: no distribution; mirrored: all local GPUs (or the CPU);
@@ -31,7 +33,10 @@ def worker_rank(strategy: tf.distribute.Strategy) -> int:
 
   The chief is the "chief" task if TF_CONFIG names one, else worker 0.
   """
-  resolver = getattr(strategy, "cluster_resolver", None)
+  return _rank(getattr(strategy, "cluster_resolver", None))
+
+
+def _rank(resolver) -> int:
   if resolver is None or not resolver.task_type:
     return 0
   after_chief = (resolver.task_type == "worker" and
@@ -42,6 +47,14 @@ def worker_rank(strategy: tf.distribute.Strategy) -> int:
 def is_chief(strategy: tf.distribute.Strategy) -> bool:
   """Only the chief writes checkpoints, summaries and samples."""
   return worker_rank(strategy) == 0
+
+
+def is_chief_process(strategy_name: str) -> bool:
+  """`is_chief` before the strategy exists, e.g. to lock the workdir first:
+  building a multi-worker strategy waits for every worker."""
+  if strategy_name != "multiworker":
+    return True
+  return _rank(tf.distribute.cluster_resolver.TFConfigClusterResolver()) == 0
 
 
 def seed_workers_apart(strategy: tf.distribute.Strategy, seed: int) -> None:
@@ -97,7 +110,7 @@ def save_checkpoint(strategy: tf.distribute.Strategy,
   directory and delete it, so the shared workdir holds one checkpoint.
   """
   if is_chief(strategy):
-    manager.save(checkpoint_number=step)
+    checkpointing.save(manager, step)
     return
   scratch = tempfile.mkdtemp(prefix="s2f_worker_ckpt_")
   try:

@@ -19,7 +19,9 @@ from absl import logging
 import keras
 import tensorflow as tf
 
+from s2f_tf import checkpointing
 from s2f_tf import config as config_lib
+from s2f_tf import files
 from s2f_tf import hparams
 from s2f_tf import summaries
 from s2f_tf import tasks
@@ -55,10 +57,11 @@ def evaluate_run(task: base.Task, sample: base.Sampler, step: int,
   scalars = flat_scalars(results)
   writer = writer or tf.summary.create_file_writer(
       os.path.join(workdir, "eval"))
-  summaries.write_scalars(writer, step, scalars, "eval/")
-  writer.flush()
+  with files.writing(workdir, checkpointing.WRITE_ERRORS):  # TensorBoard.
+    summaries.write_scalars(writer, step, scalars, "eval/")
+    writer.flush()
+    hparams.write_hparams(workdir, task.config, scalars, step)
   write_results(results, workdir)
-  hparams.write_hparams(workdir, task.config, scalars, step)
   logging.info("eval at step %d: %s", step, ", ".join(
       f"{name} {value:.4g}" for name, value in sorted(scalars.items())))
   return results
@@ -112,7 +115,5 @@ def flat_scalars(results: Dict) -> Dict[str, float]:
 
 
 def write_results(results: Dict, workdir: str) -> str:
-  path = os.path.join(workdir, "eval.json")
-  with open(path, "w") as f:
-    json.dump(results, f, indent=2, sort_keys=True)
-  return path
+  return files.write_atomically(os.path.join(workdir, "eval.json"),
+                                json.dumps(results, indent=2, sort_keys=True))

@@ -18,7 +18,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from s2f_tf import checkpointing
 from s2f_tf import config as config_lib
+from s2f_tf import files
 from s2f_tf import precision as precision_lib
 from s2f_tf import tasks
 from s2f_tf.serving import signatures as sig
@@ -37,6 +39,8 @@ def export(task: base.Task, generator: keras.Model, export_dir: str,
   """Writes, verifies and publishes `export_dir/<version>`; returns its path.
 
   Raises:
+    files.WriteError: a write failed (e.g. a full disk); nothing is left in
+      `export_dir`.
     FileExistsError: that version exists (TF Serving never reloads a version
       in place, so a new model needs a new number).
     ValueError: a generator its task cannot serve (e.g. mixed precision, or
@@ -50,16 +54,19 @@ def export(task: base.Task, generator: keras.Model, export_dir: str,
   if os.path.exists(final):
     raise FileExistsError(f"{final} exists; pass another version number or "
                           "delete it")
-  os.makedirs(export_dir, exist_ok=True)
-  # A dot-name is not a version number, so TF Serving ignores it until the
-  # rename, which is atomic on one file system.
-  scratch = tempfile.mkdtemp(prefix=f".{version}-", dir=export_dir)
+  with files.writing(final):
+    os.makedirs(export_dir, exist_ok=True)
+    # A dot-name is not a version number, so TF Serving ignores it until the
+    # rename, which is atomic on one file system.
+    scratch = tempfile.mkdtemp(prefix=f".{version}-", dir=export_dir)
   try:
-    tf.saved_model.save(module, scratch, signatures=module.signatures())
-    os.makedirs(os.path.join(scratch, EXTRA_DIR))
-    config_lib.save_config(task.config, os.path.join(scratch, EXTRA_DIR))
+    with files.writing(final, checkpointing.WRITE_ERRORS):
+      tf.saved_model.save(module, scratch, signatures=module.signatures())
+      os.makedirs(os.path.join(scratch, EXTRA_DIR))
+      config_lib.save_config(task.config, os.path.join(scratch, EXTRA_DIR))
     verify(scratch, module)
-    os.rename(scratch, final)
+    with files.writing(final):
+      os.rename(scratch, final)
   finally:
     shutil.rmtree(scratch, ignore_errors=True)
   return final

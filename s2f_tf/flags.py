@@ -13,6 +13,7 @@ from typing import Any, Dict, List
 from absl import flags
 
 from s2f_tf import config as config_lib
+from s2f_tf import files
 
 FLAGS = flags.FLAGS
 
@@ -110,10 +111,9 @@ def explicit_flag_lines(flag_values=FLAGS) -> List[str]:
 
 def write_flagfile(workdir: str, flag_values=FLAGS) -> str:
   """Writes the resolved flags as `flags.cfg`; `--flagfile` replays the run."""
-  path = os.path.join(workdir, "flags.cfg")
-  with open(path, "w") as f:
-    f.write("\n".join(explicit_flag_lines(flag_values)) + "\n")
-  return path
+  return files.write_atomically(
+      os.path.join(workdir, "flags.cfg"),
+      "\n".join(explicit_flag_lines(flag_values)) + "\n")
 
 
 

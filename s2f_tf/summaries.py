@@ -4,14 +4,15 @@ Everything here runs eagerly on values the compiled steps already returned, so
 writing a summary can never add an op to, or retrace, a step function.
 """
 
+import io
 import math
-import os
 from typing import Dict, Optional, Sequence
 
 import numpy as np
 from PIL import Image
 import tensorflow as tf
 
+from s2f_tf import files
 from s2f_tf import pixels
 
 
@@ -38,9 +39,10 @@ def episode_grid(sketch, refs, output, target, max_rows: int = 4) -> np.ndarray:
 
 
 def save_png(image: np.ndarray, path: str) -> None:
-  if os.path.dirname(path):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-  Image.fromarray(image).save(path)
+  """Writes atomically: a full disk leaves no half PNG for the GIF to read."""
+  encoded = io.BytesIO()
+  Image.fromarray(image).save(encoded, format="PNG")
+  files.write_atomically(path, encoded.getvalue())
 
 
 def image_grid(images, rows: Optional[int] = None) -> np.ndarray:
@@ -74,9 +76,10 @@ def write_gif(png_paths: Sequence[str], out_path: str,
   for path in png_paths:
     with Image.open(path) as frame:
       frames.append(frame.convert("RGB"))
-  os.makedirs(os.path.dirname(out_path) or ".", exist_ok=True)
-  frames[0].save(out_path, save_all=True, append_images=frames[1:],
-                 duration=duration_ms, loop=0)
+  encoded = io.BytesIO()
+  frames[0].save(encoded, format="GIF", save_all=True,
+                 append_images=frames[1:], duration=duration_ms, loop=0)
+  files.write_atomically(out_path, encoded.getvalue())
 
 
 def write_scalars(writer, step: int, values: Dict[str, float],

@@ -6,6 +6,7 @@ histograms, checkpoints, evaluation. The compiled steps live in `steps.py`;
 this file only decides when to call what and what to do with the results.
 """
 
+import contextlib
 import dataclasses
 import glob
 import os
@@ -21,8 +22,10 @@ from s2f_tf import checkpointing
 from s2f_tf import config as config_lib
 from s2f_tf import distribute
 from s2f_tf import evaluate as evaluate_lib
+from s2f_tf import files
 from s2f_tf import hparams
 from s2f_tf import numerics
+from s2f_tf import preemption
 from s2f_tf import precision as precision_lib
 from s2f_tf import steps as steps_lib
 from s2f_tf import summaries
@@ -71,10 +74,13 @@ def _build_players(config, task):
   return generator, discriminator, ema_generator, g_opt, d_opt
 
 
-def setup(config: config_lib.Config, workdir: str) -> RunState:
+def setup(config: config_lib.Config, workdir: str,
+          restore_from: Optional[str] = None) -> RunState:
   """Builds data, models, optimizers and steps, and resumes if possible.
 
-  Call inside `precision_lib.precision_policy(config.train.precision)`.
+  Resumes from the newest readable checkpoint in `workdir`, or from
+  `restore_from` (a checkpoint, or a folder of them) if given. Call inside
+  `precision_lib.precision_policy(config.train.precision)`.
   """
   t = config.train
   strategy = distribute.make_strategy(t.strategy)
@@ -89,7 +95,7 @@ def setup(config: config_lib.Config, workdir: str) -> RunState:
   checkpoint = checkpointing.make_checkpoint(generator, discriminator, g_opt,
                                              d_opt, step, ema_generator)
   manager = checkpointing.make_manager(checkpoint, workdir, t.keep_checkpoints)
-  if checkpointing.restore_latest(checkpoint, manager):
+  if checkpointing.restore_latest(checkpoint, manager, restore_from):
     # The flags win over the restored learning rates: a resumed run with a
     # new --g_lr/--d_lr must train at the new rate.
     g_opt.learning_rate.assign(t.g_lr)
@@ -104,12 +110,14 @@ def setup(config: config_lib.Config, workdir: str) -> RunState:
                   checkpoint, manager, train_steps, sample)
 
 
-def run(config: config_lib.Config, workdir: str) -> Dict:
+def run(config: config_lib.Config, workdir: str,
+        restore_from: Optional[str] = None) -> Dict:
   """Trains (or resumes) the run in `workdir`; returns the final measurements.
 
   Raises numerics.NumericsError (non-finite values, collapse) or
   numerics.RetraceError; in both cases no checkpoint of the bad state is
-  written. Ctrl-C saves a checkpoint, then re-raises.
+  written. SIGTERM and Ctrl-C save a checkpoint at the next step boundary,
+  then raise preemption.Stopped. A failed write raises files.WriteError.
   """
   tasks.validate(config)
   os.makedirs(workdir, exist_ok=True)
@@ -118,7 +126,7 @@ def run(config: config_lib.Config, workdir: str) -> Dict:
     tf.debugging.enable_check_numerics()
   try:
     with precision_lib.precision_policy(config.train.precision):
-      state = setup(config, workdir)
+      state = setup(config, workdir, restore_from)
       return Loop(state).run()
   finally:
     if config.train.check_numerics == "full":
@@ -133,8 +141,8 @@ class Loop:
     t = state.config.train
     self.t = t
     self.chief = distribute.is_chief(state.strategy)
-    logdir = os.path.join(state.workdir, "train")
-    self.writer = (tf.summary.create_file_writer(logdir) if self.chief
+    self.logdir = os.path.join(state.workdir, "train")
+    self.writer = (tf.summary.create_file_writer(self.logdir) if self.chief
                    else tf.summary.create_noop_writer())
     self.guard = numerics.GraphGuard()
     self.collapse = numerics.CollapseMonitor(t.collapse_patience,
@@ -150,7 +158,8 @@ class Loop:
   def run(self) -> Dict:
     start = int(self.s.step.numpy())
     if self.chief:  # HParams tab: flags now, metrics after each evaluation.
-      hparams.write_hparams(self.s.workdir, self.s.config, step=start)
+      with self._writing_events():
+        hparams.write_hparams(self.s.workdir, self.s.config, step=start)
     if start >= self.t.steps:
       logging.info("Already trained to step %d of %d.", start, self.t.steps)
     progbar = keras.utils.Progbar(self.t.steps, stateful_metrics=[
@@ -158,7 +167,12 @@ class Loop:
     progbar.update(start)
     tick, tick_step = time.time(), start
     last = {}
-    try:
+    # SIGTERM and Ctrl-C: a checkpoint at the next step boundary, then exit.
+    stop = preemption.Preemption(
+        self._save, self.t.preemption_grace_s,
+        self.s.strategy.cluster_resolver if self.t.strategy == "multiworker"
+        else None)
+    with stop, self._naming_check_numerics_errors():
       for step in range(start, self.t.steps):
         last = self._train_step(step)
         done = step + 1
@@ -170,17 +184,7 @@ class Loop:
                                 ("g_total", scalars["g_total"]),
                                 ("d_total", scalars["d_total"])])
         self._periodic(done)
-    except tf.errors.InvalidArgumentError as e:
-      if self.t.check_numerics != "full":
-        raise
-      paths = self.paths["g"] + self.paths["d"]
-      raise numerics.explain_check_numerics_error(
-          e, int(self.s.step.numpy()), paths) from None
-    except KeyboardInterrupt:
-      logging.warning("Interrupted: saving a checkpoint at step %d.",
-                      int(self.s.step.numpy()))
-      self._save()
-      raise
+        stop.check()
     self._save()
     results = {"step": int(self.s.step.numpy()), "skipped_steps": self.skipped,
                "last": {key: _fetch(out.measurements)
@@ -193,10 +197,23 @@ class Loop:
       summaries.write_gif(grids, results["progress_gif"])
     if self.t.eval_at_end and self.evaluates:
       results["eval"] = self._evaluate(int(self.s.step.numpy()))
-    self.writer.flush()
+    with self._writing_events():
+      self.writer.flush()
     return results
 
   # Steps ------------------------------------------------------------------
+
+  @contextlib.contextmanager
+  def _naming_check_numerics_errors(self):
+    """Under --check_numerics=full, names the op's layer in one message."""
+    try:
+      yield
+    except tf.errors.InvalidArgumentError as e:
+      if self.t.check_numerics != "full":
+        raise
+      paths = self.paths["g"] + self.paths["d"]
+      raise numerics.explain_check_numerics_error(
+          e, int(self.s.step.numpy()), paths) from None
 
   def _call(self, name: str, function, *args):
     """Calls a step; the first call finalizes its graph (warm-up)."""
@@ -255,7 +272,8 @@ class Loop:
       scalars[f"{key}_loss_scale"] = float(out.loss_scale)
     scalars["steps_per_second"] = rate
     if self.chief:
-      summaries.write_scalars(self.writer, step, scalars, prefix="train/")
+      with self._writing_events():
+        summaries.write_scalars(self.writer, step, scalars, prefix="train/")
     self.collapse.update(step, {
         label: scalars[name]
         for name, label in self.s.task.collapse_signals().items()})
@@ -278,7 +296,8 @@ class Loop:
 
   def _write_grid(self, step: int) -> None:
     grid = self.s.task.sample_grid(self._sample)
-    summaries.write_image(self.writer, step, "samples", grid)
+    with self._writing_events():
+      summaries.write_image(self.writer, step, "samples", grid)
     summaries.save_png(grid, os.path.join(self.s.workdir, "samples",
                                           f"step_{step:07d}.png"))
 
@@ -286,23 +305,29 @@ class Loop:
     g_grads, d_grads = self._call("gradients", self.s.steps.gradients,
                                   next(self.iterator))
     variables = self.s.steps.variables
-    summaries.write_histograms(self.writer, step, "generator",
-                               variables["g"], g_grads)
-    summaries.write_histograms(self.writer, step, "discriminator",
-                               variables["d"], d_grads)
+    with self._writing_events():
+      summaries.write_histograms(self.writer, step, "generator",
+                                 variables["g"], g_grads)
+      summaries.write_histograms(self.writer, step, "discriminator",
+                                 variables["d"], d_grads)
+
+  def _writing_events(self):
+    """Only around writes: TF reports a full disk as an OpError too."""
+    return files.writing(self.logdir, checkpointing.WRITE_ERRORS)
 
   def _evaluate(self, step: int) -> Dict:
     return evaluate_lib.evaluate_run(self.s.task, self._sample, step,
                                      self.s.workdir, writer=self.writer)
 
-  def _save(self) -> None:
+  def _save(self) -> int:
+    """Saves the current step unless it is on disk; returns the step."""
     # Decided from the step alone, so every worker saves at the same steps
     # (see distribute.save_checkpoint).
     step = int(self.s.step.numpy())
-    if step == self.saved_step:
-      return
-    distribute.save_checkpoint(self.s.strategy, self.s.manager, step)
-    self.saved_step = step
+    if step != self.saved_step:
+      distribute.save_checkpoint(self.s.strategy, self.s.manager, step)
+      self.saved_step = step
+    return step
 
 
 def _fetch(tensors: Dict[str, tf.Tensor]) -> Dict[str, float]:

@@ -9,9 +9,11 @@ cores.
 import dataclasses
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 import types
 
 import pytest
@@ -21,6 +23,7 @@ from s2f_tf import checkpointing
 from s2f_tf import config as config_lib
 from s2f_tf import distribute
 from s2f_tf import train
+from s2f_tf.cli import common
 from s2f_tf.data import reader
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -93,7 +96,7 @@ def _free_ports(n: int):
   return ports
 
 
-def _launch_worker(index, ports, workdir, data_root, log, tmpdir):
+def _launch_worker(index, ports, workdir, data_root, log, tmpdir, extra=()):
   """One `s2f-train --strategy=multiworker` process on loopback."""
   tf_config = {"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]},
                "task": {"type": "worker", "index": index}}
@@ -102,7 +105,7 @@ def _launch_worker(index, ports, workdir, data_root, log, tmpdir):
        f"--flagfile={os.path.join(REPO, 'flags', 'smoke.cfg')}",
        f"--data_root={data_root}", f"--workdir={workdir}",
        "--strategy=multiworker", "--steps=4", "--checkpoint_every=2",
-       "--image_every=4", "--eval_at_end=false"],
+       "--image_every=4", "--eval_at_end=false", *extra],
       cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
       env=_child_env(TF_CONFIG=json.dumps(tf_config), TMPDIR=tmpdir))
 
@@ -114,11 +117,13 @@ def _results(log_path: str):
   return json.loads(text[text.rindex("\n{\n"):])
 
 
-def test_two_workers_train_and_chief_checkpoint_restores_on_one_device(
-    tiny_config, tmp_path):
-  """flags/smoke.cfg on 2 workers (1 CPU replica each), global batch 4."""
-  data = tiny_config().data  # The smoke preset's data and image size.
-  reader.load_splits(data)  # Decode once: the workers share the cache.
+def _run_two_workers(data, tmp_path, extra=(), while_running=None):
+  """Runs two workers to the end.
+
+  Returns (exit codes, log paths, workdir, the workers' TMPDIR).
+
+  `while_running(procs, workdir)` is called once both have started.
+  """
   workdir = str(tmp_path / "run")
   tmpdir = tmp_path / "tmp"  # Where worker 1 saves and deletes checkpoints.
   tmpdir.mkdir()
@@ -131,7 +136,9 @@ def test_two_workers_train_and_chief_checkpoint_restores_on_one_device(
   try:
     for index, log in enumerate(logs):
       procs.append(_launch_worker(index, ports, workdir, data.root, log,
-                                  str(tmpdir)))
+                                  str(tmpdir), extra))
+    if while_running:
+      while_running(procs, workdir)
     codes = [p.wait(timeout=TIMEOUT) for p in procs]
   finally:
     for p in procs:
@@ -140,9 +147,19 @@ def test_two_workers_train_and_chief_checkpoint_restores_on_one_device(
         p.wait()
     for log in logs:
       log.close()
+  return codes, paths, workdir, tmpdir
+
+
+def test_two_workers_train_and_chief_checkpoint_restores_on_one_device(
+    tiny_config, tmp_path):
+  """flags/smoke.cfg on 2 workers (1 CPU replica each), global batch 4."""
+  data = tiny_config().data  # The smoke preset's data and image size.
+  reader.load_splits(data)  # Decode once: the workers share the cache.
+  codes, paths, workdir, tmpdir = _run_two_workers(data, tmp_path)
   for code, path in zip(codes, paths):
     with open(path) as f:
       assert code == 0, f.read()[-4000:]
+  assert not os.listdir(tmpdir)
 
   chief, other = (_results(p) for p in paths)
   assert chief["step"] == other["step"] == 4
@@ -152,7 +169,6 @@ def test_two_workers_train_and_chief_checkpoint_restores_on_one_device(
       "checkpoint", "ckpt-2.data-00000-of-00001", "ckpt-2.index",
       "ckpt-4.data-00000-of-00001", "ckpt-4.index"]
   assert os.listdir(os.path.join(workdir, "samples")) == ["step_0000004.png"]
-  assert not os.listdir(tmpdir)
 
   saved = config_lib.load_config(workdir)
   single = dataclasses.replace(saved, train=dataclasses.replace(
@@ -160,3 +176,33 @@ def test_two_workers_train_and_chief_checkpoint_restores_on_one_device(
   state = train.setup(single, workdir)  # Asserts every variable was found.
   assert int(state.step.numpy()) == 4
   assert int(state.g_opt.iterations.numpy()) == 4
+
+
+def _sigterm_worker_1_once_training(procs, workdir):
+  samples = os.path.join(workdir, "samples")
+  deadline = time.time() + TIMEOUT
+  while not os.path.isdir(samples):
+    assert all(p.poll() is None for p in procs), "a worker ended early"
+    assert time.time() < deadline, "training never started"
+    time.sleep(0.5)
+  procs[1].send_signal(signal.SIGTERM)
+
+
+def test_sigterm_to_one_worker_saves_on_all_at_one_step(tiny_config,
+                                                        tmp_path):
+  """PreemptionCheckpointHandler: the cluster agrees on the step to save."""
+  data = tiny_config().data
+  reader.load_splits(data)
+  codes, paths, workdir, _ = _run_two_workers(
+      data, tmp_path, ("--steps=100000", "--checkpoint_every=100000",
+                       "--image_every=2"), _sigterm_worker_1_once_training)
+  logs = []
+  for path in paths:
+    with open(path) as f:
+      logs.append(f.read())
+  assert codes == [common.PREEMPTED] * 2, [log[-3000:] for log in logs]
+  latest = tf.train.latest_checkpoint(checkpointing.checkpoint_dir(workdir))
+  step = int(latest.rsplit("-", 1)[1])
+  for log in logs:
+    assert (f"stopped by SIGTERM; checkpoint saved at step {step}." in log
+            ), log[-3000:]

@@ -121,6 +121,8 @@ def test_data_tensorboard_would_misread_goes_to_exact_tsv(tmp_path):
     ({"id": [1, 2, 3, 4], "split": ["tr", "tr", "ho", "ho\tx"]},
      ["id\tsplit", "1\ttr", "2\ttr", "3\tho", "4\tho x"]),
     (["a\tb", "c\nd", "e", "f"], ["a b", "c d", "e", "f"]),
+    (["a\r\nb", "c\x0bd", "e\u2028f", "g\x85h\x00"],
+     ["a  b", "c d", "e f", "g h "]),
 ])
 def test_metadata_header_only_for_several_columns(tmp_path, metadata, lines):
   done = export_embeddings(str(tmp_path), _points(n=4), metadata=metadata)

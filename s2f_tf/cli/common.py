@@ -10,7 +10,16 @@ line on stderr and a documented exit code, never a traceback:
        OSError, FileExistsError, an unusable image)
   3    the work stopped on its own check: non-finite values, a retrace, an
        export that failed verification
-  130  interrupted by Ctrl-C (s2f-train saves a checkpoint first)
+  74   stopped on I/O: a write failed (full disk, quota, read-only mount);
+       the line names the path, the OS error and the free space, and
+       nothing half-written is left (sysexits' EX_IOERR)
+  75   the workdir is in use by another s2f-train, named by pid and host;
+       try again later (sysexits' EX_TEMPFAIL)
+  130  interrupted by Ctrl-C (SIGINT, 128 + 2); s2f-train saves a checkpoint
+       at the next step first
+  143  stopped by SIGTERM (128 + 15, what a shell reports for it), as a
+       scheduler or a spot VM stops a job; s2f-train saves a checkpoint at
+       the next step first
 """
 
 import os
@@ -21,7 +30,10 @@ from absl import app
 
 BAD_INPUT = 2
 STOPPED = 3
+IO_FAILED = 74
+BUSY = 75
 INTERRUPTED = 130
+PREEMPTED = 143
 
 
 def quiet_tensorflow() -> None:
@@ -39,9 +51,16 @@ def quiet_tensorflow() -> None:
 Failure = Tuple[Tuple[Type[BaseException], ...], int, str]
 
 
-def _bad_input_types() -> Tuple[Type[BaseException], ...]:
-  from s2f_tf.data import decode  # pylint: disable=g-import-not-at-top
-  return (OSError, ValueError, decode.BadFile)
+def _shared_failures() -> Tuple[Failure, ...]:
+  """What every command can hit: a failed write, bad input."""
+  # pylint: disable=g-import-not-at-top
+  from s2f_tf import files
+  from s2f_tf.data import decode
+  # pylint: enable=g-import-not-at-top
+  return (
+      ((files.WriteError,), IO_FAILED, "{program} stopped on I/O: {error}"),
+      ((OSError, ValueError, decode.BadFile), BAD_INPUT, "{program}: {error}"),
+  )
 
 
 def main(program: str, body: Callable[[], int],
@@ -59,8 +78,7 @@ def main(program: str, body: Callable[[], int],
   def run(argv):
     if len(argv) > 1 and not positional:
       raise app.UsageError(f"unexpected arguments {argv[1:]}; flags only")
-    handled = tuple(failures) + (
-        (_bad_input_types(), BAD_INPUT, "{program}: {error}"),)
+    handled = tuple(failures) + _shared_failures()
     try:
       return body(argv[1:]) if positional else body()
     except tuple(t for types, _, _ in handled for t in types) as e:

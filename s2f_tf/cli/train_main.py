@@ -21,6 +21,10 @@ s2f_flags.define_config_flags()
 s2f_flags.define_workdir_flag()
 flags.DEFINE_bool("dry_run", False,
                   "Print the resolved config and exit without building.")
+flags.DEFINE_string("restore_from", None,
+                    "Resume from this checkpoint (or the newest readable one "
+                    "in this folder) instead of the workdir's own, e.g. a "
+                    "backup when every checkpoint in the workdir is damaged.")
 FLAGS = flags.FLAGS
 
 
@@ -29,22 +33,36 @@ def _train() -> int:
   if FLAGS.dry_run:
     print(json.dumps(config.to_dict(), indent=2, sort_keys=True))
     return 0
-  from s2f_tf import train  # pylint: disable=g-import-not-at-top
+  # pylint: disable=g-import-not-at-top
+  from s2f_tf import distribute
+  from s2f_tf import train
+  from s2f_tf import workdir_lock
+  # pylint: enable=g-import-not-at-top
   os.makedirs(FLAGS.workdir, exist_ok=True)
-  s2f_flags.write_flagfile(FLAGS.workdir)
-  results = train.run(config, FLAGS.workdir)
+  # Before writing anything: a second trainer must not touch flags.cfg.
+  with workdir_lock.hold(FLAGS.workdir, distribute.is_chief_process(
+      config.train.strategy)):
+    s2f_flags.write_flagfile(FLAGS.workdir)
+    results = train.run(config, FLAGS.workdir, FLAGS.restore_from)
   print(json.dumps(results, indent=2, sort_keys=True, default=float))
   return 0
 
 
 def main():
-  from s2f_tf import numerics  # pylint: disable=g-import-not-at-top
+  # pylint: disable=g-import-not-at-top
+  from s2f_tf import numerics
+  from s2f_tf import preemption
+  from s2f_tf import workdir_lock
+  # pylint: enable=g-import-not-at-top
   common.main("s2f-train", _train, failures=(
       ((numerics.NumericsError, numerics.RetraceError), common.STOPPED,
        "\n{program} stopped: {error}"),
+      ((preemption.Preempted,), common.PREEMPTED, "\n{program} {error}"),
+      ((preemption.Interrupted,), common.INTERRUPTED, "\n{program} {error}"),
       ((KeyboardInterrupt,), common.INTERRUPTED,
-       "\n{program} interrupted; checkpoint saved, rerun the same command "
-       "to resume."),
+       "\n{program} interrupted outside the training steps; rerun the "
+       "same command to resume from the newest checkpoint."),
+      ((workdir_lock.LockedError,), common.BUSY, "{program}: {error}"),
   ))
 
 

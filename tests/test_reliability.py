@@ -1,0 +1,182 @@
+"""s2f-train as clusters and disks treat it: kill -9, SIGTERM, a damaged
+checkpoint, a disk that fills up, two trainers on one workdir.
+
+Each case runs the real command in a subprocess on the smoke preset; the
+README's reliability table lists the same cases.
+"""
+
+import json
+import os
+import random
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import tensorflow as tf
+
+from s2f_tf import checkpointing
+from s2f_tf import tasks
+from s2f_tf import workdir_lock
+from s2f_tf.cli import common
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+STEPS = 30  # Checkpoints every 5 steps, the newest 3 kept.
+
+
+def _args(workdir, data_root, *extra):
+  return [sys.executable, "-m", "s2f_tf.cli.train_main",
+          f"--flagfile={REPO}/flags/smoke.cfg", f"--workdir={workdir}",
+          f"--data_root={data_root}", f"--steps={STEPS}",
+          "--checkpoint_every=5", "--image_every=5", "--noeval_at_end",
+          *extra]
+
+
+def _train(workdir, data_root, *extra, **kwargs):
+  return subprocess.run(_args(workdir, data_root, *extra), cwd=REPO,
+                        capture_output=True, text=True, timeout=300,
+                        **kwargs)
+
+
+def _start(workdir, data_root, *extra):
+  return subprocess.Popen(_args(workdir, data_root, *extra), cwd=REPO,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True)
+
+
+def _wait_for(path, proc, timeout=180):
+  deadline = time.time() + timeout
+  while not os.path.exists(path):
+    assert proc.poll() is None, proc.communicate()[1][-2000:]
+    assert time.time() < deadline, f"{path} never appeared"
+    time.sleep(0.2)
+
+
+def _results(stdout):
+  return json.loads(stdout[stdout.index("{\n"):])  # After the progress bar.
+
+
+def _latest_step(workdir):
+  latest = tf.train.latest_checkpoint(checkpointing.checkpoint_dir(workdir))
+  return None if latest is None else int(latest.rsplit("-", 1)[1])
+
+
+@pytest.fixture(scope="module")
+def resumed_run(tiny_data_root, tmp_path_factory):
+  """A run SIGKILLed at three random moments, then run to the end.
+
+  Returns (workdir, stderr of every start, the final result).
+  """
+  workdir = str(tmp_path_factory.mktemp("killed") / "run")
+  rng = random.Random(17)
+  stderrs = []
+  for _ in range(3):
+    proc = _start(workdir, tiny_data_root)
+    _wait_for(os.path.join(workdir, "train"), proc)  # The loop has begun.
+    time.sleep(rng.uniform(0.0, 2.0))
+    proc.kill()
+    stderrs.append(proc.communicate()[1])
+  final = _train(workdir, tiny_data_root)
+  assert final.returncode == 0, final.stderr[-2000:]
+  stderrs.append(final.stderr)
+  return workdir, stderrs, _results(final.stdout)
+
+
+def test_sigkill_at_random_moments_then_resume_to_the_same_end(resumed_run):
+  workdir, stderrs, results = resumed_run
+  assert results["step"] == STEPS
+  assert _latest_step(workdir) == STEPS
+  _, _, step = tasks.restore(workdir)
+  assert step == STEPS
+  # kill -9 left the lock behind; the next start took it over.
+  assert any("Taking over" in stderr for stderr in stderrs[1:])
+  assert not os.path.exists(workdir_lock.lock_path(workdir))  # Released.
+
+
+def test_damaged_newest_checkpoint_is_skipped_for_the_next_older(
+    resumed_run, tiny_data_root, tmp_path):
+  workdir = str(tmp_path / "run")
+  shutil.copytree(resumed_run[0], workdir)
+  newest = tf.train.latest_checkpoint(checkpointing.checkpoint_dir(workdir))
+  with open(newest + ".data-00000-of-00001", "r+b") as f:
+    f.truncate(100)  # A crash or a full disk during a copy.
+  _, _, step = tasks.restore(workdir)  # As s2f-eval/export/project/sample.
+  assert step == STEPS - 5
+  more = _train(workdir, tiny_data_root, f"--steps={STEPS + 5}")
+  assert more.returncode == 0, more.stderr[-2000:]
+  warnings = [line for line in more.stderr.splitlines()
+              if "is unreadable" in line]
+  assert len(warnings) == 1 and newest in warnings[0], more.stderr[-2000:]
+  assert _results(more.stdout)["step"] == STEPS + 5
+  assert "Traceback" not in more.stderr
+
+  for path in checkpointing.saved_checkpoints(
+      checkpointing.checkpoint_dir(workdir)):
+    with open(path + ".data-00000-of-00001", "r+b") as f:
+      f.truncate(100)
+  none_left = _train(workdir, tiny_data_root, f"--steps={STEPS + 10}")
+  assert none_left.returncode == common.BAD_INPUT
+  last = none_left.stderr.strip().splitlines()[-1]
+  assert "no readable checkpoint in" in last and "--restore_from" in last
+  assert "Traceback" not in none_left.stderr
+
+
+def _limit_file_size(size):
+  # A real OS write error without root: past `size` bytes a write fails
+  # with EFBIG (Python ignores SIGXFSZ), as it fails with ENOSPC on a full
+  # disk.
+  return lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+
+
+def test_failed_checkpoint_write_stops_in_one_line_and_keeps_the_last_good(
+    resumed_run, tiny_data_root, tmp_path):
+  workdir = str(tmp_path / "run")
+  shutil.copytree(resumed_run[0], workdir)
+  good = tf.train.latest_checkpoint(checkpointing.checkpoint_dir(workdir))
+  size = os.path.getsize(good + ".data-00000-of-00001")
+  full = _train(workdir, tiny_data_root, f"--steps={STEPS + 5}",
+                preexec_fn=_limit_file_size(size // 2))
+  assert full.returncode == common.IO_FAILED, full.stderr[-2000:]
+  assert "Traceback" not in full.stderr
+  last = full.stderr.strip().splitlines()[-1]
+  failed = os.path.join(checkpointing.checkpoint_dir(workdir),
+                        f"ckpt-{STEPS + 5}")
+  assert last.startswith(f"s2f-train stopped on I/O: cannot write {failed}: "
+                         "File too large ("), last
+  assert last.endswith(f"the last good checkpoint is {good}"), last
+  leftovers = [name for name in os.listdir(os.path.dirname(failed))
+               if name.startswith(f"ckpt-{STEPS + 5}")]
+  assert not leftovers  # Nothing a resume could pick.
+  assert _latest_step(workdir) == STEPS
+  _, _, step = tasks.restore(workdir)
+  assert step == STEPS
+
+
+def test_sigterm_saves_at_the_step_it_stopped_and_a_second_trainer_refuses(
+    tiny_data_root, tmp_path):
+  workdir = str(tmp_path / "run")
+  first = _start(workdir, tiny_data_root, "--steps=100000",
+                 "--checkpoint_every=100000")
+  try:
+    _wait_for(os.path.join(workdir, "samples"), first)
+    second = _train(workdir, tiny_data_root)
+    assert first.poll() is None, "the first trainer ended too early"
+    first.send_signal(signal.SIGTERM)
+    _, stderr = first.communicate(timeout=120)
+  finally:
+    first.kill()
+  assert second.returncode == common.BUSY, second.stderr[-2000:]
+  refusal = second.stderr.strip().splitlines()[-1]
+  assert refusal.startswith(f"s2f-train: {workdir} is in use by another "
+                            f"s2f-train (pid {first.pid} on "), refusal
+
+  assert first.returncode == common.PREEMPTED, stderr[-2000:]
+  assert "Traceback" not in stderr
+  stopped_at = _latest_step(workdir)
+  assert stopped_at is not None and stopped_at >= 5
+  assert (f"s2f-train stopped by SIGTERM; checkpoint saved at step "
+          f"{stopped_at}.") in stderr
+  assert not os.path.exists(workdir_lock.lock_path(workdir))
