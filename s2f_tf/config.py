@@ -19,6 +19,8 @@ SKETCH_METHODS = ("xdog", "canny", "mask_edges", "mask_edges+xdog")
 CHECK_NUMERICS = ("off", "grads", "full")
 STRATEGIES = ("default", "mirrored", "multiworker")
 MODELS = ("s2f", "dcgan")
+NORM_MODES = ("spade", "clade", "sean")
+PARAM_FREE_NORMS = ("instance", "batch")
 
 
 def _field(default, help_text: str):
@@ -67,6 +69,21 @@ class ModelConfig:
   num_d: int = _field(2, "Discriminator scales.")
   d_layers: int = _field(3, "Stride-2 convs per PatchGAN scale.")
   d_channels: int = _field(32, "Channels of each PatchGAN's first conv.")
+
+  norm_mode: str = _field("spade", "label2face: one of NORM_MODES.")
+  label_nc: int = _field(19, "label2face: classes of the label map "
+                         "(CelebAMask-HQ: 19, background included).")
+  param_free_norm: str = _field(
+      "instance", "label2face: one of PARAM_FREE_NORMS before the "
+      "modulation; batch is synchronized across replicas.")
+  spade_hidden: int = _field(128, "label2face: hidden channels of SPADE's "
+                             "conv net on the label map.")
+  add_dist: bool = _field(False, "label2face clade: intra-class distance "
+                          "map (ICLADE).")
+  use_vae: bool = _field(False, "label2face spade/clade: start from a VAE "
+                         "style code of the references, not the label map.")
+  n_up: int = _field(5, "label2face: x2 upsamplings after the first block "
+                     "(SPADE's 'normal': 5); image_size / 2**n_up >= 1.")
 
 
 @dataclasses.dataclass(frozen=True)
