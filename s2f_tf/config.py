@@ -124,6 +124,11 @@ class TrainConfig:
   eval_every: int = _field(0, "Steps between held-out evaluations; 0: none.")
   eval_episodes: int = _field(256, "Held-out episodes per evaluation.")
   eval_at_end: bool = _field(True, "Run the held-out evaluation after training.")
+  lambda_vgg: float = _field(0.0, "label2face: VGG19 perceptual loss weight "
+                             "(SPADE: 10); needs --vgg_weights.")
+  vgg_weights: str = _field("", "label2face: Keras weights file of "
+                            "VGG19(include_top=False); never downloaded.")
+  lambda_kld: float = _field(0.05, "label2face --use_vae: KL weight (SPADE).")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -15,6 +15,20 @@ from s2f_tf.data import decode
 from s2f_tf.data import layout
 
 
+# CelebAMask-HQ's own colours for its classes (its g_color.py), in
+# layout.CLASS_NAMES order: maps in grids look like the dataset's previews.
+CLASS_COLOURS = np.array([
+    [0, 0, 0], [204, 0, 0], [76, 153, 0], [204, 204, 0], [51, 51, 255],
+    [204, 0, 204], [0, 255, 255], [255, 204, 204], [102, 51, 0], [255, 0, 0],
+    [102, 204, 0], [255, 255, 0], [0, 0, 153], [0, 0, 204], [255, 51, 153],
+    [0, 204, 204], [0, 51, 0], [255, 153, 51], [0, 204, 0]], np.uint8)
+
+
+def colourize(masks: np.ndarray) -> np.ndarray:
+  """Class ids [..., H, W] -> uint8 RGB [..., H, W, 3], for pictures."""
+  return CLASS_COLOURS[masks]
+
+
 def check_class_ids(masks: np.ndarray, label_nc: int,
                     sources: Sequence[str]) -> None:
   """Raises ValueError naming the first map with a class id >= label_nc.
