@@ -34,9 +34,10 @@ def test_clade_modulation_is_a_pure_per_class_lookup():
   layer = sn.ClassModulation(3, L)
   rng = np.random.RandomState(0)
   table_g, table_b = rng.randn(L, 3), rng.randn(L, 3)
+  ids, labels = _labels()
+  layer(labels)
   layer.gamma.assign(table_g)
   layer.beta.assign(table_b)
-  ids, labels = _labels()
   gamma, beta = layer(labels)
   np.testing.assert_allclose(gamma.numpy(), table_g[ids], rtol=1e-6)
   np.testing.assert_allclose(beta.numpy(), table_b[ids], rtol=1e-6)
@@ -136,6 +137,7 @@ def test_sean_without_any_region_code_falls_back_to_spade():
   sean = sn.SemanticNorm(3, L, mode="sean", hidden=4, style_dim=4)
   x = np.random.RandomState(3).randn(2, 8, 8, 3).astype("float32")
   cond = _condition(_labels(seed=4)[1])
+  sean(x, cond)
   sean.blend_gamma.assign(2.0)  # A strong style branch where codes exist.
   with_codes = sean(x, cond).numpy()
   cond["present"] = tf.zeros([2, L])
@@ -156,6 +158,19 @@ def test_res_block_under_mixed_bfloat16(mode):
   assert y.shape == (2, 8, 8, 4) and y.dtype == tf.bfloat16
   assert np.isfinite(tf.cast(y, tf.float32).numpy()).all()
   assert block.conv_s is not None  # 6 -> 4 channels: learnt shortcut.
+
+
+def test_variable_paths_are_unique_and_name_their_layer():
+  block = sn.SemanticResBlock(6, 4, L, norm=dict(mode="sean", hidden=4,
+                                                 style_dim=4), name="block")
+  block(tf.zeros([1, 8, 8, 6]), _condition(_labels(batch=1)[1]))
+  paths = [v.path for v in block.variables]
+  assert len(set(paths)) == len(paths)
+  assert "block/norm_s/blend_gamma" in paths
+  assert "block/norm_0/style_modulation/fc_kernel" in paths
+  clade = sn.ClassModulation(3, L, name="clade")
+  clade(_labels()[1])
+  assert [v.path for v in clade.variables] == ["clade/gamma", "clade/beta"]
 
 
 @pytest.mark.parametrize("mode,add_dist", [("spade", False), ("clade", True),

@@ -146,16 +146,20 @@ class ClassModulation(keras.layers.Layer):
     kwargs.setdefault("dtype", "float32")
     super().__init__(autocast=False, **kwargs)
     self.channels, self.label_nc, self.add_dist = channels, label_nc, add_dist
-    self.gamma = self.add_weight(name="gamma", shape=(label_nc, channels),
-                                 initializer="ones")
-    self.beta = self.add_weight(name="beta", shape=(label_nc, channels),
-                                initializer="zeros")
     self.dist_gamma = self.dist_beta = None
     if add_dist:
       zero_conv = lambda name: keras.layers.Conv2D(
           1, 1, kernel_initializer="zeros", dtype="float32", name=name)
       self.dist_gamma, self.dist_beta = zero_conv("dist_gamma"), zero_conv(
           "dist_beta")
+
+  def build(self, labels_shape):
+    # Weights are made in build(), inside the layer's name scope, so their
+    # paths (checkpoints, numerics reports) name this layer.
+    shape = (self.label_nc, self.channels)
+    self.gamma = self.add_weight(name="gamma", shape=shape,
+                                 initializer="ones")
+    self.beta = self.add_weight(name="beta", shape=shape, initializer="zeros")
 
   def call(self, labels, offsets=None):
     class_id = ops.argmax(labels, axis=-1)
@@ -188,13 +192,16 @@ class RegionStyleModulation(keras.layers.Layer):
     super().__init__(**kwargs)
     self.channels, self.label_nc = channels, label_nc
     self.style_dim = style_dim
-    self.fc_kernel = self.add_weight(
-        name="fc_kernel", shape=(label_nc, style_dim, style_dim),
-        initializer="glorot_uniform", autocast=False)
-    self.fc_bias = self.add_weight(name="fc_bias", shape=(label_nc, style_dim),
-                                   initializer="zeros", autocast=False)
     self.to_gamma = blocks.ReflectConv2D(channels, 3, name="gamma")
     self.to_beta = blocks.ReflectConv2D(channels, 3, name="beta")
+
+  def build(self, labels_shape):
+    nc, dim = self.label_nc, self.style_dim
+    self.fc_kernel = self.add_weight(name="fc_kernel", shape=(nc, dim, dim),
+                                     initializer="glorot_uniform",
+                                     autocast=False)
+    self.fc_bias = self.add_weight(name="fc_bias", shape=(nc, dim),
+                                   initializer="zeros", autocast=False)
 
   def call(self, labels, codes, present):
     labels = ops.cast(labels, "float32")
@@ -258,13 +265,15 @@ class SemanticNorm(keras.layers.Layer):
     if mode == "sean":
       self.style = RegionStyleModulation(channels, label_nc, style_dim,
                                          name="style_modulation")
-      scalar = lambda name: self.add_weight(
-          name=name, shape=(), initializer="zeros", autocast=False)
-      self.blend_gamma, self.blend_beta = scalar("blend_gamma"), scalar(
-          "blend_beta")
-      self.noise_scale = self.add_weight(name="noise_scale",
-                                         shape=(channels,),
-                                         initializer="zeros", autocast=False)
+
+  def build(self, x_shape):
+    if self.mode != "sean":
+      return
+    zeros = lambda name, shape: self.add_weight(
+        name=name, shape=shape, initializer="zeros", autocast=False)
+    self.blend_gamma, self.blend_beta = zeros("blend_gamma", ()), zeros(
+        "blend_beta", ())
+    self.noise_scale = zeros("noise_scale", (self.channels,))
 
   def _normalize(self, x, training):
     if self.batch_norm is None:
