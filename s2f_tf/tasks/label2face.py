@@ -45,6 +45,20 @@ def _features(outputs):
   return [feats for _, feats in outputs]
 
 
+def hinge_halves(real_logits, fake_logits):
+  """(real, fake) halves of `losses.hinge_discriminator_loss`, which add up
+  to it: SPADE logs them apart as D_real and D_fake.
+
+  Each half is the hinge loss with the other half judged perfectly (logits
+  -1 on fakes, +1 on reals), which adds exactly 0.
+  """
+  sure = lambda logits, sign: [sign * tf.ones_like(l) for l in logits]
+  return (losses.hinge_discriminator_loss(real_logits,
+                                          sure(fake_logits, -1.0)),
+          losses.hinge_discriminator_loss(sure(real_logits, 1.0),
+                                          fake_logits))
+
+
 class Label2FaceTask(base.Task):
   """CelebAMask-HQ label map (+ K photos of the person) -> face."""
 
@@ -73,7 +87,7 @@ class Label2FaceTask(base.Task):
         raise ValueError(f"--{name}={value!r} is unknown; use one of "
                          f"{', '.join(allowed)}")
     if m.add_dist and m.norm_mode != "clade":
-      raise ValueError("--add_dist (ICLADE) is for --model=clade")
+      raise ValueError("--add_dist (ICLADE) is for --norm_mode=clade")
     if m.use_vae and m.norm_mode == "sean":
       raise ValueError("--use_vae is for spade and clade; sean takes its "
                        "style from region codes")
@@ -133,12 +147,7 @@ class Label2FaceTask(base.Task):
     terms = base.discriminator_terms(self.config, d, batch["photo"], fake,
                                      regularize, (real_logits, fake_logits))
     del terms["d_adv"]  # Split as in SPADE's log: each half on its own.
-    # A perfectly judged other half (logit -1 or +1) adds 0 to the hinge.
-    sure = lambda logits, sign: [sign * tf.ones_like(l) for l in logits]
-    terms["D_real"] = losses.hinge_discriminator_loss(
-        real_logits, sure(fake_logits, -1.0))
-    terms["D_fake"] = losses.hinge_discriminator_loss(
-        sure(real_logits, 1.0), fake_logits)
+    terms["D_real"], terms["D_fake"] = hinge_halves(real_logits, fake_logits)
     return base.LossTerms(terms, watched={"generator_output": fake})
 
   def g_terms(self, generator, discriminator, batch, regularize):
