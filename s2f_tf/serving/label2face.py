@@ -6,6 +6,8 @@ model's image size, L its number of classes:
   serving_default, label2face  labels uint8 [B, S, S] (class ids < L)
                                -> image uint8 [B, S, S, 3]
   label2face_int32             the same with int32 labels
+  label2face_float             uint8 inputs -> image float32 [-1, 1], the
+                               model's own output (verified to 1e-5)
 
 When the generator reads references (norm_mode=sean, or use_vae) each also
 takes refs uint8 [B, K, S, S, 3] and ref_labels (the refs' own label maps,
