@@ -8,14 +8,13 @@ Tools that only need the generator (eval, export, projector) restore it with
 """
 
 import os
-from typing import Optional, Tuple
+from typing import Callable, Optional, Tuple
 
 from absl import logging
 import keras
 import tensorflow as tf
 
 from s2f_tf import config as config_lib
-from s2f_tf import tasks
 
 
 def checkpoint_dir(workdir: str) -> str:
@@ -78,23 +77,22 @@ def restore_latest(checkpoint: tf.train.Checkpoint,
 
 
 def restore_generator(workdir: str,
+                      build_generator: Callable[[], keras.Model],
                       checkpoint_path: Optional[str] = None,
-                      prefer_ema: bool = True
-                      ) -> Tuple[config_lib.Config, keras.Model, int]:
-  """Rebuilds the generator from `workdir/config.json` and its checkpoint.
+                      prefer_ema: bool = True) -> Tuple[keras.Model, int]:
+  """`build_generator()` with the weights of `workdir`'s checkpoint.
 
-  Returns (config, generator, step); the generator holds the EMA weights
-  when the run kept them and `prefer_ema`, as samples, evaluation and export
-  want. Built under the caller's (float32 by default) policy whatever
-  precision training used: serving and evaluation want float32 numerics.
+  Returns (generator, step); the generator holds the EMA weights when the
+  run kept them and `prefer_ema`, as samples, evaluation and export want.
+  Built under the caller's (float32 by default) policy whatever precision
+  training used: serving and evaluation want float32 numerics.
   """
-  config = config_lib.load_config(workdir)
   path = checkpoint_path or tf.train.latest_checkpoint(checkpoint_dir(workdir))
   if path is None:
     raise FileNotFoundError(
         f"no checkpoint in {checkpoint_dir(workdir)}: train first with "
         f"s2f-train --workdir={workdir}")
-  generator = tasks.make_task(config).build_generator()
+  generator = build_generator()
   saved = {name.split("/")[0] for name, _ in tf.train.list_variables(path)}
   key = ("generator_ema" if prefer_ema and "generator_ema" in saved
          else "generator")
@@ -107,4 +105,4 @@ def restore_generator(workdir: str,
   except AssertionError as e:
     raise ValueError(f"checkpoint {path} lacks {key} weights: {e}") from None
   logging.info("Restored %s from %s (step %d)", key, path, int(step.numpy()))
-  return config, generator, int(step.numpy())
+  return generator, int(step.numpy())

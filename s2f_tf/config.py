@@ -18,7 +18,6 @@ STYLE_SOURCES = ("embedder", "random", "zeros")
 SKETCH_METHODS = ("xdog", "canny", "mask_edges", "mask_edges+xdog")
 CHECK_NUMERICS = ("off", "grads", "full")
 STRATEGIES = ("default", "mirrored", "multiworker")
-MODELS = ("s2f", "dcgan")
 NORM_MODES = ("spade", "clade", "sean")
 PARAM_FREE_NORMS = ("instance", "batch")
 
@@ -54,8 +53,11 @@ class DataConfig:
 class ModelConfig:
   """Network sizes. Input resolution comes from `DataConfig.image_size`."""
 
-  model: str = _field("s2f", "s2f: few-shot sketch-to-face; dcgan: the "
-                      "unconditional DCGAN / WGAN baseline.")
+  task: str = _field("sketch2face", "What the run learns (s2f_tf.tasks): "
+                     "sketch2face (few-shot) or unconditional (noise -> "
+                     "image).")
+  model: str = _field("s2f", "The task's network: s2f for sketch2face; "
+                      "dcgan for unconditional.")
   cam: bool = _field(False, "U-GAT-IT class-activation-map attention in G "
                      "and D, with its auxiliary classifier loss.")
   z_dim: int = _field(100, "--model=dcgan: length of the noise vector.")
@@ -147,6 +149,10 @@ class Config:
     for name, part_cls in (("data", DataConfig), ("model", ModelConfig),
                            ("train", TrainConfig)):
       values = dict(d.get(name, {}))
+      if name == "model" and "task" not in values:
+        # Runs written before --task existed chose the family by --model.
+        values["task"] = ("unconditional" if values.get("model") == "dcgan"
+                          else "sketch2face")
       known = {f.name for f in dataclasses.fields(part_cls)}
       unknown = sorted(set(values) - known)
       if unknown:
@@ -191,10 +197,11 @@ def validate(config: Config) -> None:
   """Raises ValueError with a one-line, fixable message for a bad config.
 
   Runs before anything is built, so a typo costs a second, not a traced model.
+  These are the checks every task shares; `s2f_tf.tasks.validate` adds the
+  task's own.
   """
   d, m, t = config.data, config.model, config.train
   choices = ((d.sketch_method, SKETCH_METHODS, "sketch_method"),
-             (m.model, MODELS, "model"),
              (m.style_source, STYLE_SOURCES, "style_source"),
              (t.gan_loss, GAN_LOSSES, "gan_loss"),
              (t.precision, PRECISIONS, "precision"),
@@ -206,11 +213,6 @@ def validate(config: Config) -> None:
                        f"{', '.join(allowed)}")
   if not 16 <= d.image_size <= 256:
     raise ValueError(f"--image_size={d.image_size} must be in [16, 256]")
-  factor = 2**m.n_downsample
-  if d.image_size % factor:
-    raise ValueError(
-        f"--image_size={d.image_size} is not divisible by 2**n_downsample="
-        f"{factor}; use a multiple of {factor} or lower --n_downsample")
   if d.k_refs < 1:
     raise ValueError(f"--k_refs={d.k_refs} must be >= 1 (reference photos "
                      "per episode)")
@@ -242,11 +244,6 @@ def validate(config: Config) -> None:
       raise ValueError(f"--{name}={value} must be >= 0")
   if not 0.0 <= t.ema_beta < 1.0:
     raise ValueError(f"--ema_beta={t.ema_beta} must be in [0, 1)")
-  if m.model == "dcgan" and d.image_size not in (32, 64, 128):
-    raise ValueError(f"--model=dcgan needs --image_size 32, 64 or 128, got "
-                     f"{d.image_size}")
-  if m.model == "dcgan" and m.cam:
-    raise ValueError("--cam is for --model=s2f; the DCGAN baseline has none")
   if d.image_folder and not os.path.isdir(d.image_folder):
     raise ValueError(f"--image_folder={d.image_folder!r} does not exist; "
                      "point it at a folder of JPEG/PNG images")

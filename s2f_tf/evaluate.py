@@ -1,123 +1,63 @@
-"""Few-shot evaluation on held-out identities, against two honest baselines.
+"""The one evaluation path: the loop's evaluations and `s2f-eval` run it.
 
-The model must do better than (a) itself with the references of *another*
-held-out person (so it really uses the references, not just the sketch) and
-(b) the mean training photo (so it beats the trivial answer). We also measure
-whether swapping the references moves skin and hair colour of the output
-toward the new person, using the parsing masks to find those regions.
+What is measured belongs to the task (`Task.evaluate`); this module runs it
+with the run's sampler and writes the results where every tool reads them:
+`workdir/eval.json` and TensorBoard scalars under `eval/`. `s2f-eval`
+restores the same weights, seed and sampler as the end of training, so it
+reproduces the end-of-training numbers exactly.
 """
 
 import json
 import os
-from typing import Callable, Dict
+from typing import Dict, Optional
 
-import numpy as np
+from absl import logging
+import keras
 import tensorflow as tf
 
-from s2f_tf import pixels
-from s2f_tf.data import episodes
-from s2f_tf.data import layout
-
-SKIN, HAIR = layout.CLASS_NAMES.index("skin"), layout.CLASS_NAMES.index("hair")
-MIN_COLOUR_GAP = 0.3  # RGB distance on [-1, 1] between two people's regions.
+from s2f_tf import summaries
+from s2f_tf import tasks
+from s2f_tf.tasks import base
 
 
-def mean_photo(face_set) -> np.ndarray:
-  """The mean training photo in [-1, 1]: the trivial baseline."""
-  return pixels.to_unit(face_set.photos.astype(np.float32).mean(axis=0))
+def evaluate_run(task: base.Task, sample: base.Sampler, step: int,
+                 workdir: str, max_examples: Optional[int] = None,
+                 writer=None) -> Dict:
+  """Runs the task's metrics with `sample` and writes them; returns them.
 
-
-def image_metrics(output: np.ndarray, target: np.ndarray) -> Dict[str, np.ndarray]:
-  """Per-image L1, PSNR and SSIM of [-1, 1] images (PSNR/SSIM on [0, 1])."""
-  out01 = tf.constant((output + 1.0) / 2.0, tf.float32)
-  tgt01 = tf.constant((target + 1.0) / 2.0, tf.float32)
-  return {
-      "l1": np.abs(output - target).mean(axis=(1, 2, 3)),
-      "psnr": tf.image.psnr(out01, tgt01, max_val=1.0).numpy(),
-      "ssim": tf.image.ssim(out01, tgt01, max_val=1.0,
-                            filter_size=min(11, output.shape[1])).numpy(),
-  }
-
-
-def swap_partners(identity: np.ndarray) -> np.ndarray:
-  """For each row, the next row (cyclically) of a different identity, or -1."""
-  n = len(identity)
-  partners = np.full(n, -1)
-  for i in range(n):
-    for step in range(1, n):
-      j = (i + step) % n
-      if identity[j] != identity[i]:
-        partners[i] = j
-        break
-  return partners
-
-
-def region_colour(images: np.ndarray, masks: np.ndarray, cls: int) -> np.ndarray:
-  """Mean RGB of class `cls` per image; NaN where the class is absent."""
-  sel = (masks == cls)[..., None].astype(np.float32)
-  count = sel.sum(axis=(1, 2))
-  with np.errstate(invalid="ignore", divide="ignore"):
-    return (images * sel).sum(axis=(1, 2)) / count
-
-
-def _toward_new(output, swapped, masks, photo, partner_masks, partner_photo,
-                cls):
-  """Per row: did swapping the references move the region's colour toward
-  the new person's? (distance to the new colour shrank).
-
-  Rows where the two people's colours differ by less than MIN_COLOUR_GAP
-  are left out: there, "toward" is a coin toss whatever the model does.
+  Args:
+    task: the run's task.
+    sample: its sampler (the EMA generator's, when the run keeps one).
+    step: the training step the weights come from.
+    workdir: where eval.json goes.
+    max_examples: examples to score; default: the config's eval_episodes.
+    writer: TensorBoard writer for the `eval/` scalars; default: a writer
+      on `workdir/eval`.
   """
-  new_c = region_colour(partner_photo, partner_masks, cls)
-  own_c = region_colour(photo, masks, cls)
-  before = np.linalg.norm(region_colour(output, masks, cls) - new_c, axis=1)
-  after = np.linalg.norm(region_colour(swapped, masks, cls) - new_c, axis=1)
-  gap = np.linalg.norm(own_c - new_c, axis=1)
-  valid = np.isfinite(before) & np.isfinite(after) & (gap >= MIN_COLOUR_GAP)
-  return (after[valid] < before[valid]).tolist()
-
-
-def evaluate(generate: Callable[[np.ndarray, np.ndarray], np.ndarray],
-             heldout_set, mean_train_photo: np.ndarray, batch_size: int,
-             k_refs: int, max_episodes: int, seed: int = 1234) -> Dict:
-  """Runs `generate(sketch, refs)` over held-out episodes; returns metrics."""
-  dataset = episodes.make_episode_dataset(
-      heldout_set, batch_size, k_refs, shuffle=True, flip=False, repeat=True,
-      seed=seed)
-  per = {"model": [], "other_identity_style": [], "mean_train_photo": []}
-  toward = {"skin": [], "hair": []}
-  seen = 0
-  for batch in dataset:
-    if seen >= max_episodes:
-      break
-    b = {k: v.numpy() for k, v in batch.items()}
-    partners = swap_partners(b["identity"])
-    valid = partners >= 0
-    swapped_refs = b["refs"][np.where(valid, partners, 0)]
-    output = generate(b["sketch"], b["refs"])
-    swapped = generate(b["sketch"], swapped_refs)
-    mean = np.broadcast_to(mean_train_photo, b["photo"].shape)
-    per["model"].append(image_metrics(output, b["photo"]))
-    per["other_identity_style"].append(
-        image_metrics(swapped[valid], b["photo"][valid]))
-    per["mean_train_photo"].append(image_metrics(mean, b["photo"]))
-    p = partners[valid]
-    for name, cls in (("skin", SKIN), ("hair", HAIR)):
-      toward[name] += _toward_new(output[valid], swapped[valid],
-                                  b["mask"][valid], b["photo"][valid],
-                                  b["mask"][p], b["photo"][p], cls)
-    seen += len(b["photo"])
-  results = {name: {m: float(np.mean(np.concatenate([r[m] for r in rows])))
-                    for m in ("l1", "psnr", "ssim")}
-             for name, rows in per.items()}
-  results["episodes"] = seen
-  for base in ("other_identity_style", "mean_train_photo"):
-    results[f"psnr_gain_db_vs_{base}"] = (results["model"]["psnr"] -
-                                          results[base]["psnr"])
-  results["style_swap_toward_new_refs"] = {
-      name: float(np.mean(v)) if v else float("nan")
-      for name, v in toward.items()}
+  results = task.evaluate(
+      sample, max_examples or task.config.train.eval_episodes)
+  if not results:
+    logging.info("--task=%s has no evaluation metrics", task.config.model.task)
+    return results
+  results["step"] = step
+  scalars = flat_scalars(results)
+  writer = writer or tf.summary.create_file_writer(
+      os.path.join(workdir, "eval"))
+  summaries.write_scalars(writer, step, scalars, "eval/")
+  writer.flush()
+  write_results(results, workdir)
+  logging.info("eval at step %d: %s", step, ", ".join(
+      f"{name} {value:.4g}" for name, value in sorted(scalars.items())))
   return results
+
+
+def evaluate_workdir(workdir: str, max_examples: Optional[int] = None) -> Dict:
+  """`s2f-eval`: restores the run's generator and evaluates it."""
+  task, generator, step = tasks.restore(workdir)
+  # Same global seed and compiled sampler as the end-of-training evaluation.
+  keras.utils.set_random_seed(task.config.train.seed)
+  return evaluate_run(task, task.make_sampler(generator), step, workdir,
+                      max_examples)
 
 
 def flat_scalars(results: Dict) -> Dict[str, float]:

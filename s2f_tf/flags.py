@@ -26,7 +26,6 @@ _CHOICES = {
     "precision": config_lib.PRECISIONS,
     "check_numerics": config_lib.CHECK_NUMERICS,
     "strategy": config_lib.STRATEGIES,
-    "model": config_lib.MODELS,
 }
 
 
@@ -69,7 +68,12 @@ def define_workdir_flag(required: bool = True) -> None:
 
 
 def config_from_flags(flag_values=FLAGS) -> config_lib.Config:
-  """Builds the frozen config from parsed flags and validates it."""
+  """Builds the frozen config from parsed flags and validates it.
+
+  Raises:
+    ValueError: one fixable line, from the generic or the task's checks.
+  """
+  from s2f_tf import tasks  # pylint: disable=g-import-not-at-top
   parts = {}
   for section, cls in _SECTIONS:
     parts[section] = cls(**{
@@ -77,7 +81,7 @@ def config_from_flags(flag_values=FLAGS) -> config_lib.Config:
         for f in dataclasses.fields(cls)
     })
   config = config_lib.Config(**parts)
-  config_lib.validate(config)
+  tasks.validate(config)  # Imports TensorFlow: only once flags are parsed.
   return config
 
 
@@ -98,3 +102,20 @@ def write_flagfile(workdir: str, flag_values=FLAGS) -> str:
     f.write("\n".join(explicit_flag_lines(flag_values)) + "\n")
   return path
 
+
+
+def define_data_flags() -> None:
+  """`s2f-data`'s flags: where to write a face set and how to draw it."""
+  flags.DEFINE_string("out", None, "synth: directory to create.")
+  flags.DEFINE_integer("identities", 200, "synth: people.", lower_bound=1)
+  flags.DEFINE_integer("per_identity", 12, "synth: photos per person.",
+                       lower_bound=1)
+  flags.DEFINE_integer("size", 128, "synth: image size in pixels.",
+                       lower_bound=16)
+  flags.DEFINE_integer("seed", 0, "synth: seed; same seed, same files.")
+  flags.DEFINE_string("root", None, "sketch: face set to draw.")
+  flags.DEFINE_enum("method", "xdog", config_lib.SKETCH_METHODS,
+                    "Sketch extractor (synth writes its sketches with it "
+                    "too).")
+  flags.DEFINE_integer("workers", 2, "Threads for drawing and encoding.",
+                       lower_bound=1)

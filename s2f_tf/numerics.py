@@ -6,13 +6,15 @@ and memory that ran out because ops kept being added to the graph. This module
 turns both into an immediate error that names the culprit.
 
 In-graph, `finiteness` costs one fused reduction per loss term and per
-gradient. Out of graph, `check_finite` reads those flags (one host sync per
-step) and raises `NumericsError` naming the step, the loss term and the
-variables whose gradients went bad, first in backprop order.
+gradient, and folds them into one flag. Out of graph the loop fetches that
+one flag per step (the only host sync of a step); when it is below 1,
+`check_finite` reads the detailed flags and raises `NumericsError` naming
+the step, the loss term and the variables whose gradients went bad, first
+in backprop order.
 """
 
 import re
-from typing import Dict, List, Sequence
+from typing import Dict, List, Sequence, Tuple
 
 from absl import logging
 import keras
@@ -28,28 +30,31 @@ class RetraceError(RuntimeError):
   """A step function traced again after warm-up (the graph would grow)."""
 
 
-def finiteness(checked: Dict[str, tf.Tensor],
-               grads: Sequence[tf.Tensor]) -> Dict[str, tf.Tensor]:
-  """Finiteness flags (1 = finite) of loss terms and tensors, and of grads.
+def finiteness(checked: Dict[str, tf.Tensor], grads: Sequence[tf.Tensor]
+               ) -> Tuple[tf.Tensor, Dict[str, tf.Tensor], tf.Tensor]:
+  """Finiteness flags (1 = finite): all fused, per tensor, per gradient.
 
-  Returns "finite/<name>" scalars for the checked tensors and one
-  "finite_grads" vector in the order of `grads`.
+  Returns (all_finite scalar, {name: flag} of the checked tensors, a vector
+  of flags in the order of `grads`). The fused flag is the one value the
+  loop fetches every step; the others only when it is below 1.
   float32 rather than bool so that replicas can be reduced with MEAN: the
   mean is exactly 1 only if every replica was finite.
   """
   def flag(t):
     return tf.cast(tf.reduce_all(tf.math.is_finite(t)), tf.float32)
-  out = {f"finite/{name}": flag(t) for name, t in checked.items()}
-  out["finite_grads"] = tf.stack([flag(g) for g in grads])
-  return out
+  terms = {name: flag(t) for name, t in checked.items()}
+  grad_flags = tf.stack([flag(g) for g in grads])
+  fused = tf.reduce_min(tf.concat([tf.stack(list(terms.values())),
+                                   grad_flags], 0))
+  return fused, terms, grad_flags
 
 
 def describe_bad_gradients(finite_grads: np.ndarray,
                            variable_paths: Sequence[str]) -> List[str]:
   """Paths of variables with non-finite gradients, first in backprop order.
 
-  Variables are listed in forward (creation) order, so backprop reaches them
-  in reverse: the first bad one in reverse order is nearest the loss, where
+  Variables are listed in data-flow order (`forward_order`), so backprop
+  reaches them in reverse: the first bad one in reverse order is nearest the loss, where
   the NaN or Inf entered the backward pass.
   """
   bad = [p for p, ok in zip(variable_paths, finite_grads) if ok < 1.0]
@@ -82,32 +87,40 @@ def layer_of(variable_path: str) -> str:
   return variable_path.rsplit("/", 1)[0]
 
 
-def check_finite(step: int, player: str, measurements: Dict[str, np.ndarray],
-                 variable_paths: Sequence[str], loss_scaled: bool) -> bool:
+def check_finite(step: int, player: str, *, finite_terms: Dict[str, float],
+                 finite_grads: np.ndarray, values: Dict[str, float],
+                 loss_scale: float, variable_paths: Sequence[str],
+                 loss_scaled: bool) -> bool:
   """Returns True if the step was fine, False if a loss scaler skipped it.
+
+  Args:
+    step: the step index, for the message.
+    player: "generator" or "discriminator".
+    finite_terms: flag per loss term and watched tensor (`finiteness`).
+    finite_grads: flag per gradient, in the order of `variable_paths`.
+    values: the step's measurements, to show the bad terms' values.
+    loss_scale: the player's loss scale after the step.
+    variable_paths: the player's variables in data-flow order.
+    loss_scaled: training under float16 dynamic loss scaling.
 
   Raises NumericsError on a real failure. Under float16 loss scaling an
   overflow is expected now and then: the optimizer already skipped the update
   and halved the scale, so it is counted, not fatal, unless the scale has
   fallen below 1 (the NaN is not an overflow) or a loss term itself is NaN.
   """
-  grads_ok = measurements["finite_grads"]
-  bad_terms = sorted(k[len("finite/"):] for k, ok in measurements.items()
-                     if k.startswith("finite/") and ok < 1.0)
-  if not bad_terms and grads_ok.min() >= 1.0:
+  bad_terms = sorted(k for k, ok in finite_terms.items() if ok < 1.0)
+  if not bad_terms and np.min(finite_grads, initial=1.0) >= 1.0:
     return True
   if loss_scaled:
-    scale = float(measurements["loss_scale"])
-    nan_term = any(np.isnan(float(measurements.get(n, 0.0)))
-                   for n in bad_terms)
-    if scale >= 1.0 and not nan_term:
+    nan_term = any(np.isnan(float(values.get(n, 0.0))) for n in bad_terms)
+    if loss_scale >= 1.0 and not nan_term:
       return False
-  bad_vars = describe_bad_gradients(grads_ok, variable_paths)
+  bad_vars = describe_bad_gradients(finite_grads, variable_paths)
   lines = [f"Non-finite values in the {player} step at step {step}."]
   if bad_terms:
-    values = ", ".join(f"{n}={float(measurements[n])}" if n in measurements
-                       else n for n in bad_terms)
-    lines.append(f"  non-finite in the forward pass: {values} "
+    shown = ", ".join(f"{n}={float(values[n])}" if n in values else n
+                      for n in bad_terms)
+    lines.append(f"  non-finite in the forward pass: {shown} "
                  "(--check_numerics=full names the op)")
   if player == "discriminator" and "generator_output" in bad_terms:
     # D's gradients are then only a consequence; blaming D would mislead.

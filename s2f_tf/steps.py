@@ -1,29 +1,49 @@
 """The compiled training steps, built once per run.
 
 `TrainSteps` holds `tf.function`s with input signatures taken from the
-dataset's element spec, so they trace exactly once: a discriminator step, the
-same step in the lazy-regularisation phase (R1/R2 every N steps, a separate
-function as in StyleGAN2 / StyleGAN3 rather than a data-dependent branch), a
-generator step that also updates the EMA generator, and a gradients-only
-function for histograms. Each returns a dict of float32 measurements reduced
-over replicas; the loop fetches them only when it needs them.
+dataset's element spec, so they trace exactly once: a discriminator step, a
+generator step that also updates the EMA generator, the same steps in their
+lazy-regularisation phase (separate functions, as in StyleGAN2 / StyleGAN3,
+rather than a data-dependent branch; built only when the task has lazy
+regularisers), and a gradients-only function for histograms. Each step
+returns a `StepResult` of float32 tensors reduced over replicas; the loop
+fetches its one fused finiteness flag every step and the measurements only
+when it logs.
 
-What the losses are comes from the task (`tasks.py`). Every loss is a mean
-over the replica's batch divided by the replica count, i.e. a mean over the
-global batch (`tf.nn.compute_average_loss` semantics), because replica
-gradients are summed when they are applied.
+What the losses are comes from the task (`s2f_tf.tasks`). Every loss is a
+mean over the replica's batch, divided here by the replica count, i.e. a
+mean over the global batch (`tf.nn.compute_average_loss` semantics),
+because replica gradients are summed when they are applied.
 """
 
-from typing import Dict, List
+from typing import Dict, List, NamedTuple
 
 import tensorflow as tf
 
 from s2f_tf import numerics
 from s2f_tf import precision as precision_lib
 
+class StepResult(NamedTuple):
+  """What one player's step returns (a NamedTuple, so tf.function can).
+
+  Attributes:
+    measurements: loss terms, the player's total and the task's scalars.
+    all_finite: 1.0 if every checked value was finite (always 1.0 with
+      --check_numerics=off); the one value fetched every step.
+    finite_terms: flag per loss term and watched tensor.
+    finite_grads: flag per gradient, in data-flow order of the variables.
+    loss_scale: the player's loss scale after the step (1.0 unscaled).
+  """
+
+  measurements: Dict[str, tf.Tensor]
+  all_finite: tf.Tensor
+  finite_terms: Dict[str, tf.Tensor]
+  finite_grads: tf.Tensor
+  loss_scale: tf.Tensor
+
 
 class TrainSteps:
-  """The D step, the D step with lazy regularisers, the G step, gradients."""
+  """The players' steps (plain and lazily regularised) and gradients."""
 
   def __init__(self, config, strategy, task, generator, discriminator, g_opt,
                d_opt, element_spec, ema_generator=None):
@@ -41,25 +61,32 @@ class TrainSteps:
         "d": numerics.forward_order(d_forward,
                                     discriminator.trainable_variables),
     }
+    self.lazy = task.lazy_intervals()
     sig = [element_spec]
-    self.d_step = tf.function(lambda b: self._run(self._d_update, b, False),
-                              input_signature=sig)
-    self.d_step_reg = tf.function(
-        lambda b: self._run(self._d_update, b, True), input_signature=sig)
-    self.g_step = tf.function(self._g_step, input_signature=sig)
+    make = lambda key, reg: tf.function(
+        lambda b: self._step(key, b, reg), input_signature=sig)
+    self.d_step, self.g_step = make("d", False), make("g", False)
+    self.d_step_reg = make("d", True) if self.lazy.d else None
+    self.g_step_reg = make("g", True) if self.lazy.g else None
     self.gradients = tf.function(self._local_gradients, input_signature=sig)
 
-  def _terms(self, key, batch, regularize=False):
-    if key == "d":
-      return self.task.d_terms(self.generator, self.discriminator, batch,
-                               regularize)
-    return self.task.g_terms(self.generator, self.discriminator, batch)
+  def step_for(self, key: str, index: int):
+    """(name, function) of player `key`'s step number `index` (from 0)."""
+    interval = getattr(self.lazy, key)
+    if interval and index % interval == 0:
+      return f"{key}_step_reg", getattr(self, f"{key}_step_reg")
+    return f"{key}_step", getattr(self, f"{key}_step")
+
+  def _terms(self, key, batch, regularize):
+    losses_of = self.task.d_terms if key == "d" else self.task.g_terms
+    return losses_of(self.generator, self.discriminator, batch, regularize)
 
   def _grads(self, key, batch, regularize=False):
     optimizer = self.optimizers[key]
     replicas = self.strategy.num_replicas_in_sync
     with tf.GradientTape() as tape:
-      terms, stats, watched = self._terms(key, batch, regularize)
+      out = self._terms(key, batch, regularize)
+      terms = dict(out.terms)
       decay = self.config.train.weight_decay
       if decay:  # L2 weight decay as a loss term, on kernels only.
         terms[f"{key}_l2"] = decay * tf.add_n(
@@ -68,34 +95,37 @@ class TrainSteps:
       total = tf.add_n(list(terms.values()))
       scaled = optimizer.scale_loss(total / replicas)
     grads = tape.gradient(scaled, self.variables[key])
-    return terms, stats, watched, total, grads
+    return terms, out, total, grads
 
-  def _update(self, key, batch, regularize=False):
+  def _update(self, key, batch, regularize) -> StepResult:
     optimizer = self.optimizers[key]
-    terms, stats, watched, total, grads = self._grads(key, batch, regularize)
+    terms, out, total, grads = self._grads(key, batch, regularize)
     optimizer.apply(grads, self.variables[key])
-    out = dict(terms, **stats)
-    out[f"{key}_total"] = total
-    out["loss_scale"] = tf.cast(precision_lib.loss_scale(optimizer),
-                                tf.float32)
-    if self.check:
-      out.update(numerics.finiteness(dict(terms, **watched), grads))
-    return out
-
-  def _d_update(self, batch, regularize):
-    out = self._update("d", batch, regularize)
-    if self.config.train.gan_loss == "wgan":
+    if key == "d" and self.config.train.gan_loss == "wgan":
       # Weight clipping keeps the critic K-Lipschitz (Arjovsky et al. 2017).
       clip = self.config.train.wgan_clip
       for v in self.variables["d"]:
         v.assign(tf.clip_by_value(v, -clip, clip))
-    return out
+    measurements = dict(terms, **out.measurements)
+    measurements[f"{key}_total"] = total
+    if self.check:
+      fused, finite_terms, finite_grads = numerics.finiteness(
+          dict(terms, **out.watched), grads)
+    else:
+      fused, finite_terms, finite_grads = tf.ones([]), {}, tf.ones([0])
+    scale = tf.cast(precision_lib.loss_scale(optimizer), tf.float32)
+    return StepResult(measurements, fused, finite_terms, finite_grads, scale)
 
-  def _g_step(self, batch):
-    out = self._run(lambda b: self._update("g", b), batch)
-    if self.ema_generator is not None:
+  def _step(self, key, batch, regularize) -> StepResult:
+    """strategy.run, the replica means, then the EMA after a G step."""
+    per_replica = self.strategy.run(self._update,
+                                    args=(key, batch, regularize))
+    result = tf.nest.map_structure(
+        lambda v: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, v,
+                                       axis=None), per_replica)
+    if key == "g" and self.ema_generator is not None:
       self._update_ema()
-    return out
+    return result
 
   def _update_ema(self):
     """ema = beta * ema + (1 - beta) * w, in cross-replica context.
@@ -106,13 +136,6 @@ class TrainSteps:
     beta = self.config.train.ema_beta
     for ema, w in zip(self.ema_generator.variables, self.generator.variables):
       ema.assign(beta * ema + (1.0 - beta) * tf.cast(w, ema.dtype))
-
-  def _run(self, fn, batch, *args) -> Dict[str, tf.Tensor]:
-    """strategy.run, then the replica reduction of every measurement."""
-    per_replica = self.strategy.run(fn, args=(batch,) + args)
-    return {name: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, value,
-                                       axis=None)
-            for name, value in per_replica.items()}
 
   def _local_gradients(self, batch):
     """Unapplied, unscaled gradients of both players on one replica's batch.

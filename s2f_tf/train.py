@@ -26,6 +26,7 @@ from s2f_tf import precision as precision_lib
 from s2f_tf import steps as steps_lib
 from s2f_tf import summaries
 from s2f_tf import tasks
+from s2f_tf.tasks import base
 
 
 @dataclasses.dataclass
@@ -35,7 +36,7 @@ class RunState:
   config: config_lib.Config
   workdir: str
   strategy: tf.distribute.Strategy
-  task: object
+  task: base.Task
   dataset: tf.data.Dataset
   generator: keras.Model
   discriminator: keras.Model
@@ -52,7 +53,7 @@ class RunState:
 def _build_players(config, task):
   """Models and optimizers; call under strategy.scope()."""
   t = config.train
-  generator, discriminator = task.build_models()
+  generator, discriminator = task.build_generator(), task.build_discriminator()
   ema_generator = None
   if t.ema_beta > 0:
     ema_generator = task.build_generator()
@@ -109,7 +110,7 @@ def run(config: config_lib.Config, workdir: str) -> Dict:
   numerics.RetraceError; in both cases no checkpoint of the bad state is
   written. Ctrl-C saves a checkpoint, then re-raises.
   """
-  config_lib.validate(config)
+  tasks.validate(config)
   os.makedirs(workdir, exist_ok=True)
   config_lib.save_config(config, workdir)
   if config.train.check_numerics == "full":
@@ -139,10 +140,9 @@ class Loop:
                                              t.stop_on_collapse)
     self.paths = state.steps.variable_paths()
     self.skipped = 0
-    # Held-out evaluation: few-shot runs only, on the chief only (the other
-    # workers would compute the same numbers and throw them away).
-    self.evaluates = isinstance(state.task, tasks.FewShotTask) and self.chief
-    self.grid_inputs = state.task.grid_inputs()
+    # On the chief only: the other workers would compute the same numbers
+    # and throw them away.
+    self.evaluates = self.chief
     self.iterator = iter(state.dataset)
     self.saved_step = int(state.step.numpy())  # Restored, so on disk.
 
@@ -162,10 +162,10 @@ class Loop:
         if done % self.t.log_every == 0 or done == self.t.steps:
           rate = (done - tick_step) / max(time.time() - tick, 1e-9)
           tick, tick_step = time.time(), done
-          self._log(done, last, rate)
+          scalars = self._log(done, last, rate)
           progbar.update(done, [("steps/s", rate),
-                                ("g_total", last["g"]["g_total"]),
-                                ("d_total", last["d"]["d_total"])])
+                                ("g_total", scalars["g_total"]),
+                                ("d_total", scalars["d_total"])])
         self._periodic(done)
     except tf.errors.InvalidArgumentError as e:
       if self.t.check_numerics != "full":
@@ -180,7 +180,8 @@ class Loop:
       raise
     self._save()
     results = {"step": int(self.s.step.numpy()), "skipped_steps": self.skipped,
-               "last": _to_floats(last)}
+               "last": {key: _fetch(out.measurements)
+                        for key, out in last.items()}}
     # Every grid of the run, earlier sessions of a resumed run included.
     grids = sorted(glob.glob(os.path.join(self.s.workdir, "samples",
                                           "step_*.png")))
@@ -207,54 +208,55 @@ class Loop:
       self.guard.watch(name, function)
     return out
 
-  def _train_step(self, step: int) -> Dict[str, Dict[str, np.ndarray]]:
+  def _train_step(self, step: int) -> Dict[str, steps_lib.StepResult]:
     steps, t = self.s.steps, self.t
     for c in range(t.n_critic):
-      d_index = step * t.n_critic + c
-      lazy_reg = (t.r1_gamma > 0 or t.r2_gamma > 0) and (
-          d_index % t.r1_interval == 0)
-      name = "d_step_reg" if lazy_reg else "d_step"
-      d_out = self._call(name, getattr(steps, name), next(self.iterator))
+      name, function = steps.step_for("d", step * t.n_critic + c)
+      d_out = self._call(name, function, next(self.iterator))
       self._check(step, "discriminator", d_out, "d")
-    g_out = self._call("g_step", steps.g_step, next(self.iterator))
+    name, function = steps.step_for("g", step)
+    g_out = self._call(name, function, next(self.iterator))
     self._check(step, "generator", g_out, "g")
     self.s.step.assign_add(1)
     return {"d": d_out, "g": g_out}
 
-  def _check(self, step: int, player: str, out, key: str) -> None:
-    if "finite_grads" not in out:
+  def _check(self, step: int, player: str, out: steps_lib.StepResult,
+             key: str) -> None:
+    # One scalar copied to the host per step: the price of stopping in the
+    # step where a NaN appears. The rest stays put until a log step.
+    if float(out.all_finite) >= 1.0:
       return
-    # A host sync per step: the price of stopping in the same step.
-    values = {k: v.numpy() for k, v in out.items()}
     ok = numerics.check_finite(
-        step, player, values, self.paths[key],
+        step, player, finite_terms=_fetch(out.finite_terms),
+        finite_grads=out.finite_grads.numpy(),
+        values=_fetch(out.measurements), loss_scale=float(out.loss_scale),
+        variable_paths=self.paths[key],
         loss_scaled=self.t.precision == "mixed_float16")
     if not ok:
       self.skipped += 1
       with self.writer.as_default(step=step):
         tf.summary.scalar("numerics/skipped_steps", self.skipped)
-        tf.summary.scalar(f"numerics/{key}_loss_scale",
-                          float(values["loss_scale"]))
+        tf.summary.scalar(f"numerics/{key}_loss_scale", float(out.loss_scale))
       logging.warning("step %d: %s gradients overflowed under float16; the "
                       "update was skipped and the loss scale is now %g.",
-                      step, player, float(values["loss_scale"]))
+                      step, player, float(out.loss_scale))
 
   # Periodic work ----------------------------------------------------------
 
-  def _log(self, step: int, last, rate: float) -> None:
+  def _log(self, step: int, last, rate: float) -> Dict[str, float]:
+    """Writes the latest measurements; the only place they reach the host."""
     self.guard.check()
     scalars = {}
-    for out in last.values():
-      scalars.update({k: float(v) for k, v in out.items()
-                      if not k.startswith("finite")})
+    for key, out in last.items():
+      scalars.update(_fetch(out.measurements))
+      scalars[f"{key}_loss_scale"] = float(out.loss_scale)
     scalars["steps_per_second"] = rate
     if self.chief:
       summaries.write_scalars(self.writer, step, scalars, prefix="train/")
-    stds = {"generator output": scalars["output_std"]}
-    if "style_std" in scalars and (
-        self.s.config.model.style_source == "embedder"):
-      stds["style code"] = scalars["style_std"]
-    self.collapse.update(step, stds)
+    self.collapse.update(step, {
+        label: scalars[name]
+        for name, label in self.s.task.collapse_signals().items()})
+    return scalars
 
   def _periodic(self, step: int) -> None:
     t = self.t
@@ -267,9 +269,12 @@ class Loop:
     if step % t.checkpoint_every == 0:
       self._save()
 
+  def _sample(self, *inputs):
+    """The run's sampler, under the retrace guard."""
+    return self._call("sample", self.s.sample, *inputs)
+
   def _write_grid(self, step: int) -> None:
-    output = self._call("sample", self.s.sample, *self.grid_inputs)
-    grid = self.s.task.grid(self.grid_inputs, output.numpy())
+    grid = self.s.task.sample_grid(self._sample)
     summaries.write_image(self.writer, step, "samples", grid)
     summaries.save_png(grid, os.path.join(self.s.workdir, "samples",
                                           f"step_{step:07d}.png"))
@@ -284,21 +289,8 @@ class Loop:
                                variables["d"], d_grads)
 
   def _evaluate(self, step: int) -> Dict:
-    generate = lambda sketch, refs: self._call(
-        "sample", self.s.sample, tf.constant(sketch), tf.constant(refs)).numpy()
-    task = self.s.task
-    results = evaluate_lib.evaluate(
-        generate, task.heldout_set, evaluate_lib.mean_photo(task.train_set),
-        self.t.batch_size, self.s.config.data.k_refs, self.t.eval_episodes)
-    results["step"] = step
-    summaries.write_scalars(self.writer, step,
-                            evaluate_lib.flat_scalars(results), "eval/")
-    evaluate_lib.write_results(results, self.s.workdir)
-    logging.info("eval at step %d: PSNR model %.2f dB, other-style %.2f dB, "
-                 "mean photo %.2f dB", step, results["model"]["psnr"],
-                 results["other_identity_style"]["psnr"],
-                 results["mean_train_photo"]["psnr"])
-    return results
+    return evaluate_lib.evaluate_run(self.s.task, self._sample, step,
+                                     self.s.workdir, writer=self.writer)
 
   def _save(self) -> None:
     # Decided from the step alone, so every worker saves at the same steps
@@ -310,30 +302,6 @@ class Loop:
     self.saved_step = step
 
 
-def _to_floats(out: Dict) -> Dict:
-  return {player: {k: float(v) for k, v in values.items()
-                   if not k.startswith("finite")}
-          for player, values in out.items()}
-
-
-def evaluate_workdir(workdir: str, max_episodes: Optional[int] = None) -> Dict:
-  """`s2f-eval`: restores the generator and evaluates it on held-out people."""
-  config, generator, step = checkpointing.restore_generator(workdir)
-  # Same global seed and same compiled sampler as the evaluation at the end
-  # of training, so both draw the same episodes and give the same numbers.
-  keras.utils.set_random_seed(config.train.seed)
-  task = tasks.make_task(config)
-  sample = task.make_sampler(generator)
-  generate = lambda sketch, refs: sample(tf.constant(sketch),
-                                         tf.constant(refs)).numpy()
-  results = evaluate_lib.evaluate(
-      generate, task.heldout_set, evaluate_lib.mean_photo(task.train_set),
-      config.train.batch_size, config.data.k_refs,
-      max_episodes or config.train.eval_episodes)
-  results["step"] = step
-  evaluate_lib.write_results(results, workdir)
-  writer = tf.summary.create_file_writer(os.path.join(workdir, "eval"))
-  summaries.write_scalars(writer, step, evaluate_lib.flat_scalars(results),
-                          "eval/")
-  writer.flush()
-  return results
+def _fetch(tensors: Dict[str, tf.Tensor]) -> Dict[str, float]:
+  """Copies scalars to the host (a sync point: only at log time)."""
+  return {name: float(value) for name, value in tensors.items()}

@@ -10,6 +10,7 @@ import time
 import tensorflow as tf
 
 from s2f_tf import checkpointing
+from s2f_tf import tasks
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -52,7 +53,7 @@ def test_blown_up_learning_rate_stops_clearly_and_keeps_checkpoint(
   assert "Traceback" not in blown.stderr
   latest = tf.train.latest_checkpoint(checkpointing.checkpoint_dir(workdir))
   assert latest.endswith("ckpt-10")
-  _, generator, step = checkpointing.restore_generator(workdir)
+  _, generator, step = tasks.restore(workdir)
   assert step == 10
   assert all(tf.reduce_all(tf.math.is_finite(v)) for v in generator.variables)
 
@@ -82,5 +83,5 @@ def test_ctrl_c_saves_a_checkpoint_and_the_same_command_resumes(
   assert latest is not None
   interrupted_at = int(latest.rsplit("-", 1)[1])
   assert interrupted_at >= 5
-  _, _, step = checkpointing.restore_generator(str(workdir))
+  _, _, step = tasks.restore(str(workdir))
   assert step == interrupted_at

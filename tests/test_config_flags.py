@@ -1,6 +1,5 @@
 """Flags <-> config: presets parse, round-trip, and bad values fail clearly."""
 
-import dataclasses
 import glob
 import os
 
@@ -78,7 +77,22 @@ def test_config_json_round_trip_and_unknown_keys(tmp_path):
   bad["train"]["stepz"] = 1
   with pytest.raises(ValueError, match="stepz"):
     config_lib.Config.from_dict(bad)
-  assert dataclasses.replace(config.train, steps=5).steps == 5
+
+
+def test_configs_written_before_the_task_flag_load_as_their_task():
+  old = config_lib.Config().to_dict()
+  del old["model"]["task"]
+  assert config_lib.Config.from_dict(old).model.task == "sketch2face"
+  old["model"]["model"] = "dcgan"
+  assert config_lib.Config.from_dict(old).model.task == "unconditional"
+
+
+@pytest.mark.parametrize("preset", ["dcgan_faces64", "wgan_clip_faces64",
+                                    "wgan_gp_faces64"])
+def test_unconditional_presets_name_their_task(preset):
+  config = s2f_flags.config_from_flags(
+      _parse([f"--flagfile={REPO}/flags/{preset}.cfg"]))
+  assert (config.model.task, config.model.model) == ("unconditional", "dcgan")
 
 
 def test_missing_workdir_config_names_the_path(tmp_path):

@@ -18,7 +18,9 @@ from s2f_tf import checkpointing
 from s2f_tf import config as config_lib
 from s2f_tf import export
 from s2f_tf import images
+from s2f_tf import tasks
 from s2f_tf.models import few_shot
+from s2f_tf.serving import few_shot as few_shot_serving
 from s2f_tf import precision as precision_lib
 from s2f_tf import train
 from s2f_tf.data import decode
@@ -34,10 +36,11 @@ def run(tiny_data_root, tmp_path_factory):
   train.run(config_lib.tiny_config(root=tiny_data_root, steps=2,
                                    checkpoint_every=2, image_every=2,
                                    log_every=1), workdir)
-  config, generator, step = export.restore_serving_generator(workdir)
-  path = export.export(generator, config, str(root / "serving"))
+  task, generator, step = export.restore_for_serving(workdir)
+  path = export.export(task, generator, str(root / "serving"))
   return types.SimpleNamespace(
-      root=root, workdir=workdir, config=config, generator=generator,
+      root=root, workdir=workdir, task=task, config=task.config,
+      generator=generator,
       step=step, path=path, loaded=tf.saved_model.load(path))
 
 
@@ -63,7 +66,7 @@ def test_export_writes_only_the_version_folder(run):
   saved = config_lib.load_config(os.path.join(run.path, export.EXTRA_DIR))
   assert saved == run.config
   with pytest.raises(FileExistsError, match="another version"):
-    export.export(run.generator, run.config, str(run.root / "serving"))
+    export.export(run.task, run.generator, str(run.root / "serving"))
 
 
 @pytest.mark.parametrize("batch_size,k_refs", [(1, 1), (3, 4)])
@@ -74,9 +77,9 @@ def test_every_signature_agrees_with_the_keras_model(run, batch_size, k_refs):
   sig = run.loaded.signatures
   got_float = sig["serving_float"](sketch=_unit(sketch),
                                    refs=_unit(refs))["image"].numpy()
-  np.testing.assert_allclose(got_float, image, atol=export.TOLERANCE)
+  np.testing.assert_allclose(got_float, image, atol=few_shot_serving.TOLERANCE)
   got_style = sig["encode_style"](refs=tf.constant(refs))["style"].numpy()
-  np.testing.assert_allclose(got_style, style, atol=export.TOLERANCE)
+  np.testing.assert_allclose(got_style, style, atol=few_shot_serving.TOLERANCE)
   for got in (sig["serving_default"](sketch=tf.constant(sketch),
                                      refs=tf.constant(refs))["image"],
               sig["generate"](sketch=tf.constant(sketch),
@@ -134,7 +137,7 @@ def test_saved_model_cli_shows_the_signatures(run):
   out = subprocess.run(_saved_model_cli() + ["show", "--all", "--dir",
                                              run.path],
                        capture_output=True, text=True, check=True).stdout
-  for name in export.SIGNATURES:
+  for name in few_shot_serving.FewShotExport.SIGNATURES:
     assert f"signature_def['{name}']" in out
   default = out[out.index("signature_def['serving_default']"):]
   default = default[:default.index("Method name")]
@@ -162,25 +165,25 @@ def test_saved_model_cli_run_makes_an_image_and_names_bad_shapes(run, tmp_path):
 
 
 def test_a_failed_verification_is_loud_and_leaves_nothing(run, monkeypatch):
-  other = few_shot.build_generator(run.config.model, SIZE)
+  other = few_shot_serving.FewShotExport(
+      few_shot.build_generator(run.config.model, SIZE), k_refs=2)
   with pytest.raises(export.VerificationError,
                      match=r"serving_float via tf.saved_model.load"):
-    export.verify(run.path, other, k_refs=2)
+    export.verify(run.path, other)
   verify = export.verify  # Now checks the new export against `other`:
-  monkeypatch.setattr(export, "verify",
-                      lambda path, *_: verify(path, other, k_refs=2))
+  monkeypatch.setattr(export, "verify", lambda path, _: verify(path, other))
   with pytest.raises(export.VerificationError):
-    export.export(run.generator, run.config, str(run.root / "failed"))
+    export.export(run.task, run.generator, str(run.root / "failed"))
   assert not os.listdir(run.root / "failed")
 
 
 def test_generators_are_restored_and_exported_in_float32(run):
   with precision_lib.precision_policy("mixed_float16"):
-    _, generator, _ = export.restore_serving_generator(run.workdir)
+    _, generator, _ = export.restore_for_serving(run.workdir)
     mixed = few_shot.build_generator(run.config.model, SIZE)
   assert generator.compute_dtype == "float32"
   with pytest.raises(ValueError, match="float32 generator"):
-    export.ExportModule(mixed)
+    few_shot_serving.FewShotExport(mixed, k_refs=2)
 
 
 def test_ema_weights_are_exported_when_the_checkpoint_has_them(run,
@@ -195,17 +198,29 @@ def test_ema_weights_are_exported_when_the_checkpoint_has_them(run,
       step=tf.Variable(7, dtype=tf.int64))
   checkpointing.make_manager(checkpoint, workdir, keep=1).save(7)
   for use_ema, want in ((True, ema), (False, raw)):
-    _, got, step = export.restore_serving_generator(workdir, use_ema)
+    _, got, step = export.restore_for_serving(workdir, use_ema)
     assert step == 7
     for a, b in zip(got.variables, want.variables):
       np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
-def test_only_the_sketch_to_face_model_is_exported(run):
-  dcgan = dataclasses.replace(
-      run.config, model=dataclasses.replace(run.config.model, model="dcgan"))
-  with pytest.raises(ValueError, match="--model=dcgan"):
-    export.export(run.generator, dcgan, str(run.root / "dcgan"))
+def test_unconditional_generator_exports_noise_to_image(run):
+  config = dataclasses.replace(
+      run.config,
+      data=dataclasses.replace(run.config.data, image_size=32),
+      model=dataclasses.replace(run.config.model, task="unconditional",
+                                model="dcgan", z_dim=8))
+  task = tasks.make_task(config)
+  generator = task.build_generator()
+  path = export.export(task, generator, str(run.root / "dcgan"))
+  z = np.random.default_rng(0).standard_normal((3, 8)).astype(np.float32)
+  signatures = tf.saved_model.load(path).signatures
+  got = signatures["serving_float"](z=tf.constant(z))["image"].numpy()
+  np.testing.assert_allclose(got, generator(z, training=False), atol=1e-5)
+  image = signatures["serving_default"](z=tf.constant(z))["image"].numpy()
+  assert image.dtype == np.uint8 and image.shape == (3, 32, 32, 3)
+  with pytest.raises(ValueError, match="draws a face from a sketch"):
+    export.load_image_fn(export_dir=path)
 
 
 def _write(path, image):

@@ -9,32 +9,35 @@ from s2f_tf import numerics
 PATHS = ["g/enc/conv/kernel", "g/dec/res_0/adalin/rho", "g/dec/out/kernel"]
 
 
-def _measurements(terms_ok, grads_ok, **values):
-  out = {f"finite/{name}": np.float32(ok) for name, ok in terms_ok.items()}
-  out.update(finite_grads=np.array(grads_ok, np.float32), loss_scale=1.0)
-  out.update(values)
-  return out
+def _check(step, player, terms_ok, grads_ok, loss_scaled=False,
+           loss_scale=1.0, **values):
+  return numerics.check_finite(
+      step, player,
+      finite_terms={name: float(ok) for name, ok in terms_ok.items()},
+      finite_grads=np.array(grads_ok, np.float32), values=values,
+      loss_scale=loss_scale, variable_paths=PATHS, loss_scaled=loss_scaled)
 
 
 def test_finiteness_flags_each_term_and_gradient():
-  flags = numerics.finiteness(
+  fused, terms, grads = numerics.finiteness(
       {"b": tf.constant(1.0), "a": tf.constant(np.nan)},
       [tf.constant([1.0, np.inf]), tf.constant([2.0])])
-  assert (float(flags["finite/a"]), float(flags["finite/b"])) == (0.0, 1.0)
-  np.testing.assert_array_equal(flags["finite_grads"], [0.0, 1.0])
+  assert (float(terms["a"]), float(terms["b"])) == (0.0, 1.0)
+  np.testing.assert_array_equal(grads, [0.0, 1.0])
+  assert float(fused) == 0.0
+  fused, _, _ = numerics.finiteness({"a": tf.constant(1.0)},
+                                    [tf.constant([2.0])])
+  assert float(fused) == 1.0
 
 
 def test_all_finite_passes():
-  assert numerics.check_finite(
-      3, "generator", _measurements({"g_adv": 1}, [1, 1, 1]), PATHS,
-      loss_scaled=False)
+  assert _check(3, "generator", {"g_adv": 1}, [1, 1, 1])
 
 
 def test_bad_gradients_are_named_first_in_backprop_order():
-  m = _measurements({"g_adv": 0, "g_l1": 1, "generator_output": 0},
-                    [0, 0, 1], g_adv=np.nan, g_l1=0.5)
   with pytest.raises(numerics.NumericsError) as info:
-    numerics.check_finite(41, "generator", m, PATHS, loss_scaled=False)
+    _check(41, "generator", {"g_adv": 0, "g_l1": 1, "generator_output": 0},
+           [0, 0, 1], g_adv=np.nan, g_l1=0.5)
   text = str(info.value)
   assert "generator step at step 41" in text
   assert "g_adv=nan, generator_output" in text and "g_l1" not in text
@@ -44,25 +47,24 @@ def test_bad_gradients_are_named_first_in_backprop_order():
 
 
 def test_nan_generator_output_in_the_d_step_blames_the_generator():
-  m = _measurements({"d_adv": 1, "generator_output": 0}, [0, 0, 0],
-                    d_adv=1.0)
   with pytest.raises(numerics.NumericsError) as info:
-    numerics.check_finite(7, "discriminator", m, PATHS, loss_scaled=False)
+    _check(7, "discriminator", {"d_adv": 1, "generator_output": 0},
+           [0, 0, 0], d_adv=1.0)
   text = str(info.value)
   assert "generator's output was already non-finite" in text
   assert "first bad layer" not in text
 
 
 def test_float16_overflow_is_skipped_not_fatal():
-  m = _measurements({"g_adv": 1}, [1, 0, 1], loss_scale=16384.0, g_adv=1.0)
-  assert not numerics.check_finite(5, "generator", m, PATHS, loss_scaled=True)
+  assert not _check(5, "generator", {"g_adv": 1}, [1, 0, 1],
+                    loss_scaled=True, loss_scale=16384.0, g_adv=1.0)
 
 
 @pytest.mark.parametrize("scale, value", [(0.5, 1.0), (1024.0, np.nan)])
 def test_float16_persistent_nan_is_fatal(scale, value):
-  m = _measurements({"g_adv": 0}, [1, 0, 1], loss_scale=scale, g_adv=value)
   with pytest.raises(numerics.NumericsError, match="g/dec/res_0/adalin"):
-    numerics.check_finite(5, "generator", m, PATHS, loss_scaled=True)
+    _check(5, "generator", {"g_adv": 0}, [1, 0, 1], loss_scaled=True,
+           loss_scale=scale, g_adv=value)
 
 
 def test_collapse_warns_after_patience_and_stops_when_asked(caplog):

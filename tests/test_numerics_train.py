@@ -99,9 +99,14 @@ def test_float16_overflow_skips_the_step_and_halves_the_scale(
     loop = train.Loop(state)
     batch = next(loop.iterator)
     out = state.steps.g_step(batch)
+    assert float(out.all_finite) == 0.0
     assert not numerics.check_finite(
-        0, "generator", {k: v.numpy() for k, v in out.items()},
-        loop.paths["g"], loss_scaled=True)
+        0, "generator",
+        finite_terms={k: float(v) for k, v in out.finite_terms.items()},
+        finite_grads=out.finite_grads.numpy(),
+        values={k: float(v) for k, v in out.measurements.items()},
+        loss_scale=float(out.loss_scale), variable_paths=loop.paths["g"],
+        loss_scaled=True)
     after = [v.numpy() for v in state.generator.trainable_variables]
     for a, b in zip(before, after):
       np.testing.assert_array_equal(a, b)  # The update was skipped.

@@ -2,6 +2,8 @@
 
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 from PIL import Image
@@ -9,6 +11,7 @@ import pytest
 import tensorflow as tf
 
 from s2f_tf import checkpointing
+from s2f_tf import tasks
 from s2f_tf import precision as precision_lib
 from s2f_tf import train
 
@@ -25,6 +28,7 @@ def test_losses_go_down_on_a_fixed_batch(tiny_config, tmp_path):
   for _ in range(49):
     state.steps.d_step(batch)
     last = state.steps.g_step(batch)
+  first, last = first.measurements, last.measurements
   assert float(last["g_l1"]) < 0.7 * float(first["g_l1"])
   assert float(last["g_total"]) < float(first["g_total"])
 
@@ -42,18 +46,17 @@ def test_run_writes_workdir_and_resumes_at_same_step(tiny_config, tmp_path):
   assert saved.endswith("ckpt-10")
   saved_names = [n for n, _ in tf.train.list_variables(saved)
                  if n.startswith("generator/")]
-  _, generator, _ = checkpointing.restore_generator(workdir)
+  _, generator, _ = tasks.restore(workdir)
   assert len(saved_names) == len(generator.variables)  # None left out.
 
   state = train.setup(config, workdir)  # Resume without training.
   assert int(state.step.numpy()) == 10
   assert int(state.g_opt.iterations.numpy()) == 10
-  _, generator, step = checkpointing.restore_generator(workdir,
-                                                      prefer_ema=False)
+  _, generator, step = tasks.restore(workdir, prefer_ema=False)
   assert step == 10
   for a, b in zip(_weights(state.generator), _weights(generator)):
     np.testing.assert_array_equal(a, b)
-  _, ema, _ = checkpointing.restore_generator(workdir)  # EMA by default.
+  _, ema, _ = tasks.restore(workdir)  # EMA by default.
   for a, b in zip(_weights(state.ema_generator), _weights(ema)):
     np.testing.assert_array_equal(a, b)
 
@@ -89,13 +92,14 @@ def test_mixed_precision_steps_give_finite_float32_outputs(
   assert image.dtype == tf.float32
   assert np.isfinite(image.numpy()).all()
   for out in (d_out, g_out):
-    for name, value in out.items():
+    assert float(out.all_finite) == 1.0
+    for name, value in out.measurements.items():
       assert value.dtype == tf.float32, name
       assert np.isfinite(value.numpy()).all(), name
   compute = {v.dtype for v in state.generator.trainable_variables}
   assert compute == {"float32"}  # Master weights stay float32.
   if precision == "mixed_float16":
-    assert float(g_out["loss_scale"]) > 1.0
+    assert float(g_out.loss_scale) > 1.0
 
 
 def test_inference_with_another_k(tiny_config, tmp_path):
@@ -112,13 +116,20 @@ def test_inference_with_another_k(tiny_config, tmp_path):
   np.testing.assert_allclose(one.numpy(), four.numpy(), atol=1e-5)
 
 
-def test_eval_beats_nothing_but_reports_all_baselines(tiny_config, tmp_path):
+def test_s2f_eval_reproduces_the_end_of_training_numbers_exactly(
+    tiny_config, tmp_path):
   workdir = str(tmp_path / "run")
-  train.run(tiny_config(steps=4, checkpoint_every=4), workdir)
-  results = train.evaluate_workdir(workdir, max_episodes=8)
+  trained = train.run(tiny_config(steps=4, checkpoint_every=4,
+                                  eval_at_end=True, eval_episodes=8), workdir)
+  os.remove(os.path.join(workdir, "eval.json"))
+  result = subprocess.run(
+      [sys.executable, "-m", "s2f_tf.cli.eval_main", f"--workdir={workdir}"],
+      capture_output=True, text=True, timeout=300)
+  assert result.returncode == 0, result.stderr[-2000:]
+  again = json.loads(result.stdout)
+  assert again == json.loads(json.dumps(trained["eval"]))  # Bit for bit.
   with open(os.path.join(workdir, "eval.json")) as f:
-    assert json.load(f)["step"] == 4
+    assert json.load(f) == again
   for name in ("model", "other_identity_style", "mean_train_photo"):
-    assert set(results[name]) == {"l1", "psnr", "ssim"}
-    assert np.isfinite(results[name]["psnr"])
-  assert results["episodes"] >= 8
+    assert set(again[name]) == {"l1", "psnr", "ssim"}
+  assert again["step"] == 4 and again["episodes"] >= 8

@@ -36,7 +36,7 @@ import tensorflow as tf
 
 from s2f_tf import export
 from s2f_tf import flags as s2f_flags
-from s2f_tf.models import few_shot
+from s2f_tf import tasks
 # pylint: enable=g-import-not-at-top
 
 s2f_flags.define_config_flags()
@@ -92,10 +92,11 @@ def _main(argv):
   for size in map(int, _SIZES.value):
     sized = dataclasses.replace(
         config, data=dataclasses.replace(config.data, image_size=size))
-    generator = few_shot.build_generator(sized.model, size, k_refs)
+    task = tasks.make_task(sized)
+    generator = task.build_generator()
     with tempfile.TemporaryDirectory() as scratch:
       start = time.perf_counter()
-      path = export.export(generator, sized, scratch)
+      path = export.export(task, generator, scratch)
       exports.append((size, time.perf_counter() - start))
       signatures = tf.saved_model.load(path).signatures
       for batch_size in map(int, _BATCHES.value):

@@ -1,13 +1,11 @@
-"""s2f-eval: few-shot metrics of a trained run on held-out identities.
+"""s2f-eval: a trained run's metrics, exactly as at the end of training.
 
   s2f-eval --workdir=runs/demo
 Writes workdir/eval.json and TensorBoard scalars under workdir/eval.
 """
 
 import json
-import sys
 
-from absl import app
 from absl import flags
 
 from s2f_tf.cli import common
@@ -18,24 +16,19 @@ from s2f_tf import flags as s2f_flags  # pylint: disable=g-import-not-at-top
 
 s2f_flags.define_workdir_flag()
 flags.DEFINE_integer("max_episodes", None,
-                     "Held-out episodes to score (default: from config).")
+                     "Examples to score (default: the run's eval_episodes).")
 FLAGS = flags.FLAGS
 
 
-def _main(argv):
-  del argv
-  from s2f_tf import train  # pylint: disable=g-import-not-at-top
-  try:
-    results = train.evaluate_workdir(FLAGS.workdir, FLAGS.max_episodes)
-  except (FileNotFoundError, ValueError) as e:
-    print(f"s2f-eval: {e}", file=sys.stderr)
-    return 2
+def _evaluate() -> int:
+  from s2f_tf import evaluate  # pylint: disable=g-import-not-at-top
+  results = evaluate.evaluate_workdir(FLAGS.workdir, FLAGS.max_episodes)
   print(json.dumps(results, indent=2, sort_keys=True))
   return 0
 
 
 def main():
-  app.run(_main)
+  common.main("s2f-eval", _evaluate)
 
 
 if __name__ == "__main__":

@@ -8,16 +8,16 @@ Writes exports/s2f/1/ (the EMA generator when the checkpoint has one), after
 checking that the reloaded SavedModel reproduces the Keras model.
 """
 
-import sys
-
-from absl import app
 from absl import flags
 
 from s2f_tf.cli import common
 
 common.quiet_tensorflow()
 
-from s2f_tf import flags as s2f_flags  # pylint: disable=g-import-not-at-top
+# pylint: disable=g-import-not-at-top
+from s2f_tf import export
+from s2f_tf import flags as s2f_flags
+# pylint: enable=g-import-not-at-top
 
 s2f_flags.define_workdir_flag()
 flags.DEFINE_string("export_dir", None, "Model base folder for TF Serving; "
@@ -30,26 +30,17 @@ flags.mark_flag_as_required("export_dir")
 FLAGS = flags.FLAGS
 
 
-def _main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments {argv[1:]}; flags only")
-  from s2f_tf import export  # pylint: disable=g-import-not-at-top
-  try:
-    config, generator, step = export.restore_serving_generator(
-        FLAGS.workdir, FLAGS.ema)
-    path = export.export(generator, config, FLAGS.export_dir, FLAGS.version)
-  except (FileNotFoundError, FileExistsError, ValueError) as e:
-    print(f"s2f-export: {e}", file=sys.stderr)
-    return 2
-  except export.VerificationError as e:
-    print(f"s2f-export: nothing exported, {e}", file=sys.stderr)
-    return 3
+def _export() -> int:
+  task, generator, step = export.restore_for_serving(FLAGS.workdir, FLAGS.ema)
+  path = export.export(task, generator, FLAGS.export_dir, FLAGS.version)
   print(f"exported the generator of step {step} to {path}")
   return 0
 
 
 def main():
-  app.run(_main)
+  common.main("s2f-export", _export, failures=(
+      ((export.VerificationError,), common.STOPPED,
+       "{program}: nothing exported, {error}"),))
 
 
 if __name__ == "__main__":

@@ -9,9 +9,6 @@ Importing it loads TensorFlow (~3 s, even for --help); that keeps its
 defaults the flags' defaults, with no copy to drift.
 """
 
-import sys
-
-from absl import app
 from absl import flags
 
 from s2f_tf.cli import common
@@ -30,21 +27,16 @@ flags.DEFINE_enum("split", "heldout", project.SPLITS,
 flags.DEFINE_integer("max_points", project.DEFAULT_MAX_POINTS,
                      "At most this many photos, the first by (identity, "
                      "image): whole identities, only the last one cut.")
-flags.DEFINE_list("features", list(project.FEATURES),
-                  "Embeddings to export: style (one code per photo), "
-                  "content (the sketch's spatial features, flattened).")
+flags.DEFINE_list("features", [],
+                  "Embeddings to export (default: all the run's task has); "
+                  "few-shot: style (one code per photo), content (the "
+                  "sketch's spatial features, flattened).")
 FLAGS = flags.FLAGS
 
 
-def _main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments {argv[1:]}; flags only")
-  try:
-    exported = project.export_projector(FLAGS.workdir, FLAGS.split,
-                                        FLAGS.max_points, FLAGS.features)
-  except (FileNotFoundError, ValueError) as e:
-    print(f"s2f-project: {e}", file=sys.stderr)
-    return 2
+def _project() -> int:
+  exported = project.export_projector(FLAGS.workdir, FLAGS.split,
+                                      FLAGS.max_points, FLAGS.features)
   for done in exported.values():
     print(f"{done.name}: {done.shape[0]} points x {done.shape[1]} values -> "
           f"{done.tensor_path}")
@@ -55,7 +47,7 @@ def _main(argv):
 
 
 def main():
-  app.run(_main)
+  common.main("s2f-project", _project)
 
 
 if __name__ == "__main__":

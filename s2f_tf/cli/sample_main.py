@@ -10,9 +10,6 @@ This file is intentionally kept short; reading the images is
 Images of any size are centre-cropped to a square and resized to the model's.
 """
 
-import sys
-
-from absl import app
 from absl import flags
 
 from s2f_tf.cli import common
@@ -38,31 +35,22 @@ flags.register_validator("out", lambda path: path.lower().endswith(".png"),
 FLAGS = flags.FLAGS
 
 
-def _main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments {argv[1:]}; flags only")
+def _sample() -> int:
   from s2f_tf import export  # pylint: disable=g-import-not-at-top
   from s2f_tf import images  # pylint: disable=g-import-not-at-top
   from s2f_tf.data import decode  # pylint: disable=g-import-not-at-top
-  try:
-    config, generate = export.load_image_fn(FLAGS.export_dir or "",
-                                            FLAGS.workdir or "")
-    sketch, refs = images.load_inputs(
-        config.data.image_size, FLAGS.refs, FLAGS.sketch or "",
-        FLAGS.sketch_from or "", config.data.sketch_method)
-    decode.write_png(FLAGS.out, generate(sketch, refs)[0])
-  except decode.BadFile as e:
-    print(f"s2f-sample: cannot use {e.path}: {e.reason}", file=sys.stderr)
-    return 2
-  except (OSError, ValueError) as e:
-    print(f"s2f-sample: {e}", file=sys.stderr)
-    return 2
+  config, generate = export.load_image_fn(FLAGS.export_dir or "",
+                                          FLAGS.workdir or "")
+  sketch, refs = images.load_inputs(
+      config.data.image_size, FLAGS.refs, FLAGS.sketch or "",
+      FLAGS.sketch_from or "", config.data.sketch_method)
+  decode.write_png(FLAGS.out, generate(sketch, refs)[0])
   print(f"wrote {FLAGS.out}")
   return 0
 
 
 def main():
-  app.run(_main)
+  common.main("s2f-sample", _sample)
 
 
 if __name__ == "__main__":

@@ -373,10 +373,3 @@ def build_discriminator(model_config, image_size):
   discriminator((ops.zeros((1, image_size, image_size, 3)),
                  ops.zeros((1, image_size, image_size, 1))))
   return discriminator
-
-
-def build_models(config):
-  """(generator, discriminator), built at the config's size and K."""
-  size = config.data.image_size
-  return (build_generator(config.model, size, config.data.k_refs),
-          build_discriminator(config.model, size))

@@ -1,0 +1,68 @@
+"""Tasks by name: the one registry behind `--task`.
+
+A task module defines a `base.Task` subclass; one line in `_BUILTIN` (or a
+`register` call, e.g. in a test or a plug-in) makes it trainable, evaluable,
+exportable and projectable through every command. Built-in tasks are
+imported on first use, so a run pays only for its own family.
+"""
+
+import importlib
+from typing import Dict, Tuple, Type
+
+import keras
+
+from s2f_tf import checkpointing
+from s2f_tf import config as config_lib
+from s2f_tf.tasks import base
+
+_BUILTIN = {
+    "sketch2face": "s2f_tf.tasks.few_shot:FewShotTask",
+    "unconditional": "s2f_tf.tasks.unconditional:UnconditionalTask",
+    "label2face": "s2f_tf.tasks.label2face:Label2FaceTask",
+}
+_REGISTERED: Dict[str, Type[base.Task]] = {}
+
+
+def register(name: str, task_class: Type[base.Task]) -> None:
+  """Makes `--task=name` build `task_class`; a name is registered once."""
+  if name in _BUILTIN or name in _REGISTERED:
+    raise ValueError(f"task {name!r} is already registered")
+  _REGISTERED[name] = task_class
+
+
+def names() -> Tuple[str, ...]:
+  return tuple(_BUILTIN) + tuple(_REGISTERED)
+
+
+def task_class(name: str) -> Type[base.Task]:
+  """The class registered as `name`; ValueError naming the choices."""
+  if name in _REGISTERED:
+    return _REGISTERED[name]
+  if name not in _BUILTIN:
+    raise ValueError(f"--task={name!r} is unknown; use one of "
+                     f"{', '.join(names())}")
+  module, cls = _BUILTIN[name].split(":")
+  return getattr(importlib.import_module(module), cls)
+
+
+def validate(config: config_lib.Config) -> None:
+  """The generic checks, then the task's own; one fixable line on error."""
+  config_lib.validate(config)
+  task_class(config.model.task).validate(config)
+
+
+def make_task(config: config_lib.Config) -> base.Task:
+  return task_class(config.model.task)(config)
+
+
+def restore(workdir: str, prefer_ema: bool = True
+            ) -> Tuple[base.Task, keras.Model, int]:
+  """(task, generator, step) of the run in `workdir`, for the tools.
+
+  The task comes from the run's config.json, the generator's weights from
+  its latest checkpoint (the EMA weights when kept and `prefer_ema`).
+  """
+  task = make_task(config_lib.load_config(workdir))
+  generator, step = checkpointing.restore_generator(
+      workdir, task.build_generator, prefer_ema=prefer_ema)
+  return task, generator, step

@@ -1,0 +1,210 @@
+"""The task interface: the one seam between a model family and the toolkit.
+
+A task owns everything that differs between model families: its data, its
+networks, the loss terms of each player, how it samples, what its grid shows,
+how it is evaluated, served and embedded. The compiled steps, the loop,
+evaluation, export and the projector call a `Task` and nothing else, so a new
+family is one module with a `Task` subclass plus one line in the registry
+(`s2f_tf.tasks`), and gets the numerics guard, retrace guard, checkpoints,
+EMA, summaries and `tf.distribute` for free.
+
+The shared D objective (`discriminator_terms`) lives here too: every family
+picks its adversarial loss and regularisers from the same flags.
+"""
+
+import abc
+import dataclasses
+from typing import Callable, Dict, Iterator, Sequence, Tuple
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from s2f_tf import config as config_lib
+from s2f_tf import losses
+
+Batch = Dict[str, tf.Tensor]
+Sampler = Callable[..., tf.Tensor]
+
+
+@dataclasses.dataclass(frozen=True)
+class LossTerms:
+  """What a player's loss function returns.
+
+  Attributes:
+    terms: weighted float32 scalar loss terms; their sum is the player's loss
+      and each is logged under its name.
+    measurements: extra float32 scalars for TensorBoard (e.g. output std).
+    watched: tensors whose finiteness the numerics check reports by name
+      (e.g. the generator output), beside the terms and every gradient.
+  """
+
+  terms: Dict[str, tf.Tensor]
+  measurements: Dict[str, tf.Tensor] = dataclasses.field(default_factory=dict)
+  watched: Dict[str, tf.Tensor] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class LazyIntervals:
+  """Every how many steps each player's lazy regularisers run; 0: never.
+
+  The loop calls the player's regularising step (a separate compiled
+  function, as in StyleGAN2) when its step index is a multiple.
+  """
+
+  d: int = 0
+  g: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class Embedding:
+  """One embedding for the projector: N points with metadata and thumbnails."""
+
+  values: np.ndarray  # float32 [N, D].
+  metadata: Dict[str, np.ndarray]  # column name -> [N].
+  images: np.ndarray  # uint8 [N, S, S, 3] thumbnails.
+
+
+class Task(abc.ABC):
+  """A model family on the shared loop. Subclasses set MODELS.
+
+  Attributes:
+    MODELS: the `--model` values this task builds.
+    EMBEDDINGS: the `s2f-project --features` it can export.
+  """
+
+  MODELS: Tuple[str, ...] = ()
+  EMBEDDINGS: Tuple[str, ...] = ()
+
+  def __init__(self, config: config_lib.Config):
+    self.config = config
+
+  @classmethod
+  def validate(cls, config: config_lib.Config) -> None:
+    """Raises ValueError (one fixable line) on a config this task can't run.
+
+    Runs before anything is built. Subclasses extend it.
+    """
+    if config.model.model not in cls.MODELS:
+      raise ValueError(
+          f"--task={config.model.task} has no --model={config.model.model!r};"
+          f" use one of {', '.join(cls.MODELS)}")
+
+  # Data and models --------------------------------------------------------
+
+  @abc.abstractmethod
+  def make_dataset(self) -> tf.data.Dataset:
+    """Endless global batches: dicts of tensors with static shapes."""
+
+  @abc.abstractmethod
+  def build_generator(self) -> keras.Model:
+    """A new, built generator (also the EMA copy, and the tools' model).
+
+    Name every layer: checkpoints key weights by their paths, and Keras's
+    automatic names ("dense_3") change with what was built before.
+    """
+
+  @abc.abstractmethod
+  def build_discriminator(self) -> keras.Model:
+    """A new discriminator."""
+
+  @abc.abstractmethod
+  def dummy_forwards(self, generator, discriminator
+                     ) -> Tuple[Callable[[], object], Callable[[], object]]:
+    """Zero-input forward passes of G and D, for data-flow variable order."""
+
+  # Objectives ------------------------------------------------------------
+
+  def lazy_intervals(self) -> LazyIntervals:
+    """D runs R1/R2 every r1_interval steps when either is on."""
+    t = self.config.train
+    return LazyIntervals(d=t.r1_interval if t.r1_gamma or t.r2_gamma else 0)
+
+  @abc.abstractmethod
+  def d_terms(self, generator, discriminator, batch: Batch,
+              regularize: bool) -> LossTerms:
+    """The discriminator's loss terms on one replica's batch."""
+
+  @abc.abstractmethod
+  def g_terms(self, generator, discriminator, batch: Batch,
+              regularize: bool) -> LossTerms:
+    """The generator's loss terms.
+
+    D should run with training=False where it has state (spectral norm's u)
+    that the G step must not move.
+    """
+
+  # Samples and monitoring --------------------------------------------------
+
+  @abc.abstractmethod
+  def make_sampler(self, generator) -> tf.types.experimental.GenericFunction:
+    """generator inputs -> [-1, 1] images: a tf.function traced once."""
+
+  @abc.abstractmethod
+  def sample_grid(self, sample: Sampler) -> np.ndarray:
+    """The uint8 picture of the same fixed inputs at every call.
+
+    The task owns the grid's inputs (and targets); `sample` is the run's
+    sampler (or a guarded wrapper of it).
+    """
+
+  def collapse_signals(self) -> Dict[str, str]:
+    """Measurement name -> what it is, for the collapse monitor."""
+    return {"output_std": "generator output"}
+
+  # Evaluation, serving, projector -------------------------------------------
+
+  def evaluate(self, sample: Sampler, max_examples: int) -> Dict:
+    """Task-specific metrics (nested dict of floats); {} when it has none."""
+    del sample, max_examples
+    return {}
+
+  @abc.abstractmethod
+  def eval_image_batches(self, sample: Sampler, count: int, batch_size: int
+                         ) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
+    """(real, generated) uint8 [b, S, S, 3] batches, `count` images in all.
+
+    What distribution metrics (FID, KID, SWD) compare; streamed so that no
+    metric needs every image in memory.
+    """
+
+  @abc.abstractmethod
+  def export_module(self, generator) -> tf.Module:
+    """A `serving.ExportModule` with this family's signatures."""
+
+  def embeddings(self, generator, split: str, max_points: int,
+                 features: Sequence[str]) -> Dict[str, Embedding]:
+    """Projector embeddings named in `features` (a subset of EMBEDDINGS)."""
+    del generator, split, max_points, features
+    raise ValueError(f"--task={self.config.model.task} has no embeddings to "
+                     "project")
+
+
+def discriminator_terms(config: config_lib.Config, logits_fn, real, fake,
+                        regularize: bool, logits=None) -> Dict[str, tf.Tensor]:
+  """The adversarial D loss and its regularisers, shared by every task.
+
+  `regularize` marks the lazy-regularisation phase (every r1_interval D
+  steps); the penalties are then weighted by the interval so the expected
+  penalty per step is unchanged (Karras et al. 2020, arXiv:1912.04958).
+  `logits` are (real, fake) logits a caller already has.
+  """
+  t = config.train
+  _, d_loss = losses.GAN_LOSSES[t.gan_loss]
+  real_logits, fake_logits = logits or (logits_fn(real), logits_fn(fake))
+  terms = {"d_adv": d_loss(real_logits, fake_logits)}
+  if t.gan_loss == "wgan_gp":
+    terms["d_gp"] = t.gp_lambda * losses.wasserstein_gradient_penalty(
+        logits_fn, real, fake)
+  if regularize and t.r1_gamma > 0:  # r1/r2 penalties are E||grad||^2 / 2.
+    terms["d_r1"] = (t.r1_gamma * t.r1_interval *
+                     losses.r1_penalty(logits_fn, real))
+  if regularize and t.r2_gamma > 0:
+    terms["d_r2"] = (t.r2_gamma * t.r1_interval *
+                     losses.r2_penalty(logits_fn, fake))
+  return terms
+
+
+def output_std(images: tf.Tensor) -> tf.Tensor:
+  """Batch std of generated images: near 0 means a constant output."""
+  return tf.math.reduce_std(tf.cast(images, tf.float32))

@@ -1,0 +1,234 @@
+"""Few-shot sketch-to-face: a sketch + K photos of a person -> that face.
+
+The content encoder reads the sketch, the style embedder the K references,
+and the AdaLIN decoder draws the person (U-GAT-IT, Kim et al. 2020,
+arXiv:1907.10830); a multi-scale spectral-norm PatchGAN conditioned on the
+sketch judges it, with hinge, feature-matching and L1 terms.
+"""
+
+import functools
+from typing import Dict, Iterator, List, Sequence, Tuple
+
+import numpy as np
+import tensorflow as tf
+
+from s2f_tf import losses
+from s2f_tf import pixels
+from s2f_tf import summaries
+from s2f_tf.data import episodes
+from s2f_tf.data import reader
+from s2f_tf.metrics import few_shot as few_shot_metrics
+from s2f_tf.models import few_shot as few_shot_models
+from s2f_tf.serving import few_shot as few_shot_serving
+from s2f_tf.tasks import base
+from s2f_tf.data import points as points_lib
+
+GRID_EPISODES = 4  # Rows of the sample grid, each a different person.
+GRID_SEED = 7  # The grid's episodes are the same at every sample step.
+
+
+def _logits(outputs) -> List[tf.Tensor]:
+  return [logits for logits, _ in outputs]
+
+
+def _features(outputs) -> List[List[tf.Tensor]]:
+  return [feats for _, feats in outputs]
+
+
+class FewShotTask(base.Task):
+  """Sketch + K reference photos of a person -> that person's face."""
+
+  MODELS = ("s2f",)
+  EMBEDDINGS = ("style", "content")
+
+  @classmethod
+  def validate(cls, config) -> None:
+    super().validate(config)
+    d, m = config.data, config.model
+    factor = 2**m.n_downsample
+    if d.image_size % factor:
+      raise ValueError(
+          f"--image_size={d.image_size} is not divisible by 2**n_downsample="
+          f"{factor}; use a multiple of {factor} or lower --n_downsample")
+    if m.n_res < 1:
+      raise ValueError("--n_res must be >= 1: style enters through AdaLIN "
+                       "blocks")
+
+  @functools.cached_property
+  def _splits(self) -> Tuple[reader.FaceSet, reader.FaceSet]:
+    # Loaded on first use: export and sampling build a task for its networks.
+    return reader.load_splits(self.config.data)
+
+  @property
+  def train_set(self) -> reader.FaceSet:
+    return self._splits[0]
+
+  @property
+  def heldout_set(self) -> reader.FaceSet:
+    return self._splits[1]
+
+  def make_dataset(self) -> tf.data.Dataset:
+    t = self.config.train
+    return episodes.make_episode_dataset(
+        self.train_set, t.batch_size, self.config.data.k_refs, shuffle=True,
+        flip=self.config.data.flip, repeat=True, seed=t.seed)
+
+  def build_generator(self):
+    d = self.config.data
+    return few_shot_models.build_generator(self.config.model, d.image_size,
+                                           d.k_refs)
+
+  def build_discriminator(self):
+    return few_shot_models.build_discriminator(self.config.model,
+                                               self.config.data.image_size)
+
+  def dummy_forwards(self, generator, discriminator):
+    size, k = self.config.data.image_size, self.config.data.k_refs
+    sketch = tf.zeros([1, size, size, 1])
+    refs = tf.zeros([1, k, size, size, 3])
+    return (lambda: generator({"sketch": sketch, "refs": refs}),
+            lambda: discriminator((tf.zeros([1, size, size, 3]), sketch)))
+
+  def d_terms(self, generator, discriminator, batch, regularize):
+    sketch = batch["sketch"]
+    fake = tf.stop_gradient(generator(
+        {"sketch": sketch, "refs": batch["refs"]}, training=True))
+    d = lambda image: _logits(discriminator((image, sketch), training=True))
+    if not self.config.model.cam:
+      terms = base.discriminator_terms(self.config, d, batch["photo"], fake,
+                                       regularize)
+    else:
+      # U-GAT-IT's auxiliary classifier on D's CAM logits: real vs fake.
+      real_out, real_cam = discriminator.call_with_cam(
+          (batch["photo"], sketch), training=True)
+      fake_out, fake_cam = discriminator.call_with_cam((fake, sketch),
+                                                       training=True)
+      terms = base.discriminator_terms(
+          self.config, d, batch["photo"], fake, regularize,
+          (_logits(real_out), _logits(fake_out)))
+      terms["d_cam"] = self.config.train.lambda_cam * (
+          losses.cam_discriminator_loss(real_cam, fake_cam))
+    # A NaN fake shows up first in the D step; name it, not D's layers.
+    return base.LossTerms(terms, watched={"generator_output": fake})
+
+  def g_terms(self, generator, discriminator, batch, regularize):
+    del regularize  # The generator has no lazy regulariser here.
+    t = self.config.train
+    sketch, photo = batch["sketch"], batch["photo"]
+    g_loss, _ = losses.GAN_LOSSES[t.gan_loss]
+    style = generator.encode_style(batch["refs"], training=True)
+    terms = {}
+    # D in inference mode: the G step must not move spectral norm's u.
+    if not self.config.model.cam:
+      fake = generator.generate(sketch, style, training=True)
+      fake_out = discriminator((fake, sketch), training=False)
+    else:
+      # U-GAT-IT: G's own CAM classifier (sketch 1, grayscale photo 0) and
+      # D's CAM classifier fooled toward "real".
+      fake, g_cam = generator.generate_with_cam(sketch, style, training=True)
+      photo_cam = generator.content_cam_logits(
+          tf.image.rgb_to_grayscale(photo), training=True)
+      fake_out, fake_cam = discriminator.call_with_cam((fake, sketch),
+                                                       training=False)
+      terms["g_cam"] = t.lambda_cam * (
+          losses.cam_discriminator_loss(g_cam, photo_cam) +
+          losses.cam_generator_loss(fake_cam))
+    real_out = discriminator((photo, sketch), training=False)
+    real_feats = tf.nest.map_structure(tf.stop_gradient, _features(real_out))
+    terms.update({
+        "g_adv": g_loss(_logits(fake_out)),
+        "g_fm": t.lambda_fm * losses.feature_matching_loss(
+            real_feats, _features(fake_out)),
+        "g_l1": t.lambda_l1 * losses.l1_reconstruction_loss(photo, fake),
+    })
+    stats = {"output_std": base.output_std(fake),
+             "style_std": base.output_std(style)}
+    return base.LossTerms(terms, stats, {"generator_output": fake,
+                                         "style_code": style})
+
+  def make_sampler(self, generator):
+    """(sketch, refs) -> images; batch and K dynamic, traced once."""
+    size = self.config.data.image_size
+    return tf.function(
+        lambda sketch, refs: generator({"sketch": sketch, "refs": refs},
+                                       training=False),
+        input_signature=[tf.TensorSpec([None, size, size, 1]),
+                         tf.TensorSpec([None, None, size, size, 3])])
+
+  @functools.cached_property
+  def _grid_episodes(self) -> Dict[str, np.ndarray]:
+    """The first GRID_EPISODES held-out episodes of different people."""
+    ds = episodes.make_episode_dataset(
+        self.heldout_set, 4 * GRID_EPISODES, self.config.data.k_refs,
+        shuffle=True, flip=False, repeat=True, seed=GRID_SEED)
+    rows, seen = [], set()
+    for batch in ds.take(4):  # Bounded: a set with few people fills less.
+      b = {k: v.numpy() for k, v in batch.items()}
+      for i, identity in enumerate(b["identity"]):
+        if identity not in seen and len(rows) < GRID_EPISODES:
+          seen.add(identity)
+          rows.append({k: v[i] for k, v in b.items()})
+    return {k: np.stack([r[k] for r in rows]) for k in rows[0]}
+
+  def sample_grid(self, sample) -> np.ndarray:
+    e = self._grid_episodes
+    output = sample(tf.constant(e["sketch"]), tf.constant(e["refs"]))
+    return summaries.episode_grid(e["sketch"], e["refs"],
+                                  np.asarray(output), e["photo"])
+
+  def collapse_signals(self) -> Dict[str, str]:
+    signals = super().collapse_signals()
+    if self.config.model.style_source == "embedder":
+      signals["style_std"] = "style code"  # Other sources are not learnt.
+    return signals
+
+  def evaluate(self, sample, max_examples):
+    generate = lambda sketch, refs: np.asarray(
+        sample(tf.constant(sketch), tf.constant(refs)))
+    return few_shot_metrics.heldout_metrics(
+        generate, self.heldout_set,
+        few_shot_metrics.mean_photo(self.train_set),
+        self.config.train.batch_size, self.config.data.k_refs, max_examples)
+
+  def eval_image_batches(self, sample, count, batch_size
+                         ) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
+    """Held-out targets and the model's faces of their sketches."""
+    ds = episodes.make_episode_dataset(
+        self.heldout_set, batch_size, self.config.data.k_refs, shuffle=True,
+        flip=False, repeat=True, seed=few_shot_metrics.EVAL_SEED)
+    done = 0
+    for batch in ds:
+      if done >= count:
+        return
+      n = min(batch_size, count - done)
+      output = sample(batch["sketch"][:n], batch["refs"][:n])
+      yield (pixels.to_uint8(batch["photo"][:n].numpy()),
+             pixels.to_uint8(np.asarray(output)))
+      done += n
+
+  def export_module(self, generator):
+    if self.config.model.style_source == "random":
+      raise ValueError("style_source='random' is a debugging mode with random "
+                       "outputs; export a generator trained with 'embedder'")
+    return few_shot_serving.FewShotExport(generator, self.config.data.k_refs)
+
+  def embeddings(self, generator, split: str, max_points: int,
+                 features: Sequence[str]) -> Dict[str, base.Embedding]:
+    """style: each photo alone as a K=1 reference through the embedder;
+    content: the content encoder's features of its sketch, flattened."""
+    if "style" in features and self.config.model.style_source != "embedder":
+      raise ValueError(
+          "--features=style needs the style embedder, but this run was "
+          f"trained with --style_source={self.config.model.style_source!r}, "
+          "a debugging mode that ignores reference photos and has no "
+          "embedder; export --features=content, or train with "
+          "--style_source=embedder")
+    points = points_lib.select_points(*self._splits, split, max_points)
+    encoders = {
+        "style": (lambda photos: generator.encode_style_per_image(
+            photos[:, None])[:, 0], points.photos),
+        "content": (generator.encode_content, points.sketches),
+    }
+    return {name: base.Embedding(
+        points_lib.encode_batched(*encoders[name]), points.metadata(),
+        points.photos) for name in features}
