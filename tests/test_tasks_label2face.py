@@ -158,3 +158,28 @@ def test_mirrored_step_equals_single_device_step(mode, tiny_data_root,
       assert group["diff"] <= 1e-4 * group["scale"], (name, group)
     else:
       assert group["diff"] <= 0.25 * config.train.g_lr, (name, group)
+
+
+@pytest.mark.parametrize("mode", ["spade", "clade", "sean"])
+def test_presets_parse_and_the_gpu_ones_need_their_vgg_file(mode, tmp_path):
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  from s2f_tf import flags as s2f_flags  # pylint: disable=g-import-not-at-top
+
+  def parse(argv):
+    fv = flags.FlagValues()
+    s2f_flags.define_config_flags(fv)
+    fv(["prog"] + argv)
+    return s2f_flags.config_from_flags(fv)
+
+  demo = parse([f"--flagfile={REPO}/flags/label2face_demo.cfg",
+                f"--norm_mode={mode}"])
+  assert (demo.model.task, demo.model.norm_mode) == ("label2face", mode)
+  gpu = f"--flagfile={REPO}/flags/{mode}_celebamask_256.cfg"
+  with pytest.raises(ValueError, match="--vgg_weights=PATH"):
+    parse([gpu, f"--data_root={tmp_path}"])
+  weights = tmp_path / "vgg19.weights.h5"
+  weights.write_bytes(b"")  # Existence is checked first, contents on load.
+  config = parse([gpu, f"--data_root={tmp_path}", f"--vgg_weights={weights}"])
+  assert (config.model.norm_mode, config.data.image_size,
+          config.train.lambda_fm, config.train.g_lr,
+          config.train.d_lr) == (mode, 256, 10.0, 1e-4, 4e-4)
