@@ -1,11 +1,10 @@
 """GAN objectives, regularisers and reconstruction terms, named as in TF-GAN.
 
 Reduction: every loss first builds a per-example loss [B] (mean over pixels,
-patches and discriminator scales), then `_reduce` makes it a float32 scalar.
-By default that is the batch mean. Under a `tf.distribute` strategy pass
-`global_batch_size`: the scalar becomes sum / global_batch_size
-(`tf.nn.compute_average_loss`), so the replicas' summed gradients are the
-gradient of the global-batch mean.
+patches and discriminator scales), then takes the batch mean as a float32
+scalar. Under a `tf.distribute` strategy, `s2f_tf.steps` divides each
+replica's total by the replica count once, so the replicas' summed gradients
+are the gradient of the global-batch mean.
 
 Discriminator outputs ("logits") may be one tensor [B, ...] or a list over the
 scales of a multi-scale discriminator; lists are averaged over scales after
@@ -38,67 +37,54 @@ def _per_example(fn, *tensors):
   return tf.add_n(per_scale) / len(per_scale)
 
 
-def _reduce(per_example, global_batch_size):
-  """The per-example losses [B] as a float32 scalar (see module docstring)."""
-  if global_batch_size is None:
-    return tf.reduce_mean(per_example)
-  return tf.nn.compute_average_loss(per_example,
-                                    global_batch_size=global_batch_size)
-
-
-def wasserstein_generator_loss(fake_logits, global_batch_size=None):
+def wasserstein_generator_loss(fake_logits):
   """-D(G(z)). Arjovsky et al. 2017, arXiv:1701.07875."""
-  return _reduce(_per_example(tf.negative, fake_logits), global_batch_size)
+  return tf.reduce_mean(_per_example(tf.negative, fake_logits))
 
 
-def wasserstein_discriminator_loss(real_logits, fake_logits,
-                                   global_batch_size=None):
+def wasserstein_discriminator_loss(real_logits, fake_logits):
   """D(G(z)) - D(x). Arjovsky et al. 2017, arXiv:1701.07875."""
-  return _reduce(_per_example(lambda r, f: f - r, real_logits, fake_logits),
-                 global_batch_size)
+  return tf.reduce_mean(_per_example(lambda r, f: f - r, real_logits, fake_logits))
 
 
-def hinge_generator_loss(fake_logits, global_batch_size=None):
+def hinge_generator_loss(fake_logits):
   """-D(G(z)), as for Wasserstein. Lim & Ye 2017, arXiv:1705.02894."""
-  return wasserstein_generator_loss(fake_logits, global_batch_size)
+  return wasserstein_generator_loss(fake_logits)
 
 
-def hinge_discriminator_loss(real_logits, fake_logits, global_batch_size=None):
+def hinge_discriminator_loss(real_logits, fake_logits):
   """relu(1 - D(x)) + relu(1 + D(G(z))). Lim & Ye 2017, arXiv:1705.02894."""
-  return _reduce(
+  return tf.reduce_mean(
       _per_example(lambda r, f: tf.nn.relu(1.0 - r) + tf.nn.relu(1.0 + f),
-                   real_logits, fake_logits), global_batch_size)
+                   real_logits, fake_logits))
 
 
-def non_saturating_generator_loss(fake_logits, global_batch_size=None):
+def non_saturating_generator_loss(fake_logits):
   """-log sigmoid(D(G(z))). Goodfellow et al. 2014, arXiv:1406.2661.
 
   The "-log D" trick of the paper, which keeps gradients alive while D
   confidently rejects the fakes; softplus(-l) is -log sigmoid(l), stably.
   """
-  return _reduce(_per_example(lambda f: tf.nn.softplus(-f), fake_logits),
-                 global_batch_size)
+  return tf.reduce_mean(_per_example(lambda f: tf.nn.softplus(-f), fake_logits))
 
 
-def non_saturating_discriminator_loss(real_logits, fake_logits,
-                                      global_batch_size=None):
+def non_saturating_discriminator_loss(real_logits, fake_logits):
   """Sigmoid cross-entropy, real -> 1, fake -> 0. Goodfellow et al. 2014."""
-  return _reduce(
+  return tf.reduce_mean(
       _per_example(lambda r, f: tf.nn.softplus(-r) + tf.nn.softplus(f),
-                   real_logits, fake_logits), global_batch_size)
+                   real_logits, fake_logits))
 
 
-def lsgan_generator_loss(fake_logits, global_batch_size=None):
+def lsgan_generator_loss(fake_logits):
   """0.5 (D(G(z)) - 1)^2. Mao et al. 2017, arXiv:1611.04076."""
-  return _reduce(_per_example(lambda f: 0.5 * tf.square(f - 1.0), fake_logits),
-                 global_batch_size)
+  return tf.reduce_mean(_per_example(lambda f: 0.5 * tf.square(f - 1.0), fake_logits))
 
 
-def lsgan_discriminator_loss(real_logits, fake_logits, global_batch_size=None):
+def lsgan_discriminator_loss(real_logits, fake_logits):
   """0.5 (D(x) - 1)^2 + 0.5 D(G(z))^2. Mao et al. 2017, arXiv:1611.04076."""
-  return _reduce(
+  return tf.reduce_mean(
       _per_example(lambda r, f: 0.5 * tf.square(r - 1.0) + 0.5 * tf.square(f),
-                   real_logits, fake_logits), global_batch_size)
+                   real_logits, fake_logits))
 
 
 def _input_gradients(d_fn, x):
@@ -116,8 +102,7 @@ def _input_gradients(d_fn, x):
 
 
 def wasserstein_gradient_penalty(critic_fn, real, fake, epsilon=1e-10,
-                                 target=1.0, global_batch_size=None,
-                                 seed=None):
+                                 target=1.0, seed=None):
   """(||grad critic(x_hat)|| - target)^2 at random interpolates x_hat.
 
   Gulrajani et al. 2017 (WGAN-GP), arXiv:1704.00028. One alpha ~ U[0, 1] per
@@ -133,34 +118,33 @@ def wasserstein_gradient_penalty(critic_fn, real, fake, epsilon=1e-10,
   alpha = tf.random.uniform(alpha_shape, seed=seed)
   grads = _input_gradients(critic_fn, real + alpha * (fake - real))
   norm = tf.sqrt(tf.reduce_sum(tf.square(grads), axis=1) + epsilon)
-  return _reduce(tf.square(norm - target), global_batch_size)
+  return tf.reduce_mean(tf.square(norm - target))
 
 
-def _half_squared_gradient_norm(d_fn, images, global_batch_size):
+def _half_squared_gradient_norm(d_fn, images):
   grads = _input_gradients(d_fn, tf.cast(images, tf.float32))
-  return _reduce(0.5 * tf.reduce_sum(tf.square(grads), axis=1),
-                 global_batch_size)
+  return tf.reduce_mean(0.5 * tf.reduce_sum(tf.square(grads), axis=1))
 
 
-def r1_penalty(d_fn, real, global_batch_size=None):
+def r1_penalty(d_fn, real):
   """0.5 E||grad D(x)||^2 on reals. Mescheder et al. 2018, arXiv:1801.04406.
 
   The paper's R1 is (gamma / 2) E||grad D(x)||^2: this is R1 at gamma = 1,
   so the caller multiplies by gamma (and by the interval for lazy
   regularisation) and nothing else.
   """
-  return _half_squared_gradient_norm(d_fn, real, global_batch_size)
+  return _half_squared_gradient_norm(d_fn, real)
 
 
-def r2_penalty(d_fn, fake, global_batch_size=None):
+def r2_penalty(d_fn, fake):
   """0.5 E||grad D(G(z))||^2 on fakes. Mescheder et al. 2018, arXiv:1801.04406.
 
   Same scaling convention as `r1_penalty`.
   """
-  return _half_squared_gradient_norm(d_fn, fake, global_batch_size)
+  return _half_squared_gradient_norm(d_fn, fake)
 
 
-def feature_matching_loss(real_feats, fake_feats, global_batch_size=None):
+def feature_matching_loss(real_feats, fake_feats):
   """L1 between D's features of real and fake images (pix2pixHD).
 
   Wang et al. 2018, arXiv:1711.11585. Arguments are nested lists (over scales,
@@ -170,22 +154,20 @@ def feature_matching_loss(real_feats, fake_feats, global_batch_size=None):
   """
   real = tf.nest.flatten(real_feats)
   fake = tf.nest.flatten(fake_feats)
-  return _reduce(
-      _per_example(lambda r, f: tf.abs(f - tf.stop_gradient(r)), real, fake),
-      global_batch_size)
+  return tf.reduce_mean(
+      _per_example(lambda r, f: tf.abs(f - tf.stop_gradient(r)), real, fake))
 
 
-def l1_reconstruction_loss(target, generated, global_batch_size=None):
+def l1_reconstruction_loss(target, generated):
   """Mean |generated - target|. Isola et al. 2017 (pix2pix), arXiv:1611.07004.
 
   With the paired photo as target it anchors colours and layout, which the
   adversarial terms alone pin down slowly.
   """
-  return _reduce(_per_example(lambda t, g: tf.abs(g - t), target, generated),
-                 global_batch_size)
+  return tf.reduce_mean(_per_example(lambda t, g: tf.abs(g - t), target, generated))
 
 
-def cam_generator_loss(cam_logits, global_batch_size=None):
+def cam_generator_loss(cam_logits):
   """Sigmoid cross-entropy of CAM logits against "1".
 
   U-GAT-IT's auxiliary CAM classifiers, Kim et al. 2020, arXiv:1907.10830.
@@ -196,10 +178,10 @@ def cam_generator_loss(cam_logits, global_batch_size=None):
   non-saturating generator loss on the CAM logits: softplus(-l) is the
   cross-entropy of sigmoid(l) against 1.
   """
-  return non_saturating_generator_loss(cam_logits, global_batch_size)
+  return non_saturating_generator_loss(cam_logits)
 
 
-def cam_discriminator_loss(real_cam, fake_cam, global_batch_size=None):
+def cam_discriminator_loss(real_cam, fake_cam):
   """Sigmoid cross-entropy of D's CAM logits: real -> 1, fake -> 0.
 
   U-GAT-IT, Kim et al. 2020, arXiv:1907.10830, whose discriminator trains its
@@ -208,8 +190,7 @@ def cam_discriminator_loss(real_cam, fake_cam, global_batch_size=None):
   probability whatever `gan_loss` the main output uses. Arguments as for
   `cam_generator_loss`.
   """
-  return non_saturating_discriminator_loss(real_cam, fake_cam,
-                                           global_batch_size)
+  return non_saturating_discriminator_loss(real_cam, fake_cam)
 
 
 def kl_divergence_loss(mu, logvar, global_batch_size=None):
