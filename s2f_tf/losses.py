@@ -193,7 +193,7 @@ def cam_discriminator_loss(real_cam, fake_cam):
   return non_saturating_discriminator_loss(real_cam, fake_cam)
 
 
-def kl_divergence_loss(mu, logvar, global_batch_size=None):
+def kl_divergence_loss(mu, logvar):
   """KL(N(mu, exp(logvar)) || N(0, I)), summed over the code's dimensions.
 
   Kingma & Welling 2014, arXiv:1312.6114; SPADE's KLD term for its VAE
@@ -202,7 +202,7 @@ def kl_divergence_loss(mu, logvar, global_batch_size=None):
   mu, logvar = tf.cast(mu, tf.float32), tf.cast(logvar, tf.float32)
   per_example = -0.5 * tf.reduce_sum(
       1.0 + logvar - tf.square(mu) - tf.exp(logvar), axis=1)
-  return _reduce(per_example, global_batch_size)
+  return tf.reduce_mean(per_example)
 
 
 # pix2pixHD's and SPADE's weights of relu1_1 ... relu5_1 (deep layers count
@@ -210,8 +210,7 @@ def kl_divergence_loss(mu, logvar, global_batch_size=None):
 PERCEPTUAL_WEIGHTS = (1.0 / 32, 1.0 / 16, 1.0 / 8, 1.0 / 4, 1.0)
 
 
-def perceptual_loss(features_fn, real, fake, weights=PERCEPTUAL_WEIGHTS,
-                    global_batch_size=None):
+def perceptual_loss(features_fn, real, fake, weights=PERCEPTUAL_WEIGHTS):
   """sum_i w_i mean|phi_i(fake) - phi_i(real)|: a VGG feature distance.
 
   Johnson et al. 2016, arXiv:1603.08155, with the L1 distance and layer
@@ -227,7 +226,7 @@ def perceptual_loss(features_fn, real, fake, weights=PERCEPTUAL_WEIGHTS,
   per_example = tf.add_n([
       w * _per_example(lambda r, f: tf.abs(f - r), r, f)
       for w, r, f in zip(weights, real_feats, fake_feats)])
-  return _reduce(per_example, global_batch_size)
+  return tf.reduce_mean(per_example)
 
 
 GAN_LOSSES = {
