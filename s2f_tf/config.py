@@ -23,6 +23,8 @@ STRATEGIES = ("default", "mirrored", "multiworker")
 # psnr/ssim: the task's own metrics against targets; the rest compare the
 # distributions of real and generated images (s2f_tf.metrics).
 METRICS = ("psnr", "ssim", "swd", "fid", "kid")
+NORM_MODES = ("spade", "clade", "sean")
+PARAM_FREE_NORMS = ("instance", "batch")
 
 
 _FLAG_NAMES = {("data", "root"): "data_root"}
@@ -90,6 +92,21 @@ class ModelConfig:
   style_mixing: float = _field(0.9, "--model=stylegan2: probability of "
                                "style mixing in training.")
 
+  norm_mode: str = _field("spade", "label2face: one of NORM_MODES.")
+  label_nc: int = _field(19, "label2face: classes of the label map "
+                         "(CelebAMask-HQ: 19, background included).")
+  param_free_norm: str = _field(
+      "instance", "label2face: one of PARAM_FREE_NORMS before the "
+      "modulation; batch is synchronized across replicas.")
+  spade_hidden: int = _field(128, "label2face: hidden channels of SPADE's "
+                             "conv net on the label map.")
+  add_dist: bool = _field(False, "label2face clade: intra-class distance "
+                          "map (ICLADE).")
+  use_vae: bool = _field(False, "label2face spade/clade: start from a VAE "
+                         "style code of the references, not the label map.")
+  n_up: int = _field(5, "label2face: x2 upsamplings after the first block "
+                     "(SPADE's 'normal': 5); image_size / 2**n_up >= 1.")
+
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
@@ -151,6 +168,11 @@ class TrainConfig:
   kid_subset_size: int = _field(
       1000, "KID: images per subset (100 subsets; 1000 as Binkowski et al. "
       "2018); needs that many --eval_episodes.")
+  lambda_vgg: float = _field(0.0, "label2face: VGG19 perceptual loss weight "
+                             "(SPADE: 10); needs --vgg_weights.")
+  vgg_weights: str = _field("", "label2face: Keras weights file of "
+                            "VGG19(include_top=False); never downloaded.")
+  lambda_kld: float = _field(0.05, "label2face --use_vae: KL weight (SPADE).")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -193,6 +193,42 @@ def cam_discriminator_loss(real_cam, fake_cam):
   return non_saturating_discriminator_loss(real_cam, fake_cam)
 
 
+def kl_divergence_loss(mu, logvar):
+  """KL(N(mu, exp(logvar)) || N(0, I)), summed over the code's dimensions.
+
+  Kingma & Welling 2014, arXiv:1312.6114; SPADE's KLD term for its VAE
+  style encoder (Park et al. 2019, arXiv:1903.07291, weight 0.05 there).
+  """
+  mu, logvar = tf.cast(mu, tf.float32), tf.cast(logvar, tf.float32)
+  per_example = -0.5 * tf.reduce_sum(
+      1.0 + logvar - tf.square(mu) - tf.exp(logvar), axis=1)
+  return tf.reduce_mean(per_example)
+
+
+# pix2pixHD's and SPADE's weights of relu1_1 ... relu5_1 (deep layers count
+# most: they carry the semantics the L1 of pixels cannot see).
+PERCEPTUAL_WEIGHTS = (1.0 / 32, 1.0 / 16, 1.0 / 8, 1.0 / 4, 1.0)
+
+
+def perceptual_loss(features_fn, real, fake, weights=PERCEPTUAL_WEIGHTS):
+  """sum_i w_i mean|phi_i(fake) - phi_i(real)|: a VGG feature distance.
+
+  Johnson et al. 2016, arXiv:1603.08155, with the L1 distance and layer
+  weights of pix2pixHD (Wang et al. 2018, arXiv:1711.11585) and SPADE.
+  `features_fn(images)` returns one feature map per weight; the real
+  features are a fixed target.
+  """
+  real_feats = [tf.stop_gradient(f) for f in features_fn(real)]
+  fake_feats = features_fn(fake)
+  if len(fake_feats) != len(weights):
+    raise ValueError(f"features_fn gave {len(fake_feats)} feature maps for "
+                     f"{len(weights)} weights")
+  per_example = tf.add_n([
+      w * _per_example(lambda r, f: tf.abs(f - r), r, f)
+      for w, r, f in zip(weights, real_feats, fake_feats)])
+  return tf.reduce_mean(per_example)
+
+
 GAN_LOSSES = {
     "hinge": (hinge_generator_loss, hinge_discriminator_loss),
     "non_saturating": (non_saturating_generator_loss,

@@ -105,6 +105,25 @@ def test_flips_move_sketch_photo_and_mask_together():
   assert flipped > 20 and kept > 20
 
 
+def test_reference_masks_belong_to_their_refs_and_flip_with_them():
+  faces = _face_set()
+  faces.masks[:, -1, -1] = np.arange(len(faces)) % 19  # Names the row.
+  ds = episodes.make_episode_dataset(faces, B, K, flip=False)
+  batch = {k: v.numpy() for k, v in next(iter(ds)).items()}
+  assert batch["ref_mask"].shape == (B, K, S, S)
+  np.testing.assert_array_equal(batch["ref_mask"],
+                                faces.masks[_rows(batch["refs"])])
+  mirrored_seen = 0
+  for batch in _batches(20):
+    refs = batch["refs"]
+    mirrored = refs[..., 0, 0, 0] > refs[..., 0, -1, 0]  # [B, K]
+    left, right = batch["ref_mask"][..., 0, 0], batch["ref_mask"][..., 0, -1]
+    np.testing.assert_array_equal(left, np.where(mirrored, SKIN, L_EYE))
+    np.testing.assert_array_equal(right, np.where(mirrored, R_EYE, SKIN))
+    mirrored_seen += mirrored.sum()
+  assert 0 < mirrored_seen < 20 * B * K
+
+
 def test_no_flip_means_no_mirroring():
   for batch in _batches(10, flip=False):
     assert (batch["photo"][:, 0, 0, 0] < batch["photo"][:, 0, -1, 0]).all()

@@ -119,3 +119,27 @@ def test_l1_reconstruction_matches_numpy():
   np.testing.assert_allclose(
       losses.l1_reconstruction_loss(target, generated).numpy(),
       np.abs(generated - target).mean(), rtol=1e-5)
+
+
+def test_kl_divergence_matches_the_gaussian_closed_form():
+  mu, logvar = _logits(0, (3, 4)), _logits(1, (3, 4))
+  var = np.exp(logvar)
+  expected = np.mean(np.sum(0.5 * (var + mu**2 - 1 - logvar), axis=1))
+  np.testing.assert_allclose(
+      losses.kl_divergence_loss(mu, logvar).numpy(), expected, rtol=1e-5)
+  assert losses.kl_divergence_loss(np.zeros((2, 4)),
+                                   np.zeros((2, 4))).numpy() == 0.0
+
+
+def test_perceptual_loss_weights_each_layer_and_stops_real_gradient():
+  features = lambda x: [x, 2.0 * x[:, ::2, ::2]]
+  real, fake = _logits(0, (2, 4, 4, 3)), _logits(1, (2, 4, 4, 3))
+  expected = (0.5 * np.abs(fake - real).mean() +
+              3.0 * np.abs(2 * fake[:, ::2, ::2] - 2 * real[:, ::2, ::2]).mean())
+  real_var = tf.Variable(real)
+  with tf.GradientTape() as tape:
+    loss = losses.perceptual_loss(features, real_var, fake, weights=(0.5, 3.0))
+  np.testing.assert_allclose(loss.numpy(), expected, rtol=1e-5)
+  assert tape.gradient(loss, real_var) is None
+  with pytest.raises(ValueError, match="2 feature maps for 5 weights"):
+    losses.perceptual_loss(features, real, fake)

@@ -65,10 +65,11 @@ def make_episode_dataset(face_set: reader.FaceSet, batch_size: int,
 
   Elements are dicts of sketch float32 [B, H, W, 1], photo [B, H, W, 3],
   refs [B, K, H, W, 3] (all in [-1, 1]), identity int32 [B], mask int32
-  [B, H, W] and index int32 [B] (the target's row in `face_set`). Every
-  photo of an identity with at least K + 1 photos is a target once per
-  epoch. Flips mirror sketch, photo and mask together (swapping left/right
-  classes); each reference is flipped independently.
+  [B, H, W], ref_mask int32 [B, K, H, W] (the references' own masks) and
+  index int32 [B] (the target's row in `face_set`). Every photo of an
+  identity with at least K + 1 photos is a target once per epoch. Flips
+  mirror sketch, photo and mask together (swapping left/right classes);
+  each reference is flipped independently, with its mask.
 
   Raises:
     ValueError: batch_size or k_refs below 1, no identity with K + 1 photos,
@@ -132,6 +133,7 @@ def _gather(arrays, index, refs) -> Dict[str, tf.Tensor]:
               photo=tf.gather(arrays["photos"], index),
               mask=tf.cast(tf.gather(arrays["masks"], index), tf.int32),
               refs=tf.gather(arrays["photos"], refs),
+              ref_mask=tf.cast(tf.gather(arrays["masks"], refs), tf.int32),
               identity=tf.gather(arrays["identities"], index))
 
 
@@ -166,11 +168,12 @@ def _flip(batch, flip_class, target_seed, refs_seed) -> Dict[str, tf.Tensor]:
   return dict(batch, sketch=_mirror(batch["sketch"], flip_t),
               photo=_mirror(batch["photo"], flip_t),
               mask=_mirror(batch["mask"], flip_t, flip_class),
-              refs=_mirror(batch["refs"], flip_r))
+              refs=_mirror(batch["refs"], flip_r),
+              ref_mask=_mirror(batch["ref_mask"], flip_r, flip_class))
 
 
 def _to_float(batch, index) -> Dict[str, tf.Tensor]:
   to_unit = pixels.to_unit
   return dict(sketch=to_unit(batch["sketch"]), photo=to_unit(batch["photo"]),
               refs=to_unit(batch["refs"]), identity=batch["identity"],
-              mask=batch["mask"], index=index)
+              mask=batch["mask"], ref_mask=batch["ref_mask"], index=index)

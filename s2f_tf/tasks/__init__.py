@@ -20,6 +20,7 @@ _BUILTIN = {
     "unconditional": "s2f_tf.tasks.unconditional:UnconditionalTask",
     "stylegan2": "s2f_tf.tasks.stylegan2:StyleGAN2Task",
     "lightweight": "s2f_tf.tasks.lightweight:LightweightTask",
+    "label2face": "s2f_tf.tasks.label2face:Label2FaceTask",
 }
 _REGISTERED: Dict[str, Type[base.Task]] = {}
 

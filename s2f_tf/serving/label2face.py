@@ -1,0 +1,108 @@
+"""Serving signatures of the label-map -> face generator.
+
+B is the batch, K the number of reference photos (any, per call), S the
+model's image size, L its number of classes:
+
+  serving_default, label2face  labels uint8 [B, S, S] (class ids < L)
+                               -> image uint8 [B, S, S, 3]
+  label2face_int32             the same with int32 labels
+  label2face_float             uint8 inputs -> image float32 [-1, 1], the
+                               model's own output (verified to 1e-5)
+
+When the generator reads references (norm_mode=sean, or use_vae) each also
+takes refs uint8 [B, K, S, S, 3] and ref_labels (the refs' own label maps,
+same dtype as labels) [B, K, S, S]; under sean a reference without its map
+cannot be pooled into region codes, so both are required together.
+"""
+
+from typing import Dict
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from s2f_tf import pixels
+from s2f_tf.serving import signatures as sig
+
+TOLERANCE = 1e-5  # Max |SavedModel - Keras| on float outputs.
+
+
+class Label2FaceExport(sig.ExportModule):
+  """The label-map generator as serving signatures (module docstring)."""
+
+  SIGNATURES = ("serving_default", "label2face", "label2face_int32",
+                "label2face_float")
+
+  def __init__(self, generator: keras.Model, k_refs: int):
+    super().__init__(generator, name="label2face_generator")
+    cfg = generator.model_config
+    self._label_nc, self._k_refs = cfg.label_nc, k_refs
+    self._needs_refs = cfg.norm_mode == "sean" or cfg.use_vae
+    size = generator.image_size
+    self._dims = {"labels": ("B", size, size),
+                  "refs": ("B", "K", size, size, 3),
+                  "ref_labels": ("B", "K", size, size)}
+    self._call = generator.__call__  # A bound method: not tracked.
+    self.label2face = self._signature(tf.uint8, pixels.to_uint8)
+    self.serving_default = self.label2face
+    self.label2face_int32 = self._signature(tf.int32, pixels.to_uint8)
+    self.label2face_float = self._signature(tf.uint8, tf.identity)
+
+  def _signature(self, labels_dtype, to_output):
+    """A tf.function: labels (+ refs, ref_labels) -> {"image": ...}."""
+    specs = [sig.spec(3, labels_dtype, "labels")]
+    if self._needs_refs:
+      specs += [sig.spec(5, tf.uint8, "refs"),
+                sig.spec(4, labels_dtype, "ref_labels")]
+    return tf.function(
+        lambda *inputs: {"image": to_output(self._image(*inputs))},
+        input_signature=specs, jit_compile=False)
+
+  def _class_ids(self, x, name):
+    """x checked for shape and for ids < label_nc, as int32."""
+    x = tf.cast(sig.checked(x, name, self._dims[name]), tf.int32)
+    check = tf.debugging.assert_less(
+        tf.reduce_max(x), self._label_nc,
+        message=f"{name} must hold class ids < label_nc={self._label_nc}")
+    with tf.control_dependencies([check]):
+      return tf.identity(x)
+
+  def _image(self, labels, refs=None, ref_labels=None):
+    """Checked inputs -> image float32 [B, S, S, 3] in [-1, 1]."""
+    labels = self._class_ids(labels, "labels")
+    if refs is None:  # The generator reads no references: placeholders.
+      size = self._dims["labels"][1]
+      refs = tf.zeros([tf.shape(labels)[0], 1, size, size, 3], tf.uint8)
+      ref_labels = tf.zeros([tf.shape(labels)[0], 1, size, size], tf.int32)
+    else:
+      refs = sig.same_batch(
+          labels, sig.checked(refs, "refs", self._dims["refs"]),
+          "labels and refs")
+      ref_labels = self._class_ids(ref_labels, "ref_labels")
+      check = tf.debugging.assert_equal(
+          tf.shape(refs)[:2], tf.shape(ref_labels)[:2],
+          message="refs and ref_labels must have the same B and K")
+      with tf.control_dependencies([check]):
+        ref_labels = tf.identity(ref_labels)
+    return self._call({"labels": labels, "refs": pixels.to_unit(refs),
+                       "ref_labels": ref_labels})
+
+  def examples(self, rng: np.random.Generator,
+               batch_size: int = 2) -> Dict[str, sig.Example]:
+    """Random maps and photos; uint8 images may differ by 1 (rounding)."""
+    size, k, nc = self._dims["labels"][1], self._k_refs, self._label_nc
+    feeds = {"labels": rng.integers(0, nc, (batch_size, size, size),
+                                    np.uint8)}
+    if self._needs_refs:
+      feeds["refs"] = rng.integers(0, 256, (batch_size, k, size, size, 3),
+                                   np.uint8)
+      feeds["ref_labels"] = rng.integers(0, nc, (batch_size, k, size, size),
+                                         np.uint8)
+    image = self._image(**feeds).numpy()
+    as_int32 = {name: value.astype(np.int32) if name != "refs" else value
+                for name, value in feeds.items()}
+    uint8 = sig.Example(feeds, pixels.to_uint8(image), 1)
+    return {"serving_default": uint8, "label2face": uint8,
+            "label2face_int32": sig.Example(as_int32, pixels.to_uint8(image),
+                                             1),
+            "label2face_float": sig.Example(feeds, image, TOLERANCE)}

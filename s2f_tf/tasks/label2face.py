@@ -1,0 +1,301 @@
+"""Label map -> face: SPADE, CLADE and SEAN, with few-shot regional style.
+
+The generator (`models.label2face`) draws the face the target's label map
+lays out; with sean (region codes) or use_vae (one code) it takes the
+person's look from K other photos of them. A multi-scale PatchGAN sees the
+image with the one-hot map concatenated; hinge, feature matching and the
+optional VGG and KL terms are SPADE's objective (Park et al. 2019,
+arXiv:1903.07291). Terms are named as in SPADE's loss_log.txt (D_real,
+D_fake, GAN, GAN_Feat, VGG, KLD, plus L1) so old logs compare directly.
+"""
+
+import functools
+import os
+from typing import Dict, Iterator, Sequence, Tuple
+
+import numpy as np
+import tensorflow as tf
+
+from s2f_tf import config as config_lib
+from s2f_tf import losses
+from s2f_tf import pixels
+from s2f_tf import summaries
+from s2f_tf.data import episodes
+from s2f_tf.data import labels as labels_lib
+from s2f_tf.data import layout
+from s2f_tf.data import points as points_lib
+from s2f_tf.data import reader
+from s2f_tf.metrics import few_shot as few_shot_metrics
+from s2f_tf.metrics import label2face as label2face_metrics
+from s2f_tf.models import label2face as models
+from s2f_tf.models import vgg
+from s2f_tf.serving import label2face as serving
+from s2f_tf.tasks import base
+
+GRID_ROWS = 4  # Held-out people in the sample grid.
+GRID_SEED = 7
+SWAP_CLASS = layout.CLASS_ID["hair"]  # The region-swap measure's region.
+
+
+def _logits(outputs):
+  return [logits for logits, _ in outputs]
+
+
+def _features(outputs):
+  return [feats for _, feats in outputs]
+
+
+def hinge_halves(real_logits, fake_logits):
+  """(real, fake) halves of `losses.hinge_discriminator_loss`, which add up
+  to it: SPADE logs them apart as D_real and D_fake.
+
+  Each half is the hinge loss with the other half judged perfectly (logits
+  -1 on fakes, +1 on reals), which adds exactly 0.
+  """
+  sure = lambda logits, sign: [sign * tf.ones_like(l) for l in logits]
+  return (losses.hinge_discriminator_loss(real_logits,
+                                          sure(fake_logits, -1.0)),
+          losses.hinge_discriminator_loss(sure(real_logits, 1.0),
+                                          fake_logits))
+
+
+class Label2FaceTask(base.Task):
+  """CelebAMask-HQ label map (+ K photos of the person) -> face."""
+
+  MODELS = ("label2face",)
+  EMBEDDINGS = ("regions",)
+
+  def __init__(self, config):
+    super().__init__(config)
+    self._vgg = None  # VGG19 features, loaded with D when --lambda_vgg > 0.
+
+  @classmethod
+  def validate(cls, config) -> None:
+    super().validate(config)
+    d, m, t = config.data, config.model, config.train
+    models.check(m, d.image_size)
+    if t.gan_loss != "hinge":
+      raise ValueError(f"--task=label2face trains with --gan_loss=hinge "
+                       f"(SPADE, CLADE and SEAN), got {t.gan_loss!r}")
+    if not 1 <= m.label_nc <= layout.NUM_CLASSES:
+      raise ValueError(f"--label_nc={m.label_nc} must be in [1, "
+                       f"{layout.NUM_CLASSES}] (CelebAMask-HQ's classes)")
+    for name, value, allowed in (
+        ("norm_mode", m.norm_mode, config_lib.NORM_MODES),
+        ("param_free_norm", m.param_free_norm, config_lib.PARAM_FREE_NORMS)):
+      if value not in allowed:
+        raise ValueError(f"--{name}={value!r} is unknown; use one of "
+                         f"{', '.join(allowed)}")
+    if m.add_dist and m.norm_mode != "clade":
+      raise ValueError("--add_dist (ICLADE) is for --norm_mode=clade")
+    if m.use_vae and m.norm_mode == "sean":
+      raise ValueError("--use_vae is for spade and clade; sean takes its "
+                       "style from region codes")
+    if t.lambda_vgg > 0 and not os.path.isfile(t.vgg_weights):
+      raise ValueError(
+          f"--lambda_vgg={t.lambda_vgg} needs --vgg_weights=PATH, a Keras "
+          f"VGG19(include_top=False) weights file; {t.vgg_weights!r} is not "
+          "a file (or pass --lambda_vgg=0)")
+
+  @functools.cached_property
+  def _splits(self) -> Tuple[reader.FaceSet, reader.FaceSet]:
+    splits = reader.load_splits(self.config.data)
+    root = self.config.data.root
+    for part in splits:
+      labels_lib.check_class_ids(
+          part.masks, self.config.model.label_nc,
+          [layout.mask_path(root, int(i), "*") for i in part.image_ids])
+    return splits
+
+  def make_dataset(self) -> tf.data.Dataset:
+    t = self.config.train
+    return episodes.make_episode_dataset(
+        self._splits[0], t.batch_size, self.config.data.k_refs, shuffle=True,
+        flip=self.config.data.flip, repeat=True, seed=t.seed)
+
+  def build_generator(self):
+    d = self.config.data
+    return models.build_generator(self.config.model, d.image_size, d.k_refs)
+
+  def build_discriminator(self):
+    """D, and the VGG judge when --lambda_vgg > 0 (same scope, loaded once)."""
+    if self.config.train.lambda_vgg > 0:
+      self._vgg = vgg.load_features(self.config.train.vgg_weights)
+    return models.build_discriminator(self.config.model,
+                                      self.config.data.image_size)
+
+  def _one_hot(self, labels):
+    return models.one_hot(labels, self.config.model.label_nc)
+
+  def dummy_forwards(self, generator, discriminator):
+    size, k = self.config.data.image_size, self.config.data.k_refs
+    inputs = models.dummy_inputs(size, k_refs=k)
+    labels = self._one_hot(inputs["labels"])
+    return (lambda: generator(inputs),
+            lambda: discriminator((tf.zeros([1, size, size, 3]), labels)))
+
+  @staticmethod
+  def _inputs(batch):
+    return {"labels": batch["mask"], "refs": batch["refs"],
+            "ref_labels": batch["ref_mask"]}
+
+  def d_terms(self, generator, discriminator, batch, regularize):
+    labels = self._one_hot(batch["mask"])
+    fake = tf.stop_gradient(generator(self._inputs(batch), training=True))
+    d = lambda image: _logits(discriminator((image, labels), training=True))
+    real_logits, fake_logits = d(batch["photo"]), d(fake)
+    terms = base.discriminator_terms(self.config, d, batch["photo"], fake,
+                                     regularize, (real_logits, fake_logits))
+    del terms["d_adv"]  # Split as in SPADE's log: each half on its own.
+    terms["D_real"], terms["D_fake"] = hinge_halves(real_logits, fake_logits)
+    return base.LossTerms(terms, watched={"generator_output": fake})
+
+  def g_terms(self, generator, discriminator, batch, regularize):
+    del regularize  # No lazy generator regulariser.
+    t, photo = self.config.train, batch["photo"]
+    labels = self._one_hot(batch["mask"])
+    style = generator.encode_style(self._inputs(batch), training=True)
+    fake = generator.generate(batch["mask"], style, training=True)
+    # D in inference mode: the G step must not move spectral norm's u.
+    fake_out = discriminator((fake, labels), training=False)
+    real_out = discriminator((photo, labels), training=False)
+    terms = {"GAN": losses.hinge_generator_loss(_logits(fake_out)),
+             "GAN_Feat": t.lambda_fm * losses.feature_matching_loss(
+                 _features(real_out), _features(fake_out))}
+    if t.lambda_l1 > 0:
+      terms["L1"] = t.lambda_l1 * losses.l1_reconstruction_loss(photo, fake)
+    if t.lambda_vgg > 0:
+      terms["VGG"] = t.lambda_vgg * losses.perceptual_loss(self._vgg, photo,
+                                                           fake)
+    if "mu" in style:
+      terms["KLD"] = t.lambda_kld * losses.kl_divergence_loss(
+          style["mu"], style["logvar"])
+    stats = {"output_std": base.output_std(fake)}
+    watched = {"generator_output": fake}
+    if "style" in style:
+      stats["region_code_std"] = base.output_std(style["style"])
+      watched["region_codes"] = style["style"]
+    return base.LossTerms(terms, stats, watched)
+
+  def collapse_signals(self) -> Dict[str, str]:
+    signals = super().collapse_signals()
+    if self.config.model.norm_mode == "sean":
+      signals["region_code_std"] = "region style codes"
+    return signals
+
+  def make_sampler(self, generator):
+    """{labels, refs, ref_labels, donor_refs, donor_ref_labels, swap} ->
+    images. Regions marked in `swap` [B, L] take their code from the donor
+    references (sean); batch and K are dynamic, traced once."""
+    size, nc = self.config.data.image_size, self.config.model.label_nc
+    labels = lambda rank: tf.TensorSpec([None] * (rank - 2) + [size, size],
+                                        tf.int32)
+    refs = tf.TensorSpec([None, None, size, size, 3])
+    spec = {"labels": labels(3), "refs": refs, "ref_labels": labels(4),
+            "donor_refs": refs, "donor_ref_labels": labels(4),
+            "swap": tf.TensorSpec([None, nc])}
+
+    def sample(inputs):
+      style = generator.encode_style(inputs, training=False)
+      if "style" in style:
+        donor = generator.encode_style(
+            {"refs": inputs["donor_refs"],
+             "ref_labels": inputs["donor_ref_labels"]}, training=False)
+        swap = inputs["swap"][..., None]
+        for key in ("style", "present"):
+          mix = swap[..., 0] if key == "present" else swap
+          style[key] = mix * donor[key] + (1.0 - mix) * style[key]
+      return generator.generate(inputs["labels"], style, training=False)
+
+    return tf.function(sample, input_signature=[spec])
+
+  def _generate(self, sample):
+    """numpy generate(labels, refs, ref_labels, donors..., swap) for metrics."""
+    def generate(labels, refs, ref_labels, donor_refs=None,
+                 donor_ref_labels=None, swap=None):
+      swap = (np.zeros((len(labels), self.config.model.label_nc), np.float32)
+              if swap is None else swap)
+      inputs = {"labels": labels, "refs": refs, "ref_labels": ref_labels,
+                "donor_refs": refs if donor_refs is None else donor_refs,
+                "donor_ref_labels": (ref_labels if donor_ref_labels is None
+                                     else donor_ref_labels), "swap": swap}
+      return np.asarray(sample({k: tf.constant(v) for k, v in
+                                inputs.items()}))
+    return generate
+
+  @functools.cached_property
+  def _grid_episodes(self) -> Dict[str, np.ndarray]:
+    """GRID_ROWS held-out episodes, each of a different person."""
+    ds = episodes.make_episode_dataset(
+        self._splits[1], 4 * GRID_ROWS, self.config.data.k_refs,
+        shuffle=True, flip=False, repeat=True, seed=GRID_SEED)
+    batch = {k: v.numpy() for k, v in next(iter(ds)).items()}
+    _, first = np.unique(batch["identity"], return_index=True)
+    return {k: v[np.sort(first)[:GRID_ROWS]] for k, v in batch.items()}
+
+  def sample_grid(self, sample) -> np.ndarray:
+    """Rows: label map (colours) | references | output | target."""
+    e = self._grid_episodes
+    output = self._generate(sample)(e["mask"], e["refs"], e["ref_mask"])
+    return summaries.episode_grid(
+        pixels.to_unit(labels_lib.colourize(e["mask"])), e["refs"], output,
+        e["photo"])
+
+  def evaluate(self, sample, max_examples):
+    swap = SWAP_CLASS if self.config.model.norm_mode == "sean" else None
+    return label2face_metrics.heldout_metrics(
+        self._generate(sample), self._splits[1],
+        few_shot_metrics.mean_photo(self._splits[0]),
+        self.config.train.batch_size, self.config.data.k_refs, max_examples,
+        self.config.model.label_nc, swap_class=swap)
+
+  def eval_image_batches(self, sample, count, batch_size
+                         ) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
+    """Held-out targets and the model's faces of their label maps."""
+    ds = episodes.make_episode_dataset(
+        self._splits[1], batch_size, self.config.data.k_refs, shuffle=True,
+        flip=False, repeat=True, seed=few_shot_metrics.EVAL_SEED)
+    generate, done = self._generate(sample), 0
+    for batch in ds:
+      if done >= count:
+        return
+      b = {k: v.numpy()[:count - done] for k, v in batch.items()}
+      output = generate(b["mask"], b["refs"], b["ref_mask"])
+      yield pixels.to_uint8(b["photo"]), pixels.to_uint8(output)
+      done += len(output)
+
+  def export_module(self, generator):
+    return serving.Label2FaceExport(generator, self.config.data.k_refs)
+
+  def embeddings(self, generator, split: str, max_points: int,
+                 features: Sequence[str]) -> Dict[str, base.Embedding]:
+    """regions: one point per (photo, region it shows), its SEAN code."""
+    if self.config.model.norm_mode != "sean":
+      raise ValueError("--features=regions needs --norm_mode=sean: only SEAN "
+                       "has region style codes")
+    del features  # "regions" is the only one.
+    points = points_lib.select_points(*self._splits, split,
+                                      max_points)
+    masks = _masks_of(self._splits, points.image_ids)
+    codes, present = [], []
+    for start in range(0, len(masks), points_lib.BATCH_SIZE):
+      stop = start + points_lib.BATCH_SIZE
+      c, p = generator.encode_regions_per_image(
+          pixels.to_unit(points.photos[start:stop]), masks[start:stop])
+      codes.append(c.numpy())
+      present.append(p.numpy() > 0)
+    codes, present = np.concatenate(codes), np.concatenate(present)
+    photo, region = np.nonzero(present)
+    metadata = {name: values[photo]
+                for name, values in points.metadata().items()}
+    metadata["region"] = np.array(layout.CLASS_NAMES)[region]
+    return {"regions": base.Embedding(codes[photo, region], metadata,
+                                      points.photos[photo])}
+
+
+def _masks_of(splits, image_ids: np.ndarray) -> np.ndarray:
+  """The label maps of the photos `image_ids`, from either split."""
+  ids = np.concatenate([s.image_ids for s in splits])
+  masks = np.concatenate([s.masks for s in splits])
+  row = {int(i): r for r, i in enumerate(ids)}
+  return masks[[row[int(i)] for i in image_ids]]

@@ -1,0 +1,101 @@
+r"""DCGAN vs WGAN-GP vs LightweightGAN vs StyleGAN2 at equal wall time, by SWD.
+
+  python tools/compare_unconditional.py --seconds=150 --out=runs/compare
+
+Each model trains through `s2f-train` from its preset (at --image_size, on
+the synthetic faces unless --image_folder) until --seconds have passed since
+its start; then it gets SIGTERM, which saves a checkpoint at the next step
+and exits (exit 143). `s2f-eval --metrics=swd` scores the saved EMA (or raw)
+generator against the training images, and the last sample grid of each run
+goes side by side into one picture. Prints a Markdown table.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from absl import app
+from absl import flags
+import numpy as np
+from PIL import Image
+
+_SECONDS = flags.DEFINE_integer("seconds", 150, "Wall time per model, from "
+                                "the start of s2f-train (start-up included).")
+_OUT = flags.DEFINE_string("out", "runs/compare", "Workdirs and the picture.")
+_IMAGE_SIZE = flags.DEFINE_integer("image_size", 32, "Resolution of all.")
+_EVAL_IMAGES = flags.DEFINE_integer("eval_images", 512, "Images per SWD set.")
+_MODELS = flags.DEFINE_list(
+    "models", ["dcgan_faces64", "wgan_gp_faces64", "lightweight_demo",
+               "stylegan2_demo"], "Presets in flags/ to compare.")
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _train(preset: str, workdir: str) -> int:
+  """Trains until the time is up; returns the step it stopped at."""
+  command = [sys.executable, "-m", "s2f_tf.cli.train_main",
+             f"--flagfile={REPO}/flags/{preset}.cfg", f"--workdir={workdir}",
+             f"--image_size={_IMAGE_SIZE.value}", "--steps=10000000",
+             "--noeval_at_end", "--image_every=25", "--log_every=25"]
+  process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)
+  try:
+    process.wait(timeout=_SECONDS.value)
+    raise RuntimeError(f"{preset} ended early: {process.stderr.read()[-800:]}")
+  except subprocess.TimeoutExpired:
+    process.send_signal(signal.SIGTERM)
+  _, err = process.communicate(timeout=300)
+  if process.returncode != 143:
+    raise RuntimeError(f"{preset}: exit {process.returncode}: {err[-800:]}")
+  grids = sorted(os.listdir(os.path.join(workdir, "samples")))
+  return int(grids[-1][len("step_"):-len(".png")]) if grids else 0
+
+
+def _swd(workdir: str) -> dict:
+  result = subprocess.run(
+      [sys.executable, "-m", "s2f_tf.cli.eval_main", f"--workdir={workdir}",
+       "--metrics=swd", f"--max_episodes={_EVAL_IMAGES.value}"],
+      cwd=REPO, capture_output=True, text=True, check=True)
+  return json.loads(result.stdout)
+
+
+def _last_grid(workdir: str) -> np.ndarray:
+  samples = os.path.join(workdir, "samples")
+  with Image.open(os.path.join(samples, sorted(os.listdir(samples))[-1])) as im:
+    return np.asarray(im.convert("RGB"))
+
+
+def main(argv):
+  del argv
+  os.makedirs(_OUT.value, exist_ok=True)
+  rows, grids = [], []
+  for preset in _MODELS.value:
+    workdir = os.path.join(_OUT.value, preset)
+    start = time.time()
+    last_grid_step = _train(preset, workdir)
+    results = _swd(workdir)
+    rows.append((preset, results["step"], last_grid_step,
+                 time.time() - start, results["swd"]))
+    grids.append(_last_grid(workdir))
+  height = max(g.shape[0] for g in grids)
+  padded = [np.pad(g, ((0, height - g.shape[0]), (0, 8), (0, 0)),
+                   constant_values=255) for g in grids]
+  picture = os.path.join(_OUT.value, "grids.png")
+  Image.fromarray(np.concatenate(padded, axis=1)).save(picture)
+  print(f"\n{_SECONDS.value} s of s2f-train each (start-up included), "
+        f"{_IMAGE_SIZE.value} px, SWD x1e3 on {_EVAL_IMAGES.value} images "
+        "(lower is better); grids left to right in this order: " + picture)
+  print("\n| preset | steps | SWD avg | SWD per level |")
+  print("|---|---:|---:|---|")
+  for preset, step, _, _, swd in rows:
+    levels = ", ".join(f"{k[len('x1e3_'):]} px {v:.1f}"
+                       for k, v in swd.items()
+                       if k.startswith("x1e3_") and k != "x1e3_avg")
+    print(f"| {preset} | {step} | {swd['x1e3_avg']:.1f} | {levels} |")
+
+
+if __name__ == "__main__":
+  app.run(main)
