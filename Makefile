@@ -1,11 +1,12 @@
 # Two commands on a fresh machine with Python 3.10+:
 #   make demo   # installs into .venv, trains the CPU demo, evaluates it
-#   make test   # installs into .venv (with pytest), runs the test suite
+#   make test   # installs into .venv (with pytest), runs the whole test suite (what CI runs)
+#   make test-fast  # the same without the slow end-to-end tests (pytest -m "not slow")
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test install bench
+.PHONY: demo test test-fast install bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +20,9 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest -q tests
+
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not slow" tests
 
 bench: install
 	$(BIN)/python tools/bench_data.py

@@ -9,6 +9,12 @@ import pytest  # pylint: disable=g-import-not-at-top
 from s2f_tf import config as config_lib  # pylint: disable=g-import-not-at-top
 
 
+def pytest_configure(config):
+  config.addinivalue_line(
+      "markers", "slow: end-to-end runs (trainers in subprocesses, mirrored "
+      "comparisons); `make test` runs them, `make test-fast` skips them")
+
+
 @pytest.fixture(scope="session")
 def tiny_data_root(tmp_path_factory):
   """12 people x 5 photos at 32 px, written once in the CelebAMask-HQ layout."""

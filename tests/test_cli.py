@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 import tensorflow as tf
 
 from s2f_tf import checkpointing
@@ -38,6 +39,7 @@ def test_bad_flag_is_one_line_without_traceback(tmp_path):
   assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_blown_up_learning_rate_stops_clearly_and_keeps_checkpoint(
     tiny_data_root, tmp_path):
   workdir = str(tmp_path / "run")
@@ -58,6 +60,7 @@ def test_blown_up_learning_rate_stops_clearly_and_keeps_checkpoint(
   assert all(tf.reduce_all(tf.math.is_finite(v)) for v in generator.variables)
 
 
+@pytest.mark.slow
 def test_ctrl_c_saves_a_checkpoint_and_the_same_command_resumes(
     tiny_data_root, tmp_path):
   workdir = tmp_path / "run"

@@ -62,6 +62,7 @@ def test_global_batch_must_split_evenly_over_replicas():
         tf.data.Dataset.range(8).batch(4), 4)
 
 
+@pytest.mark.slow
 def test_mirrored_step_equals_single_device_step(tiny_data_root, tmp_path):
   """One D step (with R1) and one G step, global batch 8, on 1 and 2 devices.
 
@@ -150,6 +151,7 @@ def _run_two_workers(data, tmp_path, extra=(), while_running=None):
   return codes, paths, workdir, tmpdir
 
 
+@pytest.mark.slow
 def test_two_workers_train_and_chief_checkpoint_restores_on_one_device(
     tiny_config, tmp_path):
   """flags/smoke.cfg on 2 workers (1 CPU replica each), global batch 4."""
@@ -188,6 +190,7 @@ def _sigterm_worker_1_once_training(procs, workdir):
   procs[1].send_signal(signal.SIGTERM)
 
 
+@pytest.mark.slow
 def test_sigterm_to_one_worker_saves_on_all_at_one_step(tiny_config,
                                                         tmp_path):
   """PreemptionCheckpointHandler: the cluster agrees on the step to save."""

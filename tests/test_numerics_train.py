@@ -56,6 +56,7 @@ def test_poisoned_layer_stops_the_same_step_and_keeps_last_checkpoint(
   assert latest.endswith("ckpt-4")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("where", ["forward", "backward"])
 def test_full_mode_names_the_op_and_layer(where, tiny_config, tmp_path):
   config = tiny_config(steps=2, check_numerics="full")
@@ -131,6 +132,7 @@ def test_collapse_is_detected_on_an_all_zero_generator(
     assert "COLLAPSE at step 3: generator output" in caplog.text
 
 
+@pytest.mark.slow
 def test_long_run_never_retraces_and_writes_histograms(tiny_config, tmp_path):
   workdir = str(tmp_path)
   config = tiny_config(steps=300, log_every=10, image_every=50,

@@ -23,6 +23,9 @@ from s2f_tf import tasks
 from s2f_tf import workdir_lock
 from s2f_tf.cli import common
 
+# Trainers in subprocesses: `make test-fast` skips them.
+pytestmark = pytest.mark.slow
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STEPS = 30  # Checkpoints every 5 steps, the newest 3 kept.
 

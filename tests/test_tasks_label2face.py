@@ -133,6 +133,7 @@ def test_region_codes_embedding_has_a_region_column(tiny_data_root):
   assert embedding.values.shape[1] == task.config.model.style_dim
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["clade_dist", "sean", "spade_batch"])
 def test_mirrored_step_equals_single_device_step(mode, tiny_data_root,
                                                  tmp_path):

@@ -68,6 +68,7 @@ def test_trains_under_mixed_precision(precision, tiny_data_root, tmp_path):
   assert "g_pl" in results["last"]["g"] and "d_r1" in results["last"]["d"]
 
 
+@pytest.mark.slow
 def test_numerics_guard_names_demodulation_and_path_length(tiny_data_root,
                                                           tmp_path):
   config = _config(tiny_data_root, check_numerics="full")

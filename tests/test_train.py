@@ -116,6 +116,7 @@ def test_inference_with_another_k(tiny_config, tmp_path):
   np.testing.assert_allclose(one.numpy(), four.numpy(), atol=1e-5)
 
 
+@pytest.mark.slow
 def test_s2f_eval_reproduces_the_end_of_training_numbers_exactly(
     tiny_config, tmp_path):
   workdir = str(tmp_path / "run")
