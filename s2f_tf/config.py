@@ -12,7 +12,7 @@ import json
 import os
 from typing import Any, Dict
 
-PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16", "auto")
 GAN_LOSSES = ("hinge", "non_saturating", "lsgan", "wgan", "wgan_gp")
 STYLE_SOURCES = ("embedder", "random", "zeros")
 SKETCH_METHODS = ("xdog", "canny", "mask_edges", "mask_edges+xdog")
@@ -94,7 +94,10 @@ class TrainConfig:
   r2_gamma: float = _field(0.0, "R2 (penalty on fake images) weight; 0: off.")
   gp_lambda: float = _field(10.0, "WGAN-GP gradient-penalty weight.")
   wgan_clip: float = _field(0.01, "WGAN critic weight clipping bound.")
-  precision: str = _field("float32", "One of PRECISIONS.")
+  precision: str = _field(
+      "float32", "One of PRECISIONS; auto: mixed_bfloat16 on CPUs with "
+      "AVX512_BF16 or AMX and on TPUs, mixed_float16 on GPUs of compute "
+      "capability >= 7, float32 otherwise (config.json records the choice).")
   seed: int = _field(0, "Seed of weights, episodes and noise.")
   log_every: int = _field(50, "TensorBoard scalars.")
   image_every: int = _field(250, "Sample grids (TensorBoard and PNG).")

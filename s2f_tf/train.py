@@ -111,6 +111,7 @@ def run(config: config_lib.Config, workdir: str) -> Dict:
   written. Ctrl-C saves a checkpoint, then re-raises.
   """
   tasks.validate(config)
+  config = precision_lib.resolve_config(config)  # config.json: the real one.
   os.makedirs(workdir, exist_ok=True)
   config_lib.save_config(config, workdir)
   if config.train.check_numerics == "full":
