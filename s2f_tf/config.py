@@ -98,6 +98,8 @@ class TrainConfig:
       "float32", "One of PRECISIONS; auto: mixed_bfloat16 on CPUs with "
       "AVX512_BF16 or AMX and on TPUs, mixed_float16 on GPUs of compute "
       "capability >= 7, float32 otherwise (config.json records the choice).")
+  jit_compile: bool = _field(
+      False, "Compile the training steps with XLA (see docs/speed.md).")
   seed: int = _field(0, "Seed of weights, episodes and noise.")
   log_every: int = _field(50, "TensorBoard scalars.")
   image_every: int = _field(250, "Sample grids (TensorBoard and PNG).")
@@ -223,6 +225,9 @@ def validate(config: Config) -> None:
   for name, value in non_negative:
     if value < 0:
       raise ValueError(f"--{name}={value} must be >= 0")
+  if t.jit_compile and t.check_numerics == "full":
+    raise ValueError("--check_numerics=full instruments every op, which XLA "
+                     "fuses away; use it with --nojit_compile")
   if not 0.0 <= t.ema_beta < 1.0:
     raise ValueError(f"--ema_beta={t.ema_beta} must be in [0, 1)")
   if d.image_folder and not os.path.isdir(d.image_folder):
