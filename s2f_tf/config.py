@@ -100,6 +100,9 @@ class TrainConfig:
       "capability >= 7, float32 otherwise (config.json records the choice).")
   jit_compile: bool = _field(
       False, "Compile the training steps with XLA (see docs/speed.md).")
+  profile_steps: str = _field(
+      "", "A,B: TensorBoard profiler trace of steps A to B (inclusive) into "
+      "workdir/train/plugins/profile; empty: none.")
   seed: int = _field(0, "Seed of weights, episodes and noise.")
   log_every: int = _field(50, "TensorBoard scalars.")
   image_every: int = _field(250, "Sample grids (TensorBoard and PNG).")
@@ -176,6 +179,17 @@ def tiny_config(root: str = "data/synth_faces", **train_overrides) -> Config:
   )
 
 
+def parse_profile_steps(text: str):
+  """'A,B' -> (A, B) with 0 <= A <= B; ValueError (one line) otherwise."""
+  parts = text.split(",")
+  if len(parts) == 2 and all(p.strip().isdigit() for p in parts):
+    first, last = (int(p) for p in parts)
+    if first <= last:
+      return first, last
+  raise ValueError(f"--profile_steps={text!r} must be 'A,B' with "
+                   "0 <= A <= B (step numbers, both profiled)")
+
+
 def validate(config: Config) -> None:
   """Raises ValueError with a one-line, fixable message for a bad config.
 
@@ -228,6 +242,8 @@ def validate(config: Config) -> None:
   if t.jit_compile and t.check_numerics == "full":
     raise ValueError("--check_numerics=full instruments every op, which XLA "
                      "fuses away; use it with --nojit_compile")
+  if t.profile_steps:
+    parse_profile_steps(t.profile_steps)
   if not 0.0 <= t.ema_beta < 1.0:
     raise ValueError(f"--ema_beta={t.ema_beta} must be in [0, 1)")
   if d.image_folder and not os.path.isdir(d.image_folder):

@@ -23,6 +23,7 @@ from s2f_tf import distribute
 from s2f_tf import evaluate as evaluate_lib
 from s2f_tf import numerics
 from s2f_tf import precision as precision_lib
+from s2f_tf import profiling
 from s2f_tf import steps as steps_lib
 from s2f_tf import summaries
 from s2f_tf import tasks
@@ -136,6 +137,7 @@ class Loop:
     logdir = os.path.join(state.workdir, "train")
     self.writer = (tf.summary.create_file_writer(logdir) if self.chief
                    else tf.summary.create_noop_writer())
+    self.profiler = profiling.StepProfiler(t.profile_steps, logdir)
     self.guard = numerics.GraphGuard()
     self.collapse = numerics.CollapseMonitor(t.collapse_patience,
                                              t.stop_on_collapse)
@@ -158,8 +160,9 @@ class Loop:
     last = {}
     try:
       for step in range(start, self.t.steps):
-        last = self._train_step(step)
         done = step + 1
+        with self.profiler.step(done):
+          last = self._train_step(step)
         if done % self.t.log_every == 0 or done == self.t.steps:
           rate = (done - tick_step) / max(time.time() - tick, 1e-9)
           tick, tick_step = time.time(), done
