@@ -209,3 +209,11 @@ def test_unknown_task_and_model_are_one_line_errors(tiny_config):
                           r"one of s2f")):
     with pytest.raises(ValueError, match=message):
       tasks.validate(dataclasses.replace(config, model=model))
+
+
+def test_few_shot_evaluation_does_not_depend_on_the_training_batch(
+    tiny_config):
+  first_ref = lambda sketch, refs: refs[:, 0]
+  results = [tasks.make_task(tiny_config(batch_size=b)).evaluate(first_ref, 16)
+             for b in (2, 4)]
+  assert results[0] == results[1]
