@@ -63,8 +63,9 @@ class TrainSteps:
     }
     self.lazy = task.lazy_intervals()
     sig = [element_spec]
-    # XLA (--jit_compile) fuses the elementwise ops around the convs; the
-    # histogram gradients below are rare and stay unfused.
+    # --jit_compile: XLA fuses the elementwise ops around the convs, but on
+    # CPU it measured 2-4x slower than oneDNN (docs/speed.md), hence off by
+    # default. The rare histogram gradients below are never compiled.
     make = lambda key, reg: tf.function(
         lambda b: self._step(key, b, reg), input_signature=sig,
         jit_compile=config.train.jit_compile)
