@@ -27,3 +27,4 @@ test-fast: install
 bench: install
 	$(BIN)/python tools/bench_data.py
 	$(BIN)/python tools/bench_projector.py
+	$(BIN)/python tools/bench_step.py --presets=smoke,demo

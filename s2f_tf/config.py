@@ -14,7 +14,7 @@ from typing import Any, Dict, Tuple
 
 from s2f_tf import files
 
-PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16", "auto")
 GAN_LOSSES = ("hinge", "non_saturating", "lsgan", "wgan", "wgan_gp")
 STYLE_SOURCES = ("embedder", "random", "zeros")
 SKETCH_METHODS = ("xdog", "canny", "mask_edges", "mask_edges+xdog")
@@ -137,7 +137,15 @@ class TrainConfig:
                             "regularisation every N G steps.")
   lambda_recon: float = _field(1.0, "--model=lightweight: weight of D's "
                                "self-supervised reconstruction loss.")
-  precision: str = _field("float32", "One of PRECISIONS.")
+  precision: str = _field(
+      "float32", "One of PRECISIONS; auto: mixed_bfloat16 on CPUs with "
+      "AVX512_BF16 or AMX and on TPUs, mixed_float16 on GPUs of compute "
+      "capability >= 7, float32 otherwise (config.json records the choice).")
+  jit_compile: bool = _field(
+      False, "Compile the training steps with XLA (see docs/speed.md).")
+  profile_steps: str = _field(
+      "", "A,B: TensorBoard profiler trace of steps A to B (inclusive) into "
+      "workdir/train/plugins/profile; empty: none.")
   seed: int = _field(0, "Seed of weights, episodes and noise.")
   log_every: int = _field(50, "TensorBoard scalars.")
   image_every: int = _field(250, "Sample grids (TensorBoard and PNG).")
@@ -248,6 +256,17 @@ def tiny_config(root: str = "data/synth_faces", **train_overrides) -> Config:
   )
 
 
+def parse_profile_steps(text: str):
+  """'A,B' -> (A, B) with 0 <= A <= B; ValueError (one line) otherwise."""
+  parts = text.split(",")
+  if len(parts) == 2 and all(p.strip().isdigit() for p in parts):
+    first, last = (int(p) for p in parts)
+    if first <= last:
+      return first, last
+  raise ValueError(f"--profile_steps={text!r} must be 'A,B' with "
+                   "0 <= A <= B (step numbers, both profiled)")
+
+
 def validate(config: Config) -> None:
   """Raises ValueError with a one-line, fixable message for a bad config.
 
@@ -307,6 +326,11 @@ def validate(config: Config) -> None:
   if t.preemption_grace_s <= 0:
     raise ValueError(f"--preemption_grace_s={t.preemption_grace_s} must be "
                      "> 0")
+  if t.jit_compile and t.check_numerics == "full":
+    raise ValueError("--check_numerics=full instruments every op, which XLA "
+                     "fuses away; use it with --nojit_compile")
+  if t.profile_steps:
+    parse_profile_steps(t.profile_steps)
   if not 0.0 <= t.ema_beta < 1.0:
     raise ValueError(f"--ema_beta={t.ema_beta} must be in [0, 1)")
   if d.image_folder and not os.path.isdir(d.image_folder):

@@ -84,18 +84,25 @@ def define_workdir_flag(required: bool = True) -> None:
 def config_from_flags(flag_values=FLAGS) -> config_lib.Config:
   """Builds the frozen config from parsed flags and validates it.
 
+  `--precision=auto` is resolved here, so `--dry_run` and `config.json` show
+  the policy the run uses.
+
   Raises:
     ValueError: one fixable line, from the generic or the task's checks.
   """
-  from s2f_tf import tasks  # pylint: disable=g-import-not-at-top
+  # pylint: disable=g-import-not-at-top
+  # Both import TensorFlow: only once flags are parsed.
+  from s2f_tf import precision as precision_lib
+  from s2f_tf import tasks
+  # pylint: enable=g-import-not-at-top
   parts = {}
   for section, cls in _SECTIONS:
     parts[section] = cls(**{
         f.name: flag_values[config_lib.flag_name(section, f.name)].value
         for f in dataclasses.fields(cls)
     })
-  config = config_lib.Config(**parts)
-  tasks.validate(config)  # Imports TensorFlow: only once flags are parsed.
+  config = precision_lib.resolve_config(config_lib.Config(**parts))
+  tasks.validate(config)
   return config
 
 

@@ -63,8 +63,12 @@ class TrainSteps:
     }
     self.lazy = task.lazy_intervals()
     sig = [element_spec]
+    # --jit_compile: XLA fuses the elementwise ops around the convs, but on
+    # CPU it measured 2-4x slower than oneDNN (docs/speed.md), hence off by
+    # default. The rare histogram gradients below are never compiled.
     make = lambda key, reg: tf.function(
-        lambda b: self._step(key, b, reg), input_signature=sig)
+        lambda b: self._step(key, b, reg), input_signature=sig,
+        jit_compile=config.train.jit_compile)
     self.d_step, self.g_step = make("d", False), make("g", False)
     self.d_step_reg = make("d", True) if self.lazy.d else None
     self.g_step_reg = make("g", True) if self.lazy.g else None

@@ -27,6 +27,7 @@ from s2f_tf import hparams
 from s2f_tf import numerics
 from s2f_tf import preemption
 from s2f_tf import precision as precision_lib
+from s2f_tf import profiling
 from s2f_tf import steps as steps_lib
 from s2f_tf import summaries
 from s2f_tf import tasks
@@ -120,6 +121,7 @@ def run(config: config_lib.Config, workdir: str,
   then raise preemption.Stopped. A failed write raises files.WriteError.
   """
   tasks.validate(config)
+  config = precision_lib.resolve_config(config)  # config.json: the real one.
   os.makedirs(workdir, exist_ok=True)
   config_lib.save_config(config, workdir)
   if config.train.check_numerics == "full":
@@ -144,6 +146,7 @@ class Loop:
     self.logdir = os.path.join(state.workdir, "train")
     self.writer = (tf.summary.create_file_writer(self.logdir) if self.chief
                    else tf.summary.create_noop_writer())
+    self.profiler = profiling.StepProfiler(t.profile_steps, logdir)
     self.guard = numerics.GraphGuard()
     self.collapse = numerics.CollapseMonitor(t.collapse_patience,
                                              t.stop_on_collapse)
@@ -174,8 +177,9 @@ class Loop:
         else None)
     with stop, self._naming_check_numerics_errors():
       for step in range(start, self.t.steps):
-        last = self._train_step(step)
         done = step + 1
+        with self.profiler.step(done):
+          last = self._train_step(step)
         if done % self.t.log_every == 0 or done == self.t.steps:
           rate = (done - tick_step) / max(time.time() - tick, 1e-9)
           tick, tick_step = time.time(), done

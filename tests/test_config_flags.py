@@ -118,3 +118,9 @@ def test_stylegan2_and_lightweight_presets_keep_the_papers_settings(
 def test_missing_workdir_config_names_the_path(tmp_path):
   with pytest.raises(FileNotFoundError, match="config.json"):
     config_lib.load_config(str(tmp_path / "nope"))
+
+
+def test_auto_precision_is_resolved_before_the_config_exists():
+  config = s2f_flags.config_from_flags(_parse(["--precision=auto"]))
+  assert config.train.precision in config_lib.PRECISIONS
+  assert config.train.precision != "auto"

@@ -230,3 +230,11 @@ def test_sample_grid_rows_show_different_held_out_people(tiny_config):
       rows[:, :, size * (1 + k):size * (2 + k)], rows[:, :, size:2 * size])
   again = task.sample_grid(lambda sketch, refs: refs[:, 0])
   np.testing.assert_array_equal(grid, again)  # Same inputs every call.
+
+
+def test_few_shot_evaluation_does_not_depend_on_the_training_batch(
+    tiny_config):
+  first_ref = lambda sketch, refs: refs[:, 0]
+  results = [tasks.make_task(tiny_config(batch_size=b)).evaluate(first_ref, 16)
+             for b in (2, 4)]
+  assert results[0] == results[1]

@@ -19,6 +19,11 @@ from s2f_tf.metrics import image
 SKIN, HAIR = layout.CLASS_NAMES.index("skin"), layout.CLASS_NAMES.index("hair")
 MIN_COLOUR_GAP = 0.3  # RGB distance on [-1, 1] between two people's regions.
 EVAL_SEED = 1234  # Draws the held-out episodes: the same ones every time.
+# Episodes per evaluation batch. References and swap partners are drawn per
+# batch, so the episodes depend on it: fixed here rather than taken from the
+# training batch, a run's metrics stay comparable when only --batch_size
+# changes.
+EVAL_BATCH = 8
 
 
 def mean_photo(face_set) -> np.ndarray:

@@ -188,7 +188,7 @@ class FewShotTask(base.Task):
     return few_shot_metrics.heldout_metrics(
         generate, self.heldout_set,
         few_shot_metrics.mean_photo(self.train_set),
-        self.config.train.batch_size, self.config.data.k_refs, max_examples)
+        few_shot_metrics.EVAL_BATCH, self.config.data.k_refs, max_examples)
 
   def eval_image_batches(self, sample, count, batch_size
                          ) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
