@@ -15,7 +15,6 @@ from typing import Dict, Optional
 
 from absl import logging
 import keras
-import numpy as np
 import tensorflow as tf
 
 from s2f_tf import checkpointing
@@ -146,7 +145,7 @@ class Loop:
     self.logdir = os.path.join(state.workdir, "train")
     self.writer = (tf.summary.create_file_writer(self.logdir) if self.chief
                    else tf.summary.create_noop_writer())
-    self.profiler = profiling.StepProfiler(t.profile_steps, logdir)
+    self.profiler = profiling.StepProfiler(t.profile_steps, self.logdir)
     self.guard = numerics.GraphGuard()
     self.collapse = numerics.CollapseMonitor(t.collapse_patience,
                                              t.stop_on_collapse)

@@ -8,7 +8,6 @@ import json
 import os
 
 import numpy as np
-from PIL import Image
 import tensorflow as tf
 
 from s2f_tf import config as config_lib

@@ -11,7 +11,6 @@ Restores the run's EMA generator and writes into the workdir:
 
 import os
 
-from absl import app
 from absl import flags
 import numpy as np
 
