@@ -3,7 +3,7 @@ r"""Times s2f-report over 50 runs of the smoke preset: first build and rebuilds.
   python tools/bench_report.py                  # trains 2 smoke runs first
   taskset -c 0,1 python tools/bench_report.py   # the 2-core budget
 
-Two real runs of `flags/smoke.cfg` (few-shot and --model=dcgan, 20 steps)
+Two real runs of `flags/smoke.cfg` (few-shot and --task=unconditional --model=dcgan, 20 steps)
 are trained once (not timed) and copied into 50 workdirs, each with its own
 learning rate and batch size in config.json, so the index has a config diff.
 Budget (from the issue): s2f-report over the 50 runs in under 10 s on 2
@@ -73,7 +73,8 @@ def _timed_report(runs_dir, out_dir):
 def main(argv):
   del argv
   tmp = tempfile.mkdtemp(prefix="bench_report_")
-  sources = {"few_shot": [], "dcgan": ["--model=dcgan", "--image_size=32"]}
+  sources = {"few_shot": [], "dcgan": ["--task=unconditional", "--model=dcgan",
+                                      "--image_size=32"]}
   for name, extra in sources.items():
     _train(os.path.join(tmp, "sources", name), os.path.join(tmp, "data"),
            *extra)
