@@ -21,6 +21,7 @@ from s2f_tf import images
 from s2f_tf import tasks
 from s2f_tf.models import few_shot
 from s2f_tf.serving import few_shot as few_shot_serving
+from s2f_tf.serving import signatures as signatures_lib
 from s2f_tf import precision as precision_lib
 from s2f_tf import train
 from s2f_tf.data import decode
@@ -77,9 +78,9 @@ def test_every_signature_agrees_with_the_keras_model(run, batch_size, k_refs):
   sig = run.loaded.signatures
   got_float = sig["serving_float"](sketch=_unit(sketch),
                                    refs=_unit(refs))["image"].numpy()
-  np.testing.assert_allclose(got_float, image, atol=few_shot_serving.TOLERANCE)
+  np.testing.assert_allclose(got_float, image, atol=signatures_lib.TOLERANCE)
   got_style = sig["encode_style"](refs=tf.constant(refs))["style"].numpy()
-  np.testing.assert_allclose(got_style, style, atol=few_shot_serving.TOLERANCE)
+  np.testing.assert_allclose(got_style, style, atol=signatures_lib.TOLERANCE)
   for got in (sig["serving_default"](sketch=tf.constant(sketch),
                                      refs=tf.constant(refs))["image"],
               sig["generate"](sketch=tf.constant(sketch),

@@ -22,7 +22,6 @@ import tensorflow as tf
 from s2f_tf import pixels
 from s2f_tf.serving import signatures as sig
 
-TOLERANCE = 1e-5  # Max |SavedModel - Keras| on float outputs.
 
 
 class FewShotExport(sig.ExportModule):
@@ -94,8 +93,8 @@ class FewShotExport(sig.ExportModule):
         "serving_default": sig.Example({"sketch": sketch, "refs": refs},
                                        pixels.to_uint8(image), 1),
         "serving_float": sig.Example(
-            {"sketch": unit(sketch), "refs": unit(refs)}, image, TOLERANCE),
-        "encode_style": sig.Example({"refs": refs}, style, TOLERANCE),
+            {"sketch": unit(sketch), "refs": unit(refs)}, image, sig.TOLERANCE),
+        "encode_style": sig.Example({"refs": refs}, style, sig.TOLERANCE),
         "generate": sig.Example({"sketch": sketch, "style": style},
                                 pixels.to_uint8(image), 1),
     }

@@ -24,7 +24,6 @@ import tensorflow as tf
 from s2f_tf import pixels
 from s2f_tf.serving import signatures as sig
 
-TOLERANCE = 1e-5  # Max |SavedModel - Keras| on float outputs.
 
 
 class Label2FaceExport(sig.ExportModule):
@@ -105,4 +104,4 @@ class Label2FaceExport(sig.ExportModule):
     return {"serving_default": uint8, "label2face": uint8,
             "label2face_int32": sig.Example(as_int32, pixels.to_uint8(image),
                                              1),
-            "label2face_float": sig.Example(feeds, image, TOLERANCE)}
+            "label2face_float": sig.Example(feeds, image, sig.TOLERANCE)}

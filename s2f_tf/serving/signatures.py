@@ -14,6 +14,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+TOLERANCE = 1e-5  # Max |SavedModel - Keras| on float outputs, every family.
+
 
 def spec(rank: int, dtype: tf.DType, name: str) -> tf.TensorSpec:
   """A signature input of `rank` with every dimension free."""

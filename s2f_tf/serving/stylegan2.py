@@ -54,5 +54,5 @@ class StyleGAN2Export(unconditional.UnconditionalExport):
     out["generate"] = sig.Example({"z": z, "psi": psi},
                                   pixels.to_uint8(image), 1)
     out["mapping"] = sig.Example({"z": z}, np.asarray(self._map(z)),
-                                 unconditional.TOLERANCE)
+                                 sig.TOLERANCE)
     return out
