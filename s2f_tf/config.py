@@ -116,6 +116,9 @@ class TrainConfig:
   steps: int = _field(1000, "Generator steps in total.")
   g_lr: float = _field(1e-4, "Generator Adam learning rate.")
   d_lr: float = _field(4e-4, "TTUR: Heusel et al. 2017, arXiv:1706.08500.")
+  lr_decay_steps: int = _field(0, "Both learning rates fall linearly to 0 "
+                               "over the last N steps (pix2pix, U-GAT-IT); "
+                               "0: constant.")
   beta1: float = _field(0.0, "Adam beta1 for both players.")
   beta2: float = _field(0.999, "Adam beta2 for both players.")
   n_critic: int = _field(1, "D steps per G step.")
@@ -309,6 +312,10 @@ def validate(config: Config) -> None:
   if t.g_lr <= 0 or t.d_lr <= 0:
     raise ValueError(f"learning rates must be > 0 (got --g_lr={t.g_lr}, "
                      f"--d_lr={t.d_lr})")
+  if not 0 <= t.lr_decay_steps <= t.steps:
+    raise ValueError(f"--lr_decay_steps={t.lr_decay_steps} must be in [0, "
+                     f"--steps={t.steps}]: the learning rates decay over the "
+                     "last N steps of the run")
   non_negative = (("histogram_every", t.histogram_every),
                   ("eval_every", t.eval_every), ("r1_gamma", t.r1_gamma),
                   ("r2_gamma", t.r2_gamma), ("weight_decay", t.weight_decay),

@@ -103,11 +103,12 @@ def precision_policy(name: str):
     keras.mixed_precision.set_global_policy(previous)
 
 
-def make_optimizer(kind: str, learning_rate: float, beta1: float, beta2: float,
+def make_optimizer(kind: str, learning_rate, beta1: float, beta2: float,
                    precision: str, name: str) -> keras.optimizers.Optimizer:
   """Adam or RMSprop, wrapped in a dynamic LossScaleOptimizer for float16.
 
   bfloat16 has float32's exponent range, so it needs no loss scaling.
+  `learning_rate` is a float or a schedule (`s2f_tf.schedules`).
   """
   if kind == "rmsprop":
     optimizer = keras.optimizers.RMSprop(learning_rate=learning_rate,

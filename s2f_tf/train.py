@@ -27,6 +27,7 @@ from s2f_tf import numerics
 from s2f_tf import preemption
 from s2f_tf import precision as precision_lib
 from s2f_tf import profiling
+from s2f_tf import schedules
 from s2f_tf import steps as steps_lib
 from s2f_tf import summaries
 from s2f_tf import tasks
@@ -65,9 +66,12 @@ def _build_players(config, task):
     ema_generator.set_weights(generator.get_weights())
   # RMSprop for weight-clipped WGAN, as in Arjovsky et al. 2017.
   kind = "rmsprop" if t.gan_loss == "wgan" else "adam"
-  g_opt = precision_lib.make_optimizer(kind, t.g_lr, t.beta1, t.beta2,
+  g_lr = schedules.learning_rate(t.g_lr, t.steps, t.lr_decay_steps)
+  d_lr = schedules.learning_rate(t.d_lr, t.steps, t.lr_decay_steps,
+                                 updates_per_step=t.n_critic)
+  g_opt = precision_lib.make_optimizer(kind, g_lr, t.beta1, t.beta2,
                                        t.precision, "g_opt")
-  d_opt = precision_lib.make_optimizer(kind, t.d_lr, t.beta1, t.beta2,
+  d_opt = precision_lib.make_optimizer(kind, d_lr, t.beta1, t.beta2,
                                        t.precision, "d_opt")
   g_opt.build(generator.trainable_variables)
   d_opt.build(discriminator.trainable_variables)
@@ -95,9 +99,11 @@ def setup(config: config_lib.Config, workdir: str,
   checkpoint = checkpointing.make_checkpoint(generator, discriminator, g_opt,
                                              d_opt, step, ema_generator)
   manager = checkpointing.make_manager(checkpoint, workdir, t.keep_checkpoints)
-  if checkpointing.restore_latest(checkpoint, manager, restore_from):
+  restored = checkpointing.restore_latest(checkpoint, manager, restore_from)
+  if restored and not t.lr_decay_steps:
     # The flags win over the restored learning rates: a resumed run with a
-    # new --g_lr/--d_lr must train at the new rate.
+    # new --g_lr/--d_lr must train at the new rate. (A schedule is built from
+    # the flags and never restored.)
     g_opt.learning_rate.assign(t.g_lr)
     d_opt.learning_rate.assign(t.d_lr)
   dist_dataset = distribute.distribute_dataset(strategy, dataset, t.batch_size)

@@ -1,4 +1,4 @@
-r"""DCGAN vs WGAN-GP vs LightweightGAN vs StyleGAN2 at equal wall time, by SWD.
+r"""DCGAN vs WGAN-clip vs WGAN-GP vs LightweightGAN vs StyleGAN2 at equal wall time, by SWD.
 
   python tools/compare_unconditional.py --seconds=150 --out=runs/compare
 
@@ -28,8 +28,9 @@ _OUT = flags.DEFINE_string("out", "runs/compare", "Workdirs and the picture.")
 _IMAGE_SIZE = flags.DEFINE_integer("image_size", 32, "Resolution of all.")
 _EVAL_IMAGES = flags.DEFINE_integer("eval_images", 512, "Images per SWD set.")
 _MODELS = flags.DEFINE_list(
-    "models", ["dcgan_faces64", "wgan_gp_faces64", "lightweight_demo",
-               "stylegan2_demo"], "Presets in flags/ to compare.")
+    "models", ["dcgan_faces64", "wgan_clip_faces64", "wgan_gp_faces64",
+               "lightweight_demo", "stylegan2_demo"],
+    "Presets in flags/ to compare.")
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
