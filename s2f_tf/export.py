@@ -7,6 +7,9 @@ its final folder, reloaded twice (`tf.saved_model.load` and a TF1 session, the
 way TF Serving's C++ loader runs it) and compared with the in-process Keras
 model on the module's own examples, and only then renamed into place, so a
 server watching `export_dir` never sees an unverified version.
+
+`load_image_fn` runs a model's `serving_default` on numpy inputs, from an
+export or straight from a run's checkpoint (what `s2f-sample` calls).
 """
 
 import os
@@ -149,37 +152,79 @@ def restore_for_serving(workdir: str, ema: bool = True
     return tasks.restore(workdir, prefer_ema=ema)
 
 
-ImageFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
+class ImageFn:
+  """A model's `serving_default` on numpy: named uint8 inputs -> uint8 image.
+
+  The inputs are the signature's, by name (few-shot: sketch and refs;
+  label2face: labels, plus refs and ref_labels when the model reads
+  references), so every family is called the same way and a feed the model
+  does not take is an error, not silently dropped.
+  """
+
+  def __init__(self, specs: Dict[str, tf.TensorSpec],
+               call: Callable[..., Dict[str, tf.Tensor]]):
+    self.inputs = tuple(specs)
+    self._call = call
+
+  def __call__(self, feeds: Dict[str, np.ndarray]) -> np.ndarray:
+    """{input name: uint8 array} -> the uint8 image batch [B, S, S, 3]."""
+    if sorted(feeds) != sorted(self.inputs):
+      raise ValueError(f"this model takes {', '.join(self.inputs)}; got "
+                       f"{', '.join(feeds) or 'nothing'}")
+    tensors = [tf.constant(feeds[name]) for name in self.inputs]
+    return self._call(*tensors)["image"].numpy()
 
 
-def load_image_fn(export_dir: str = "", workdir: str = ""
-                  ) -> Tuple[config_lib.Config, ImageFn]:
-  """(config, fn) with fn(sketch uint8, refs uint8) -> image uint8.
+def serving_config(export_dir: str = "", workdir: str = ""
+                   ) -> config_lib.Config:
+  """The config of the model `load_image_fn` loads, without loading it.
 
-  From a SavedModel version folder if `export_dir`, else straight from the
-  checkpoint in `workdir`, through the same `serving_default` graph.
+  So a caller can check its inputs against the model (a sketch for a
+  label-map model, say) before paying for the load.
   """
   if not export_dir:
-    task, generator, _ = restore_for_serving(workdir)
-    _check_sketch2face(task.config)
-    module = task.export_module(generator)
-    return task.config, lambda sketch, refs: module.serving_default(
-        sketch, refs)["image"].numpy()
+    return config_lib.load_config(workdir)
   if not tf.saved_model.contains_saved_model(export_dir):
     versions = (sorted((d for d in os.listdir(export_dir) if d.isdigit()),
                        key=int) if os.path.isdir(export_dir) else [])
     hint = (f"; pass a version folder such as "
             f"{os.path.join(export_dir, versions[-1])}" if versions else "")
     raise FileNotFoundError(f"no SavedModel in {export_dir}{hint}")
-  config = config_lib.load_config(os.path.join(export_dir, EXTRA_DIR))
-  _check_sketch2face(config)
-  # The signature must not outlive `loaded`: it would lose its variables.
-  loaded = tf.saved_model.load(export_dir)
-  return config, lambda sketch, refs: loaded.signatures["serving_default"](
-      sketch=tf.constant(sketch), refs=tf.constant(refs))["image"].numpy()
+  return config_lib.load_config(os.path.join(export_dir, EXTRA_DIR))
 
 
-def _check_sketch2face(config: config_lib.Config) -> None:
-  if config.model.task != "sketch2face":
-    raise ValueError("s2f-sample draws a face from a sketch and reference "
-                     f"photos; this model is --task={config.model.task}")
+def load_image_fn(export_dir: str = "", workdir: str = ""
+                  ) -> Tuple[config_lib.Config, ImageFn]:
+  """(config, fn): the model's `serving_default` as an `ImageFn`.
+
+  From a SavedModel version folder if `export_dir`, else straight from the
+  checkpoint in `workdir` through the same signature, built in memory by
+  the run's task, so both give the same image.
+
+  Raises:
+    FileNotFoundError: `export_dir` holds no SavedModel (naming a version
+      folder inside it, if any).
+    ValueError: a model that does not draw from uint8 images (e.g. an
+      unconditional one, which takes noise).
+  """
+  config = serving_config(export_dir, workdir)
+  if export_dir:
+    # The signature must not outlive `loaded`: it would lose its variables.
+    loaded = tf.saved_model.load(export_dir)
+    signature = loaded.signatures["serving_default"]
+    specs = signature.structured_input_signature[1]
+    call = lambda *tensors: loaded.signatures["serving_default"](
+        **dict(zip(specs, tensors)))
+  else:
+    task, generator, _ = restore_for_serving(workdir)
+    module = task.export_module(generator)
+    traced = module.serving_default.get_concrete_function()
+    specs = {spec.name: spec for spec in traced.structured_input_signature[0]}
+    call = module.serving_default  # Positional, in the specs' order.
+  not_images = [f"{name} {spec.dtype.name}" for name, spec in specs.items()
+                if spec.dtype != tf.uint8]
+  if not_images:
+    raise ValueError("s2f-sample draws a face from uint8 images (a sketch or "
+                     f"a label map); this model (--task={config.model.task})"
+                     f" takes {', '.join(not_images)}")
+  return config, ImageFn(specs, call)

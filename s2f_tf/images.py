@@ -1,19 +1,23 @@
-"""A user's own photos and drawings -> uint8 model inputs at the model's size.
+"""A user's own photos, drawings and label maps -> uint8 model inputs.
 
 Anything that takes images from a user (`s2f-sample`, a service's client)
 reads them here, so a 1000x800 drawing on a transparent layer or a grayscale
 reference photo reaches the model the way the training data did: square,
 uint8, at the model's size. Decoding and the channel conversions (16-bit,
 grayscale, alpha over white paper) are the data layer's `decode.read_image`,
-the code that reads the training set, so both agree by construction.
+the code that reads the training set, so both agree by construction; label
+maps go through the data layer's `labels.read_class_map` and its class-id
+check. The `load_*_inputs` functions return a batch of 1 keyed by the names
+of the model's serving inputs.
 """
 
-from typing import Sequence, Tuple
+from typing import Dict, Sequence
 
 import cv2
 import numpy as np
 
 from s2f_tf.data import decode
+from s2f_tf.data import labels as labels_lib
 from s2f_tf.data import sketch as sketch_lib
 
 
@@ -76,10 +80,10 @@ def sketch_from_photo(path: str, size: int, method: str) -> np.ndarray:
   return fit_square(drawing, size)[:, :, None]
 
 
-def load_inputs(size: int, ref_paths: Sequence[str], sketch_path: str = "",
-                photo_path: str = "", method: str = "xdog"
-                ) -> Tuple[np.ndarray, np.ndarray]:
-  """One episode as a batch of 1: (sketch [1, S, S, 1], refs [1, K, S, S, 3]).
+def load_sketch_inputs(size: int, ref_paths: Sequence[str],
+                       sketch_path: str = "", photo_path: str = "",
+                       method: str = "xdog") -> Dict[str, np.ndarray]:
+  """{"sketch": [1, S, S, 1], "refs": [1, K, S, S, 3]}, uint8.
 
   The sketch is `sketch_path` if given, else drawn from `photo_path` with
   `method`.
@@ -95,4 +99,54 @@ def load_inputs(size: int, ref_paths: Sequence[str], sketch_path: str = "",
   sketch = (read_sketch(sketch_path, size) if sketch_path
             else sketch_from_photo(photo_path, size, method))
   refs = np.stack([read_photo(path, size) for path in ref_paths])
-  return sketch[None], refs[None]
+  return {"sketch": sketch[None], "refs": refs[None]}
+
+
+def _read_labelled_photo(photo_path: str, labels_path: str,
+                         size: int) -> np.ndarray:
+  """A reference photo read under its own label map, uint8 [size, size, 3].
+
+  A label map is square (`labels.read_class_map`), so its photo must be
+  too: cropping only the photo would move every region off its mask.
+
+  Raises:
+    decode.BadFile: the photo is missing, unreadable or not square.
+  """
+  photo = decode.read_image(photo_path, "rgb")
+  height, width = photo.shape[:2]
+  if height != width:
+    raise decode.BadFile(
+        photo_path, f"is {width}x{height} but its label map {labels_path} "
+        "is square; pass the square photo the map was drawn on")
+  return fit_square(photo, size)
+
+
+def load_label_inputs(size: int, label_nc: int, labels_path: str,
+                      ref_paths: Sequence[str] = (),
+                      ref_label_paths: Sequence[str] = ()
+                      ) -> Dict[str, np.ndarray]:
+  """{"labels": [1, S, S]} (+ "refs" [1, K, S, S, 3], "ref_labels"
+  [1, K, S, S] when references are given), uint8 class ids and photos.
+
+  Maps are read by `labels.read_class_map`: one class id per pixel, square,
+  resized nearest-neighbour to S as the training set is.
+
+  Raises:
+    decode.BadFile: naming the first photo that is missing, unreadable or
+      not square.
+    ValueError: naming the first map that is unreadable, colour-coded, not
+      square or holds an id >= label_nc; or references without one map each.
+  """
+  if len(ref_paths) != len(ref_label_paths):
+    raise ValueError(f"{len(ref_paths)} reference photos but "
+                     f"{len(ref_label_paths)} label maps; each reference "
+                     "needs its own map")
+  feeds = {"labels": labels_lib.read_class_map(labels_path, size,
+                                               label_nc)[None]}
+  if ref_paths:
+    maps = [labels_lib.read_class_map(path, size, label_nc)
+            for path in ref_label_paths]
+    refs = [_read_labelled_photo(photo, labels, size)
+            for photo, labels in zip(ref_paths, ref_label_paths)]
+    feeds.update(refs=np.stack(refs)[None], ref_labels=np.stack(maps)[None])
+  return feeds

@@ -1,4 +1,7 @@
-"""SavedModel export, its four signatures, and s2f-sample, on a tiny run."""
+"""SavedModel export, its four signatures, and s2f-sample, on a tiny run.
+
+s2f-sample on label2face models is in test_sample_label2face.py.
+"""
 
 import dataclasses
 import json
@@ -220,7 +223,8 @@ def test_unconditional_generator_exports_noise_to_image(run):
   np.testing.assert_allclose(got, generator(z, training=False), atol=1e-5)
   image = signatures["serving_default"](z=tf.constant(z))["image"].numpy()
   assert image.dtype == np.uint8 and image.shape == (3, 32, 32, 3)
-  with pytest.raises(ValueError, match="draws a face from a sketch"):
+  with pytest.raises(ValueError, match=r"draws a face from uint8 images .*"
+                     r"\(--task=unconditional\) takes z float32"):
     export.load_image_fn(export_dir=path)
 
 
@@ -245,19 +249,21 @@ def test_images_are_cropped_resized_and_converted(tmp_path):
   assert sketch.min() == 0 and (sketch[:4] == 255).all()
 
 
-def test_load_inputs_names_bad_files(tmp_path):
+def test_load_sketch_inputs_names_bad_files(tmp_path):
   good = _write(tmp_path / "good.png", np.full((20, 20, 3), 128, np.uint8))
   (tmp_path / "text.jpg").write_text("<html>not an image</html>")
   (tmp_path / "empty.png").write_bytes(b"")
   for bad in ("missing.jpg", "text.jpg", "empty.png"):
     with pytest.raises(decode.BadFile) as info:
-      images.load_inputs(SIZE, [good, str(tmp_path / bad)], sketch_path=good)
+      images.load_sketch_inputs(SIZE, [good, str(tmp_path / bad)],
+                                sketch_path=good)
     assert info.value.path == str(tmp_path / bad)
   with pytest.raises(ValueError, match="draw it yourself"):
-    images.load_inputs(SIZE, [good], photo_path=good, method="mask_edges")
-  sketch, refs = images.load_inputs(SIZE, [good] * 3, photo_path=good)
-  assert (sketch.shape, refs.shape) == ((1, SIZE, SIZE, 1),
-                                        (1, 3, SIZE, SIZE, 3))
+    images.load_sketch_inputs(SIZE, [good], photo_path=good,
+                              method="mask_edges")
+  feeds = images.load_sketch_inputs(SIZE, [good] * 3, photo_path=good)
+  assert {k: v.shape for k, v in feeds.items()} == {
+      "sketch": (1, SIZE, SIZE, 1), "refs": (1, 3, SIZE, SIZE, 3)}
 
 
 def _sample(*args):
@@ -276,8 +282,8 @@ def test_sample_cli_end_to_end(run, tiny_data_root, tmp_path):
   face = decode.read_image(out, "rgb")
   assert face.shape == (SIZE, SIZE, 3)
   _, generate = export.load_image_fn(workdir=run.workdir)
-  sketch, refs = images.load_inputs(SIZE, [ref_a, ref_b], photo_path=photo)
-  assert np.abs(generate(sketch, refs)[0].astype(int) - face).max() <= 1
+  feeds = images.load_sketch_inputs(SIZE, [ref_a, ref_b], photo_path=photo)
+  assert np.abs(generate(feeds)[0].astype(int) - face).max() <= 1
 
   failed = _sample(f"--export_dir={run.path}", f"--sketch={photo}",
                    f"--refs={ref_a},{tmp_path / 'nope.jpg'}", f"--out={out}")
@@ -289,3 +295,14 @@ def test_sample_cli_end_to_end(run, tiny_data_root, tmp_path):
 def test_load_image_fn_points_to_the_version_folder(run):
   with pytest.raises(FileNotFoundError, match=re.escape(run.path)):
     export.load_image_fn(export_dir=os.path.dirname(run.path))
+
+
+def test_sample_cli_names_the_sketch_flag_for_a_sketch_model(run, tmp_path):
+  mask = _write(tmp_path / "mask.png", np.zeros((SIZE, SIZE), np.uint8))
+  failed = _sample(f"--export_dir={run.path}", f"--labels={mask}",
+                   f"--refs={mask}", f"--out={tmp_path / 'face.png'}")
+  assert failed.returncode == 2
+  assert failed.stderr.splitlines()[-1] == (
+      "s2f-sample: this model draws a face from a sketch (--task=sketch2face)"
+      ": pass --sketch or --sketch_from with --refs, not --labels or "
+      "--ref_labels")

@@ -2,7 +2,8 @@
 
   normalization  instance norm, ILN, AdaLIN (float32 statistics)
   spectral_norm  W / sigma(W) for Conv2D and Dense kernels
-  blocks         reflection-padded conv, residual blocks
+  blocks         reflection-padded conv, conv-norm-ReLU and up blocks,
+                 residual blocks
   attention      U-GAT-IT's class-activation-map attention
   equalized      equalized-learning-rate Dense and Conv2D (ProGAN, StyleGAN2)
   modulated_conv StyleGAN2's modulated conv, noise input, minibatch stddev

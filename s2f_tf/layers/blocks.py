@@ -1,6 +1,9 @@
-"""Convolution blocks: reflection-padded conv and residual blocks.
+"""Convolution blocks: reflection-padded conv, conv-norm-ReLU, up and
+residual blocks.
 
-All layers assume channels-last images [B, H, W, C].
+All layers assume channels-last images [B, H, W, C]. The encoders and
+decoders of several families stack the same blocks, so they live here; their
+layer names are part of every checkpoint's variable paths.
 """
 
 import keras
@@ -37,6 +40,33 @@ class ReflectConv2D(keras.layers.Conv2D):
               for d, (before, after) in zip(input_shape[1:3], self._pads())]
     return super().compute_output_shape(
         (input_shape[0], *padded, input_shape[3]))
+
+
+def conv_norm_relu(filters, kernel_size, strides, name):
+  """Reflection-padded conv, instance norm, ReLU, as a list to stack.
+
+  The encoder unit of MUNIT (Huang et al. 2018, arXiv:1804.04732) and of
+  SPADE's and SEAN's encoders. A list, not a Sequential, so its layers sit
+  directly in the caller's stack and keep the variable paths `name/...`,
+  `name_norm/...`.
+  """
+  return [ReflectConv2D(filters, kernel_size, strides=strides, name=name),
+          normalization.InstanceNorm(name=f"{name}_norm"),
+          keras.layers.ReLU(name=f"{name}_relu")]
+
+
+def up_block(filters, name):
+  """Nearest x2, conv, ILN, ReLU: resize-conv avoids checkerboard artefacts.
+
+  Odena et al. 2016, doi:10.23915/distill.00003; ILN as in U-GAT-IT (Kim et
+  al. 2020, arXiv:1907.10830).
+  """
+  return keras.Sequential([
+      keras.layers.UpSampling2D(2, interpolation="nearest", name="upsample"),
+      ReflectConv2D(filters, 5, name="conv"),
+      normalization.LayerInstanceNorm(name="iln"),
+      keras.layers.ReLU(name="relu"),
+  ], name=name)
 
 
 @keras.saving.register_keras_serializable(package="s2f_tf")

@@ -33,7 +33,6 @@ and checkpoints. Models come out of `build_*` already built, so optimizers
 and checkpoints always see their variables.
 """
 
-import dataclasses
 import math
 
 import keras
@@ -43,8 +42,8 @@ import tensorflow as tf
 from s2f_tf import config as config_lib
 from s2f_tf.layers import attention
 from s2f_tf.layers import blocks
-from s2f_tf.layers import normalization
 from s2f_tf.layers import spectral_norm
+from s2f_tf.models import base
 
 ENCODER_RES_BLOCKS = 2  # Residual blocks after the content encoder's convs.
 STYLE_POOL_SIZE = 4  # The style embedder downsamples to about 4x4, then pools.
@@ -65,18 +64,12 @@ def _check(model_config, image_size):
                      f"of {config_lib.STYLE_SOURCES}")
 
 
-def _conv_norm_relu(filters, kernel_size, strides, name):
-  return [blocks.ReflectConv2D(filters, kernel_size, strides=strides,
-                               name=name),
-          normalization.InstanceNorm(name=f"{name}_norm"),
-          keras.layers.ReLU(name=f"{name}_relu")]
-
-
 def _content_encoder(cfg):
   """Sketch [B, H, W, 1] -> content [B, H / 2**n, W / 2**n, C * 2**n]."""
-  stack = _conv_norm_relu(cfg.base_channels, 7, 1, "conv_in")
+  stack = blocks.conv_norm_relu(cfg.base_channels, 7, 1, "conv_in")
   for i in range(cfg.n_downsample):
-    stack += _conv_norm_relu(cfg.base_channels * 2**(i + 1), 3, 2, f"down_{i}")
+    stack += blocks.conv_norm_relu(cfg.base_channels * 2**(i + 1), 3, 2,
+                                   f"down_{i}")
   width = cfg.base_channels * 2**cfg.n_downsample
   stack += [blocks.ResBlock(width, name=f"res_block_{i}")
             for i in range(ENCODER_RES_BLOCKS)]
@@ -109,19 +102,6 @@ def _style_mlp(cfg, n_params):
   ], name="style_mlp")
 
 
-def _up_block(filters, name):
-  """Nearest x2, conv, ILN, ReLU: resize-conv avoids checkerboard artefacts.
-
-  Odena et al. 2016, doi:10.23915/distill.00003; ILN as in U-GAT-IT.
-  """
-  return keras.Sequential([
-      keras.layers.UpSampling2D(2, interpolation="nearest", name="upsample"),
-      blocks.ReflectConv2D(filters, 5, name="conv"),
-      normalization.LayerInstanceNorm(name="iln"),
-      keras.layers.ReLU(name="relu"),
-  ], name=name)
-
-
 @keras.saving.register_keras_serializable(package="s2f_tf")
 class Decoder(keras.layers.Layer):
   """(content, AdaLIN params) -> image in [-1, 1], float32.
@@ -136,7 +116,7 @@ class Decoder(keras.layers.Layer):
     self.channels, self.n_res, self.n_upsample = channels, n_res, n_upsample
     self.res_blocks = [blocks.AdaLINResBlock(channels, name=f"res_block_{i}")
                        for i in range(n_res)]
-    self.up_blocks = [_up_block(channels // 2**(i + 1), f"up_block_{i}")
+    self.up_blocks = [blocks.up_block(channels // 2**(i + 1), f"up_block_{i}")
                       for i in range(n_upsample)]
     self.conv_out = blocks.ReflectConv2D(3, 7, name="conv_out")
     self.tanh = keras.layers.Activation("tanh", dtype="float32", name="tanh")
@@ -155,27 +135,8 @@ class Decoder(keras.layers.Layer):
             "n_res": self.n_res, "n_upsample": self.n_upsample}
 
 
-class _ConfiguredModel(keras.Model):
-  """A model rebuilt from (ModelConfig, image_size): its whole config."""
-
-  def __init__(self, model_config, image_size, **kwargs):
-    super().__init__(**kwargs)
-    _check(model_config, image_size)
-    self.model_config, self.image_size = model_config, image_size
-
-  def get_config(self):
-    return {"name": self.name, "image_size": self.image_size,
-            "model_config": dataclasses.asdict(self.model_config)}
-
-  @classmethod
-  def from_config(cls, config):
-    config = dict(config)
-    model_config = config_lib.ModelConfig(**config.pop("model_config"))
-    return cls(model_config, **config)
-
-
 @keras.saving.register_keras_serializable(package="s2f_tf")
-class Generator(_ConfiguredModel):
+class Generator(base.ConfiguredModel):
   """Sketch [B, H, W, 1] + K reference photos [B, K, H, W, 3] -> face.
 
   `style_source` other than "embedder" is a debugging mode: "random" draws a
@@ -186,6 +147,7 @@ class Generator(_ConfiguredModel):
 
   def __init__(self, model_config, image_size, **kwargs):
     super().__init__(model_config, image_size, **kwargs)
+    _check(model_config, image_size)
     cfg = model_config
     width = cfg.base_channels * 2**cfg.n_downsample
     self.content_encoder = _content_encoder(cfg)
@@ -315,7 +277,7 @@ def _sn_conv(filters, strides, name):
 
 
 @keras.saving.register_keras_serializable(package="s2f_tf")
-class MultiScaleDiscriminator(_ConfiguredModel):
+class MultiScaleDiscriminator(base.ConfiguredModel):
   """pix2pixHD's multi-scale discriminator (Wang et al. 2018, arXiv:1711.11585).
 
   `num_d` PatchGANs see the (image, sketch) pair at full, 1/2, 1/4... size
@@ -328,6 +290,7 @@ class MultiScaleDiscriminator(_ConfiguredModel):
 
   def __init__(self, model_config, image_size, **kwargs):
     super().__init__(model_config, image_size, **kwargs)
+    _check(model_config, image_size)
     cfg = model_config
     self.use_cam = cfg.cam
     self.scales = [

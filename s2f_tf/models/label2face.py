@@ -30,6 +30,7 @@ import tensorflow as tf
 
 from s2f_tf.layers import blocks
 from s2f_tf.layers import semantic_norm
+from s2f_tf.models import base
 from s2f_tf.models import few_shot
 
 MAX_WIDTH_MULT = 16  # SPADE's widest block is 16 * ngf.
@@ -58,8 +59,8 @@ def _vae_encoder(cfg, image_size):
   n_down = max(int(math.log2(image_size / VAE_POOL_SIZE)), 0)
   stack = []
   for i in range(n_down):
-    stack += few_shot._conv_norm_relu(  # pylint: disable=protected-access
-        cfg.base_channels * min(2**i, 8), 3, 2, f"down_{i}")
+    stack += blocks.conv_norm_relu(cfg.base_channels * min(2**i, 8), 3, 2,
+                                   f"down_{i}")
   stack.append(keras.layers.Flatten(name="flatten"))
   trunk = keras.Sequential(stack, name="trunk")
   inputs = keras.Input((image_size, image_size, 3))
@@ -77,11 +78,10 @@ def _region_encoder(cfg):
   per region. No norm after the last conv: it carries the colours.
   """
   ch = cfg.base_channels
-  stack = few_shot._conv_norm_relu(ch, 7, 1, "conv_in")  # pylint: disable=protected-access
+  stack = blocks.conv_norm_relu(ch, 7, 1, "conv_in")
   for i in range(2):
-    stack += few_shot._conv_norm_relu(  # pylint: disable=protected-access
-        ch * 2**(i + 1), 3, 2, f"down_{i}")
-  stack += [few_shot._up_block(ch * 2, "up"),  # pylint: disable=protected-access
+    stack += blocks.conv_norm_relu(ch * 2**(i + 1), 3, 2, f"down_{i}")
+  stack += [blocks.up_block(ch * 2, "up"),
             blocks.ReflectConv2D(cfg.style_dim, 7, activation="tanh",
                                  dtype="float32", name="conv_out")]
   return keras.Sequential(stack, name="region_encoder")
@@ -94,7 +94,7 @@ def _widths(cfg):
 
 
 @keras.saving.register_keras_serializable(package="s2f_tf")
-class Label2FaceGenerator(few_shot._ConfiguredModel):  # pylint: disable=protected-access
+class Label2FaceGenerator(base.ConfiguredModel):
   """{"labels" [B, H, W] int, "refs" [B, K, H, W, 3], "ref_labels"
   [B, K, H, W] int} -> face [B, H, W, 3] float32 in [-1, 1].
 

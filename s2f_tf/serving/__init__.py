@@ -2,6 +2,7 @@
 
   signatures     the `ExportModule` base, input specs and in-graph shape checks
   few_shot       sketch + reference photos -> face
+  label2face     label map (+ reference photos and their maps) -> face
   unconditional  noise -> image
   stylegan2      noise -> image, plus truncation psi and z -> w
 

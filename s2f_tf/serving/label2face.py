@@ -25,6 +25,11 @@ from s2f_tf import pixels
 from s2f_tf.serving import signatures as sig
 
 
+def takes_references(model_config) -> bool:
+  """Whether the signatures take refs and ref_labels: sean's region codes
+  and the VAE's code come from the references; other modes read none."""
+  return model_config.norm_mode == "sean" or model_config.use_vae
+
 
 class Label2FaceExport(sig.ExportModule):
   """The label-map generator as serving signatures (module docstring)."""
@@ -36,7 +41,7 @@ class Label2FaceExport(sig.ExportModule):
     super().__init__(generator, name="label2face_generator")
     cfg = generator.model_config
     self._label_nc, self._k_refs = cfg.label_nc, k_refs
-    self._needs_refs = cfg.norm_mode == "sean" or cfg.use_vae
+    self._needs_refs = takes_references(cfg)
     size = generator.image_size
     self._dims = {"labels": ("B", size, size),
                   "refs": ("B", "K", size, size, 3),

@@ -1,0 +1,117 @@
+"""s2f-sample --labels on a tiny sean model, from an export and a workdir."""
+
+import dataclasses
+import os
+import subprocess
+import sys
+import types
+
+import cv2
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from s2f_tf import checkpointing
+from s2f_tf import config as config_lib
+from s2f_tf import export
+from s2f_tf import images
+from s2f_tf import tasks
+from s2f_tf.data import decode
+
+SIZE = 16  # tiny_config's image size; the maps below are twice that.
+
+
+def _write(path, image):
+  cv2.imwrite(str(path), image)
+  return str(path)
+
+
+@pytest.fixture(scope="module")
+def sean(tiny_data_root, tmp_path_factory):
+  """A tiny sean generator in a workdir checkpoint and in an export, plus a
+  label map and two references with their maps, all at 2 * SIZE."""
+  root = tmp_path_factory.mktemp("sample_l2f")
+  base = config_lib.tiny_config(root=tiny_data_root)
+  config = dataclasses.replace(base, model=dataclasses.replace(
+      base.model, task="label2face", model="label2face", norm_mode="sean",
+      base_channels=4, n_up=2, spade_hidden=8, style_dim=8))
+  task = tasks.make_task(config)
+  generator = task.build_generator()
+  workdir = str(root / "run")
+  config_lib.save_config(config, workdir)
+  checkpoint = tf.train.Checkpoint(
+      generator=checkpointing.VariablesByPath(generator),
+      step=tf.Variable(1, dtype=tf.int64))
+  checkpointing.make_manager(checkpoint, workdir, keep=1).save(1)
+  rng = np.random.default_rng(0)
+  maps = rng.integers(0, config.model.label_nc, (3, 2 * SIZE, 2 * SIZE),
+                      np.uint8)
+  photos = os.path.join(tiny_data_root, "CelebA-HQ-img")
+  return types.SimpleNamespace(
+      workdir=workdir, path=export.export(task, generator, str(root / "exp")),
+      maps=maps, labels=_write(root / "mask.png", maps[0]),
+      refs=",".join(os.path.join(photos, f"{i}.jpg") for i in range(2)),
+      ref_labels=",".join(_write(root / f"ref{i}.png", maps[1 + i])
+                          for i in range(2)))
+
+
+def _sample(*args):
+  return subprocess.run(
+      [sys.executable, "-m", "s2f_tf.cli.sample_main", *args],
+      capture_output=True, text=True)
+
+
+def test_labels_give_the_signature_image_from_export_and_workdir(sean,
+                                                                 tmp_path):
+  faces = []
+  for source in (f"--export_dir={sean.path}", f"--workdir={sean.workdir}"):
+    out = str(tmp_path / f"face{len(faces)}.png")
+    done = _sample(source, f"--labels={sean.labels}", f"--refs={sean.refs}",
+                   f"--ref_labels={sean.ref_labels}", f"--out={out}")
+    assert done.returncode == 0, done.stderr
+    faces.append(decode.read_image(out, "rgb"))
+  refs = np.stack([images.read_photo(p, SIZE) for p in sean.refs.split(",")])
+  nearest = sean.maps[:, ::2, ::2]  # 32 -> 16 px, nearest-neighbour.
+  want = tf.saved_model.load(sean.path).signatures["label2face"](
+      labels=tf.constant(nearest[None, 0]), refs=tf.constant(refs[None]),
+      ref_labels=tf.constant(nearest[None, 1:]))["image"].numpy()[0]
+  assert want.std() > 0  # A face, not a blank that anything would match.
+  np.testing.assert_array_equal(faces[0], want)
+  np.testing.assert_array_equal(faces[1], want)
+
+
+def test_bad_flags_and_maps_are_one_line_errors(sean, tmp_path):
+  bad = sean.maps[0].copy()
+  bad[3, 5] = 19
+  bad = _write(tmp_path / "bad.png", bad)
+  out = f"--out={tmp_path / 'face.png'}"
+  source = f"--export_dir={sean.path}"
+  for args, message in [
+      ((f"--labels={sean.labels}", f"--refs={sean.refs}"),
+       "sean reads each reference under its own mask: pass --ref_labels "
+       "with one map per --refs"),
+      ((f"--labels={bad}", f"--refs={sean.refs}",
+        f"--ref_labels={sean.ref_labels}"),
+       f"{bad}: label value 19 >= --label_nc=19"),
+      ((f"--sketch={sean.labels}", f"--refs={sean.refs}"),
+       "this model draws a face from a label map (--task=label2face): pass "
+       "--labels=mask.png, not --sketch or --sketch_from"),
+  ]:
+    failed = _sample(source, *args, out)
+    assert failed.returncode == 2, failed.stderr
+    assert failed.stderr.splitlines()[-1].startswith(
+        f"s2f-sample: {message}"), failed.stderr
+    assert "Traceback" not in failed.stderr
+  assert not os.path.exists(tmp_path / "face.png")
+
+
+def test_references_and_their_maps_must_pair_up(sean, tmp_path):
+  photo = sean.refs.split(",")[0]
+  with pytest.raises(ValueError, match="2 reference photos but 1 label maps"):
+    images.load_label_inputs(SIZE, 19, sean.labels, [photo, photo],
+                             [sean.labels])
+  wide = _write(tmp_path / "wide.png", np.zeros((SIZE, 2 * SIZE, 3),
+                                                np.uint8))
+  with pytest.raises(decode.BadFile, match=f"is 32x16 but its label map "
+                     f"{sean.labels} is square"):
+    images.load_label_inputs(SIZE, 19, sean.labels, [wide], [sean.labels])
