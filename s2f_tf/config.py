@@ -122,6 +122,10 @@ class TrainConfig:
   beta1: float = _field(0.0, "Adam beta1 for both players.")
   beta2: float = _field(0.999, "Adam beta2 for both players.")
   n_critic: int = _field(1, "D steps per G step.")
+  shared_generator_pass: bool = _field(
+      False, "One batch and one compiled step per iteration: D and G train "
+      "on the same generator forward pass (pix2pix-style; docs/speed.md). "
+      "Needs a task that shares it, --n_critic=1 and no lazy regularisers.")
   gan_loss: str = _field("hinge", "One of GAN_LOSSES.")
   lambda_l1: float = _field(10.0, "L1 reconstruction weight.")
   lambda_fm: float = _field(1.0, "Feature-matching weight.")
@@ -333,6 +337,9 @@ def validate(config: Config) -> None:
   if t.preemption_grace_s <= 0:
     raise ValueError(f"--preemption_grace_s={t.preemption_grace_s} must be "
                      "> 0")
+  if t.shared_generator_pass and t.n_critic != 1:
+    raise ValueError("--shared_generator_pass updates D once per G step; "
+                     f"use --n_critic=1 (got {t.n_critic}) or drop it")
   if t.jit_compile and t.check_numerics == "full":
     raise ValueError("--check_numerics=full instruments every op, which XLA "
                      "fuses away; use it with --nojit_compile")

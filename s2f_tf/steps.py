@@ -5,10 +5,11 @@ dataset's element spec, so they trace exactly once: a discriminator step, a
 generator step that also updates the EMA generator, the same steps in their
 lazy-regularisation phase (separate functions, as in StyleGAN2 / StyleGAN3,
 rather than a data-dependent branch; built only when the task has lazy
-regularisers), and a gradients-only function for histograms. Each step
-returns a `StepResult` of float32 tensors reduced over replicas; the loop
-fetches its one fused finiteness flag every step and the measurements only
-when it logs.
+regularisers), with --shared_generator_pass a step that updates both players
+from one generator forward pass, and a gradients-only function for
+histograms. Each player's update returns a `StepResult` of float32 tensors
+reduced over replicas (the shared step a (D, G) pair); the loop fetches its
+one fused finiteness flag every step and the measurements only when it logs.
 
 What the losses are comes from the task (`s2f_tf.tasks`). Every loss is a
 mean over the replica's batch, divided here by the replica count, i.e. a
@@ -16,7 +17,7 @@ mean over the global batch (`tf.nn.compute_average_loss` semantics),
 because replica gradients are summed when they are applied.
 """
 
-from typing import Dict, List, NamedTuple
+from typing import Dict, List, NamedTuple, Tuple
 
 import tensorflow as tf
 
@@ -43,7 +44,7 @@ class StepResult(NamedTuple):
 
 
 class TrainSteps:
-  """The players' steps (plain and lazily regularised) and gradients."""
+  """The players' steps (plain, lazily regularised, shared) and gradients."""
 
   def __init__(self, config, strategy, task, generator, discriminator, g_opt,
                d_opt, element_spec, ema_generator=None):
@@ -62,17 +63,16 @@ class TrainSteps:
                                     discriminator.trainable_variables),
     }
     self.lazy = task.lazy_intervals()
-    sig = [element_spec]
-    # --jit_compile: XLA fuses the elementwise ops around the convs, but on
-    # CPU it measured 2-4x slower than oneDNN (docs/speed.md), hence off by
-    # default. The rare histogram gradients below are never compiled.
-    make = lambda key, reg: tf.function(
-        lambda b: self._step(key, b, reg), input_signature=sig,
-        jit_compile=config.train.jit_compile)
+    self.signature = [element_spec]
+    make = lambda key, reg: self._compile(
+        lambda b: self._update(key, b, reg), ema=key == "g")
     self.d_step, self.g_step = make("d", False), make("g", False)
     self.d_step_reg = make("d", True) if self.lazy.d else None
     self.g_step_reg = make("g", True) if self.lazy.g else None
-    self.gradients = tf.function(self._local_gradients, input_signature=sig)
+    self.shared_step = (self._compile(self._shared_update, ema=True)
+                        if config.train.shared_generator_pass else None)
+    self.gradients = tf.function(self._local_gradients,
+                                 input_signature=self.signature)
 
   def step_for(self, key: str, index: int):
     """(name, function) of player `key`'s step number `index` (from 0)."""
@@ -81,29 +81,72 @@ class TrainSteps:
       return f"{key}_step_reg", getattr(self, f"{key}_step_reg")
     return f"{key}_step", getattr(self, f"{key}_step")
 
-  def _terms(self, key, batch, regularize):
-    losses_of = self.task.d_terms if key == "d" else self.task.g_terms
-    return losses_of(self.generator, self.discriminator, batch, regularize)
+  def _compile(self, update, ema: bool):
+    """A once-traced step: `update(batch)` on every replica, replica means,
+    then (`ema`, after a G update) the EMA."""
+    def step(batch):
+      per_replica = self.strategy.run(update, args=(batch,))
+      result = tf.nest.map_structure(
+          lambda v: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, v,
+                                         axis=None), per_replica)
+      if ema and self.ema_generator is not None:
+        self._update_ema()
+      return result
+    # --jit_compile: XLA fuses the elementwise ops around the convs, but on
+    # CPU it measured 2-4x slower than oneDNN (docs/speed.md), hence off by
+    # default. The rare histogram gradients are never compiled.
+    return tf.function(step, input_signature=self.signature,
+                       jit_compile=self.config.train.jit_compile)
 
-  def _grads(self, key, batch, regularize=False):
-    optimizer = self.optimizers[key]
+  def _terms(self, key, batch, regularize, generated=None):
+    losses_of = self.task.d_terms if key == "d" else self.task.g_terms
+    players = (self.generator, self.discriminator)
+    if generated is None:  # Tasks that run G themselves take no `generated`.
+      return losses_of(*players, batch, regularize)
+    return losses_of(*players, batch, regularize, generated)
+
+  def _loss(self, key, out):
+    """(terms with weight decay, total, the scaled per-replica loss)."""
+    terms = dict(out.terms)
+    decay = self.config.train.weight_decay
+    if decay:  # L2 weight decay as a loss term, on kernels only.
+      terms[f"{key}_l2"] = decay * tf.add_n(
+          [tf.nn.l2_loss(v) for v in self.variables[key]
+           if "kernel" in v.path])
+    total = tf.add_n(list(terms.values()))
     replicas = self.strategy.num_replicas_in_sync
+    return terms, total, self.optimizers[key].scale_loss(total / replicas)
+
+  def _grads(self, key, batch, regularize=False, generated=None):
     with tf.GradientTape() as tape:
-      out = self._terms(key, batch, regularize)
-      terms = dict(out.terms)
-      decay = self.config.train.weight_decay
-      if decay:  # L2 weight decay as a loss term, on kernels only.
-        terms[f"{key}_l2"] = decay * tf.add_n(
-            [tf.nn.l2_loss(v) for v in self.variables[key]
-             if "kernel" in v.path])
-      total = tf.add_n(list(terms.values()))
-      scaled = optimizer.scale_loss(total / replicas)
+      out = self._terms(key, batch, regularize, generated)
+      terms, total, scaled = self._loss(key, out)
     grads = tape.gradient(scaled, self.variables[key])
     return terms, out, total, grads
 
   def _update(self, key, batch, regularize) -> StepResult:
+    return self._apply(key, *self._grads(key, batch, regularize))
+
+  def _shared_update(self, batch) -> Tuple[StepResult, StepResult]:
+    """One G forward for both players (--shared_generator_pass).
+
+    The generator's tape records the pass, pauses while D trains on the
+    fake (the task stops its gradient), then records G's terms against the
+    updated D: the same updates as a D step and then a G step on this
+    batch, for one G forward less.
+    """
+    with tf.GradientTape() as tape:
+      generated = self.task.generator_pass(self.generator, batch)
+      with tape.stop_recording():
+        d = self._apply("d", *self._grads("d", batch, False, generated))
+      out = self._terms("g", batch, False, generated)
+      terms, total, scaled = self._loss("g", out)
+    grads = tape.gradient(scaled, self.variables["g"])
+    return d, self._apply("g", terms, out, total, grads)
+
+  def _apply(self, key, terms, out, total, grads) -> StepResult:
+    """Applies one player's gradients; its StepResult."""
     optimizer = self.optimizers[key]
-    terms, out, total, grads = self._grads(key, batch, regularize)
     optimizer.apply(grads, self.variables[key])
     if key == "d" and self.config.train.gan_loss == "wgan":
       # Weight clipping keeps the critic K-Lipschitz (Arjovsky et al. 2017).
@@ -119,17 +162,6 @@ class TrainSteps:
       fused, finite_terms, finite_grads = tf.ones([]), {}, tf.ones([0])
     scale = tf.cast(precision_lib.loss_scale(optimizer), tf.float32)
     return StepResult(measurements, fused, finite_terms, finite_grads, scale)
-
-  def _step(self, key, batch, regularize) -> StepResult:
-    """strategy.run, the replica means, then the EMA after a G step."""
-    per_replica = self.strategy.run(self._update,
-                                    args=(key, batch, regularize))
-    result = tf.nest.map_structure(
-        lambda v: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, v,
-                                       axis=None), per_replica)
-    if key == "g" and self.ema_generator is not None:
-      self._update_ema()
-    return result
 
   def _update_ema(self):
     """ema = beta * ema + (1 - beta) * w, in cross-replica context.

@@ -239,12 +239,17 @@ class Loop:
 
   def _train_step(self, step: int) -> Dict[str, steps_lib.StepResult]:
     steps, t = self.s.steps, self.t
-    for c in range(t.n_critic):
-      name, function = steps.step_for("d", step * t.n_critic + c)
-      d_out = self._call(name, function, next(self.iterator))
+    if steps.shared_step is not None:  # One batch, one G forward, both.
+      d_out, g_out = self._call("shared_step", steps.shared_step,
+                                next(self.iterator))
       self._check(step, "discriminator", d_out, "d")
-    name, function = steps.step_for("g", step)
-    g_out = self._call(name, function, next(self.iterator))
+    else:
+      for c in range(t.n_critic):
+        name, function = steps.step_for("d", step * t.n_critic + c)
+        d_out = self._call(name, function, next(self.iterator))
+        self._check(step, "discriminator", d_out, "d")
+      name, function = steps.step_for("g", step)
+      g_out = self._call(name, function, next(self.iterator))
     self._check(step, "generator", g_out, "g")
     self.s.step.assign_add(1)
     return {"d": d_out, "g": g_out}

@@ -56,7 +56,11 @@ def _group(name: str) -> str:
 
 
 def _step(state, batch):
-  """The lazy-R1 D step (adversarial loss + R1) and the G step (+ EMA)."""
+  """The lazy-R1 D step (adversarial loss + R1) and the G step (+ EMA), or
+  the shared step when the config has --shared_generator_pass."""
+  if state.steps.shared_step is not None:
+    state.steps.shared_step(batch)
+    return
   state.steps.d_step_reg(batch)
   state.steps.g_step(batch)
 

@@ -63,16 +63,27 @@ def test_global_batch_must_split_evenly_over_replicas():
 
 
 @pytest.mark.slow
-def test_mirrored_step_equals_single_device_step(tiny_data_root, tmp_path):
-  """One D step (with R1) and one G step, global batch 8, on 1 and 2 devices.
+@pytest.mark.parametrize("shared", [False, True], ids=["alternating",
+                                                        "shared"])
+def test_mirrored_step_equals_single_device_step(shared, tiny_data_root,
+                                                 tmp_path):
+  """One D step (with R1) and one G step, global batch 8, on 1 and 2 devices;
+  or one shared step (--shared_generator_pass, which has no R1).
 
   Adam's update is invariant to the gradient's scale, so equal weights alone
   would not show that the replicas' summed gradients are the global-batch
   mean; Adam's moments (m = (1 - beta1) g, v = (1 - beta2) g^2) do.
   """
+  config_args = []
+  if shared:
+    config_args = [os.path.join(tmp_path, "config.json")]
+    with open(config_args[0], "w") as f:
+      json.dump(config_lib.tiny_config(
+          root=tiny_data_root, batch_size=8,
+          shared_generator_pass=True).to_dict(), f)
   out = subprocess.run(
       [sys.executable, os.path.join(REPO, "tests", "mirrored_step.py"),
-       tiny_data_root, str(tmp_path)],
+       tiny_data_root, str(tmp_path), *config_args],
       capture_output=True, text=True, timeout=TIMEOUT, env=_child_env(),
       check=False)
   assert out.returncode == 0, out.stderr[-4000:]

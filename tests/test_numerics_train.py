@@ -56,6 +56,27 @@ def test_poisoned_layer_stops_the_same_step_and_keeps_last_checkpoint(
   assert latest.endswith("ckpt-4")
 
 
+def test_shared_step_names_the_poisoned_layer_and_stops_that_step(
+    tiny_config, tmp_path):
+  """--shared_generator_pass: one compiled step updates both players, and
+  the report still names the player, the step and the layer."""
+  workdir = str(tmp_path)
+  config = lambda **kw: tiny_config(shared_generator_pass=True, **kw)
+  train.run(config(steps=4, checkpoint_every=2), workdir)
+  state = train.setup(config(steps=8, checkpoint_every=1), workdir)
+  _poison(state.generator, POISONED, _nan_gradient)
+  loop = train.Loop(state)
+  with pytest.raises(numerics.NumericsError) as info:
+    loop.run()
+  text = str(info.value)
+  assert "generator step at step 4" in text
+  assert f"first bad layer (backprop order): {POISONED}" in text
+  assert set(loop.guard.functions) == {"shared_step"}
+  assert int(state.step.numpy()) == 4  # Stopped in the poisoned step.
+  latest = tf.train.latest_checkpoint(checkpointing.checkpoint_dir(workdir))
+  assert latest.endswith("ckpt-4")
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("where", ["forward", "backward"])
 def test_full_mode_names_the_op_and_layer(where, tiny_config, tmp_path):

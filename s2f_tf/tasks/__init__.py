@@ -57,6 +57,25 @@ def validate(config: config_lib.Config) -> None:
             else f"; use one of {', '.join(task_class(task).MODELS)}")
     raise ValueError(f"--task={task} has no --model={model!r}{hint}")
   task_class(task).validate(config)
+  if config.train.shared_generator_pass:
+    _validate_shared_pass(config)
+
+
+def _validate_shared_pass(config: config_lib.Config) -> None:
+  """The shared step needs the task's generator pass, and has no lazily
+  regularising variant (separate compiled functions in the alternating
+  steps)."""
+  cls = task_class(config.model.task)
+  if not cls.shares_generator_pass():
+    raise ValueError(f"--task={config.model.task} does not share its "
+                     "generator pass; drop --shared_generator_pass")
+  lazy = cls(config).lazy_intervals()
+  if lazy.d or lazy.g:
+    raise ValueError(
+        "--shared_generator_pass has no lazy-regularisation phase, but this "
+        f"run regularises lazily (D every {lazy.d}, G every {lazy.g} steps; "
+        "0: never); turn those off (D: --r1_gamma=0 --r2_gamma=0) or drop "
+        "--shared_generator_pass")
 
 
 def make_task(config: config_lib.Config) -> base.Task:

@@ -89,10 +89,23 @@ class FewShotTask(base.Task):
     return (lambda: generator({"sketch": sketch, "refs": refs}),
             lambda: discriminator((tf.zeros([1, size, size, 3]), sketch)))
 
-  def d_terms(self, generator, discriminator, batch, regularize):
+  def generator_pass(self, generator, batch):
+    """{"fake", "style"} and with --cam G's CAM logits "g_cam": what both
+    players' terms read of one forward pass."""
+    style = generator.encode_style(batch["refs"], training=True)
+    if not self.config.model.cam:
+      return {"fake": generator.generate(batch["sketch"], style,
+                                         training=True), "style": style}
+    fake, g_cam = generator.generate_with_cam(batch["sketch"], style,
+                                              training=True)
+    return {"fake": fake, "style": style, "g_cam": g_cam}
+
+  def d_terms(self, generator, discriminator, batch, regularize,
+              generated=None):
     sketch = batch["sketch"]
-    fake = tf.stop_gradient(generator(
-        {"sketch": sketch, "refs": batch["refs"]}, training=True))
+    if generated is None:
+      generated = self.generator_pass(generator, batch)
+    fake = tf.stop_gradient(generated["fake"])
     d = lambda image: _logits(discriminator((image, sketch), training=True))
     if not self.config.model.cam:
       terms = base.discriminator_terms(self.config, d, batch["photo"], fake,
@@ -111,27 +124,28 @@ class FewShotTask(base.Task):
     # A NaN fake shows up first in the D step; name it, not D's layers.
     return base.LossTerms(terms, watched={"generator_output": fake})
 
-  def g_terms(self, generator, discriminator, batch, regularize):
+  def g_terms(self, generator, discriminator, batch, regularize,
+              generated=None):
     del regularize  # The generator has no lazy regulariser here.
     t = self.config.train
     sketch, photo = batch["sketch"], batch["photo"]
     g_loss, _ = losses.GAN_LOSSES[t.gan_loss]
-    style = generator.encode_style(batch["refs"], training=True)
+    if generated is None:
+      generated = self.generator_pass(generator, batch)
+    fake, style = generated["fake"], generated["style"]
     terms = {}
     # D in inference mode: the G step must not move spectral norm's u.
     if not self.config.model.cam:
-      fake = generator.generate(sketch, style, training=True)
       fake_out = discriminator((fake, sketch), training=False)
     else:
       # U-GAT-IT: G's own CAM classifier (sketch 1, grayscale photo 0) and
       # D's CAM classifier fooled toward "real".
-      fake, g_cam = generator.generate_with_cam(sketch, style, training=True)
       photo_cam = generator.content_cam_logits(
           tf.image.rgb_to_grayscale(photo), training=True)
       fake_out, fake_cam = discriminator.call_with_cam((fake, sketch),
                                                        training=False)
       terms["g_cam"] = t.lambda_cam * (
-          losses.cam_discriminator_loss(g_cam, photo_cam) +
+          losses.cam_discriminator_loss(generated["g_cam"], photo_cam) +
           losses.cam_generator_loss(fake_cam))
     real_out = discriminator((photo, sketch), training=False)
     real_feats = tf.nest.map_structure(tf.stop_gradient, _features(real_out))

@@ -139,9 +139,19 @@ class Label2FaceTask(base.Task):
     return {"labels": batch["mask"], "refs": batch["refs"],
             "ref_labels": batch["ref_mask"]}
 
-  def d_terms(self, generator, discriminator, batch, regularize):
+  def generator_pass(self, generator, batch):
+    """{"fake", "style"}: one forward pass (with --use_vae one sample of
+    the style code) for both players' terms."""
+    style = generator.encode_style(self._inputs(batch), training=True)
+    return {"fake": generator.generate(batch["mask"], style, training=True),
+            "style": style}
+
+  def d_terms(self, generator, discriminator, batch, regularize,
+              generated=None):
     labels = self._one_hot(batch["mask"])
-    fake = tf.stop_gradient(generator(self._inputs(batch), training=True))
+    if generated is None:
+      generated = self.generator_pass(generator, batch)
+    fake = tf.stop_gradient(generated["fake"])
     d = lambda image: _logits(discriminator((image, labels), training=True))
     real_logits, fake_logits = d(batch["photo"]), d(fake)
     terms = base.discriminator_terms(self.config, d, batch["photo"], fake,
@@ -150,12 +160,14 @@ class Label2FaceTask(base.Task):
     terms["D_real"], terms["D_fake"] = hinge_halves(real_logits, fake_logits)
     return base.LossTerms(terms, watched={"generator_output": fake})
 
-  def g_terms(self, generator, discriminator, batch, regularize):
+  def g_terms(self, generator, discriminator, batch, regularize,
+              generated=None):
     del regularize  # No lazy generator regulariser.
     t, photo = self.config.train, batch["photo"]
     labels = self._one_hot(batch["mask"])
-    style = generator.encode_style(self._inputs(batch), training=True)
-    fake = generator.generate(batch["mask"], style, training=True)
+    if generated is None:
+      generated = self.generator_pass(generator, batch)
+    fake, style = generated["fake"], generated["style"]
     # D in inference mode: the G step must not move spectral norm's u.
     fake_out = discriminator((fake, labels), training=False)
     real_out = discriminator((photo, labels), training=False)

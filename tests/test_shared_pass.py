@@ -1,0 +1,183 @@
+"""--shared_generator_pass: one G forward per iteration for both players.
+
+The shared step must make exactly the updates of a D step followed by a G
+step on the same batch (G's forward is deterministic, and the G half sees
+the updated D); what it saves is the second forward pass, not arithmetic
+that changes the result.
+"""
+
+import dataclasses
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorboard.backend.event_processing import event_accumulator
+
+from s2f_tf import precision as precision_lib
+from s2f_tf import tasks
+from s2f_tf import train
+
+
+def _with_model(config, **model_overrides):
+  return dataclasses.replace(
+      config, model=dataclasses.replace(config.model, **model_overrides))
+
+
+def _state_variables(state):
+  """Every variable a step can change, by owner and path."""
+  owners = {"generator": state.generator, "ema": state.ema_generator,
+            "discriminator": state.discriminator, "g_opt": state.g_opt,
+            "d_opt": state.d_opt}
+  return {f"{name}/{v.path}": v.numpy().copy()
+          for name, owner in owners.items() for v in owner.variables}
+
+
+def _rounding_only_gradients(state, batch):
+  """Weights whose gradient is zero but for rounding (a bias just before an
+  instance norm): Adam turns any rounding noise, which the order of
+  summation changes, into a full step of either sign."""
+  paths = set()
+  for key, owner, grads in zip("gd", ("generator", "discriminator"),
+                               state.steps.gradients(batch)):
+    for v, g in zip(state.steps.variables[key], grads):
+      if np.abs(g.numpy()).max() < 1e-5:  # Real ones here are above 1e-3.
+        paths.add(f"{owner}/{v.path}")
+  return paths
+
+
+def _measurements(out):
+  return {k: float(v) for k, v in out.measurements.items()}
+
+
+@pytest.mark.parametrize("train_overrides,model_overrides", [
+    ({}, {}),
+    ({}, {"cam": True}),  # G's CAM logits travel with the fake.
+    ({"gan_loss": "wgan"}, {}),  # RMSprop, and D clipped before G reads it.
+    ({"precision": "mixed_float16", "weight_decay": 1e-4}, {}),
+    ({}, {"task": "label2face", "model": "label2face", "norm_mode": "spade",
+          "base_channels": 4, "n_up": 2, "spade_hidden": 8, "style_dim": 8}),
+], ids=["hinge", "cam", "wgan_clip", "float16_decay", "label2face_spade"])
+def test_shared_step_equals_d_step_then_g_step(train_overrides,
+                                               model_overrides, tiny_config,
+                                               tmp_path):
+  config = _with_model(tiny_config(shared_generator_pass=True,
+                                   **train_overrides), **model_overrides)
+  with precision_lib.precision_policy(config.train.precision):
+    alternating = train.setup(config, str(tmp_path / "alternating"))
+    shared = train.setup(config, str(tmp_path / "shared"))
+    before = _state_variables(alternating)
+    for name, value in _state_variables(shared).items():
+      np.testing.assert_array_equal(value, before[name], err_msg=name)
+    batch = next(iter(alternating.dataset))
+    g_state = [v.numpy() for v in alternating.generator.non_trainable_variables]
+    d_out = alternating.steps.d_step(batch)
+    # The D step's G forward also advances G's training-time state (the
+    # spectral-norm u of label2face's G); the shared pass does so once.
+    for v, value in zip(alternating.generator.non_trainable_variables,
+                        g_state):
+      v.assign(value)
+    g_out = alternating.steps.g_step(batch)
+    shared_d, shared_g = shared.steps.shared_step(batch)
+  expected = _state_variables(alternating)
+  moved = [n for n in expected if not np.array_equal(expected[n], before[n])]
+  assert any(n.startswith("generator/") for n in moved)
+  assert any(n.startswith("discriminator/") for n in moved)
+  rounding_only = _rounding_only_gradients(alternating, batch)
+  for name, value in _state_variables(shared).items():
+    if name not in rounding_only:
+      np.testing.assert_allclose(value, expected[name], rtol=1e-5, atol=1e-5,
+                                 err_msg=name)
+  for out, reference in ((shared_d, d_out), (shared_g, g_out)):
+    assert float(out.all_finite) == 1.0
+    got, want = _measurements(out), _measurements(reference)
+    assert set(got) == set(want)
+    for name, value in want.items():
+      np.testing.assert_allclose(got[name], value, rtol=1e-5, atol=1e-6,
+                                 err_msg=name)
+    assert float(out.loss_scale) == float(reference.loss_scale)
+
+
+def test_xla_shared_step_matches_the_plain_one(tiny_config, tmp_path):
+  states = [train.setup(tiny_config(shared_generator_pass=True,
+                                    jit_compile=jit), str(tmp_path / str(jit)))
+            for jit in (False, True)]
+  batch = next(iter(states[0].dataset))
+  before = states[0].generator.get_weights()
+  for state in states:
+    for out in state.steps.shared_step(batch):
+      assert float(out.all_finite) == 1.0
+  plain, jit = (s.generator.get_weights() for s in states)
+  moved = np.mean([np.abs(a - b).mean() for a, b in zip(plain, before)])
+  diff = np.mean([np.abs(a - b).mean() for a, b in zip(jit, plain)])
+  assert moved > 0 and diff < 0.02 * moved
+
+
+class _CountingIterator:
+  """Counts the batches the loop draws."""
+
+  def __init__(self, iterator):
+    self.iterator, self.drawn = iterator, 0
+
+  def __next__(self):
+    self.drawn += 1
+    return next(self.iterator)
+
+
+def test_loop_draws_one_batch_per_step_and_traces_once(tiny_config,
+                                                        tmp_path):
+  config = tiny_config(steps=5, shared_generator_pass=True, log_every=1,
+                       image_every=100, checkpoint_every=100)
+  loop = train.Loop(train.setup(config, str(tmp_path)))
+  loop.iterator = _CountingIterator(loop.iterator)
+  results = loop.run()
+  assert results["step"] == 5
+  assert loop.iterator.drawn == 5  # Alternating steps draw 10.
+  assert set(loop.guard.functions) == {"shared_step"}
+  function = loop.guard.functions["shared_step"]
+  assert function.experimental_get_tracing_count() == 1
+  assert {"d_total", "d_adv"} <= set(results["last"]["d"])
+  assert {"g_total", "g_l1"} <= set(results["last"]["g"])
+
+
+def test_run_with_the_flag_lowers_l1_and_records_it(tiny_config, tmp_path):
+  workdir = str(tmp_path)
+  config = tiny_config(steps=40, shared_generator_pass=True, log_every=5,
+                       image_every=40, checkpoint_every=40)
+  train.run(config, workdir)
+  with open(os.path.join(workdir, "config.json")) as f:
+    assert json.load(f)["train"]["shared_generator_pass"] is True
+  events = event_accumulator.EventAccumulator(
+      os.path.join(workdir, "train"),
+      size_guidance={event_accumulator.TENSORS: 0})
+  events.Reload()
+  l1 = [float(tf.make_ndarray(e.tensor_proto))
+        for e in events.Tensors("train/g_l1")]
+  assert len(l1) == 8
+  assert np.mean(l1[-2:]) < 0.8 * np.mean(l1[:2])
+
+
+@pytest.mark.parametrize("overrides,message", [
+    ({"n_critic": 2}, "updates D once per G step; use --n_critic=1"),
+    ({"r1_gamma": 1.0}, "has no lazy-regularisation phase"),
+])
+def test_flag_is_refused_where_the_shared_step_cannot_run(
+    overrides, message, tiny_config):
+  config = tiny_config(shared_generator_pass=True, **overrides)
+  with pytest.raises(ValueError, match=message):
+    tasks.validate(config)
+
+
+def test_flag_is_refused_for_a_task_that_does_not_share_its_pass(
+    tiny_config):
+  config = _with_model(tiny_config(shared_generator_pass=True),
+                       task="unconditional", model="dcgan")
+  config = dataclasses.replace(
+      config, data=dataclasses.replace(config.data, image_size=32))
+  tasks.validate(dataclasses.replace(config, train=dataclasses.replace(
+      config.train, shared_generator_pass=False)))  # Valid but for the flag.
+  with pytest.raises(ValueError, match="^--task=unconditional does not share "
+                     "its generator pass; drop --shared_generator_pass$"):
+    tasks.validate(config)
+  tasks.validate(tiny_config(shared_generator_pass=True))  # sketch2face.
