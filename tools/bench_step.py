@@ -3,7 +3,9 @@
 For each preset, precision and XLA setting this builds the run exactly as
 `s2f-train` does (`train.setup`) and times its compiled steps on batches
 already in memory (the input pipeline is not timed): a D step, a D step with
-R1 (forced on for the timing when the preset has none), and a G step. Each
+R1 (forced on for the timing when the preset has none), and a G step; with
+`--shared=true` also the one step of `--shared_generator_pass` (D and G
+updates on one generator forward pass; it has no R1 phase). Each
 number is the median of `--steps` calls after `--warmup`; all variants run
 in every one of `--rounds` interleaved rounds, so they share the machine's
 conditions. GFLOPs are counted from each step's traced graph (forward and
@@ -11,7 +13,7 @@ backward) by TensorFlow's own profiler; the machine's peak comes from a large
 matmul measured in the same run, per dtype.
 
   python tools/bench_step.py --presets=smoke,demo,celebamask_128 \
-      --precisions=float32,mixed_bfloat16 --jit=false,true
+      --precisions=float32,mixed_bfloat16 --jit=false,true --shared=false,true
 
 Presets without data on disk (celebamask_*) train on the synthetic set at
 `--data_root` (generated on first use), at their own resolution.
@@ -44,6 +46,8 @@ flags.DEFINE_list("presets", ["smoke", "demo"], "flags/<name>.cfg to time.")
 flags.DEFINE_list("precisions", ["float32", "mixed_bfloat16"],
                   "Precisions to time each preset in.")
 flags.DEFINE_list("jit", ["false"], "XLA settings to time: false, true.")
+flags.DEFINE_list("shared", ["false"], "--shared_generator_pass settings to "
+                  "time: false, true.")
 flags.DEFINE_integer("batch_size", 8, "Global batch; 0: the preset's own.")
 flags.DEFINE_integer("steps", 10, "Timed calls per phase and round.")
 flags.DEFINE_integer("warmup", 3, "Untimed calls per phase first.")
@@ -66,9 +70,9 @@ class Variant:
   seconds: dict = dataclasses.field(default_factory=dict)
 
 
-def preset_config(preset: str, precision: str, jit: bool
+def preset_config(preset: str, precision: str, jit: bool, shared: bool
                   ) -> config_lib.Config:
-  """The preset's config, with R1 on and data that exists here."""
+  """The preset's config, with R1 on (unless shared) and data here."""
   fv = flags.FlagValues()
   s2f_flags.define_config_flags(fv)
   fv(["bench", f"--flagfile={os.path.join(REPO, 'flags', preset + '.cfg')}"])
@@ -78,7 +82,9 @@ def preset_config(preset: str, precision: str, jit: bool
   train_overrides = {"precision": precision_lib.resolve(precision)}
   if jit:  # Only when asked, so the tool also times code without the flag.
     train_overrides["jit_compile"] = True
-  if not config.train.r1_gamma:
+  if shared:
+    train_overrides["shared_generator_pass"] = True
+  elif not config.train.r1_gamma:
     train_overrides["r1_gamma"] = 1.0
   if FLAGS.batch_size:
     train_overrides["batch_size"] = FLAGS.batch_size
@@ -95,26 +101,31 @@ def graph_gflops(function) -> float:
                                        ).total_float_ops / 1e9
 
 
-def build(preset: str, precision: str, jit: bool, workdir: str) -> Variant:
-  config = preset_config(preset, precision, jit)
+def build(preset: str, precision: str, jit: bool, shared: bool,
+          workdir: str) -> Variant:
+  config = preset_config(preset, precision, jit, shared)
   policy = config.train.precision
   with precision_lib.precision_policy(policy):
     state = train.setup(config, workdir)
   s = state.steps
-  steps = {"d": s.d_step, "d_reg": s.d_step_reg, "g": s.g_step}
+  steps = ({"dg": s.shared_step} if shared else
+           {"d": s.d_step, "d_reg": s.d_step_reg, "g": s.g_step})
   batch = next(iter(state.dataset))
   for function in steps.values():
     for _ in range(FLAGS.warmup):
       _wait(function(batch))
   name = f"{preset} {config.data.image_size}px K={config.data.k_refs} " \
-         f"B={config.train.batch_size}" + (" XLA" if jit else "")
+         f"B={config.train.batch_size}" + (" XLA" if jit else "") + \
+         (" shared pass" if shared else "")
   return Variant(name, policy, steps, batch,
                  {phase: graph_gflops(f) for phase, f in steps.items()})
 
 
 def _wait(result) -> None:
-  """Blocks until the step is done (a host sync on its finiteness flag)."""
-  float(result.all_finite)
+  """Blocks until the step is done (a host sync on its finiteness flags)."""
+  for player in (result if isinstance(result, tuple) and not hasattr(
+      result, "all_finite") else (result,)):
+    float(player.all_finite)
 
 
 def time_round(variant: Variant) -> None:
@@ -147,16 +158,19 @@ def table(variants, peaks) -> str:
           " | GFLOP/s (D+G) | % of peak |")
   rows = [head, "| --- | --- |" + " ---: |" * 7]
   for v in variants:
-    ms = {p: 1e3 * statistics.median(v.seconds[p]) for p, _ in PHASES}
-    step_ms = ms["d"] + ms["g"]
-    rate = (v.gflops["d"] + v.gflops["g"]) / step_ms * 1e3
+    ms = {p: 1e3 * statistics.median(times) for p, times in v.seconds.items()}
+    if "dg" in ms:  # The shared pass: one step, D and G together.
+      step_ms, flops = ms["dg"], v.gflops["dg"]
+      phase_ms = " | ".join("-" for _ in PHASES)
+      phase_flops = f"D+G {flops:.2f}"
+    else:
+      step_ms, flops = ms["d"] + ms["g"], v.gflops["d"] + v.gflops["g"]
+      phase_ms = " | ".join(f"{ms[p]:.1f}" for p, _ in PHASES)
+      phase_flops = " / ".join(f"{v.gflops[p]:.2f}" for p, _ in PHASES)
+    rate = flops / step_ms * 1e3
     peak = peaks["bfloat16" if "bfloat16" in v.precision else "float32"]
-    rows.append(
-        f"| {v.name} | {v.precision} | " +
-        " | ".join(f"{ms[p]:.1f}" for p, _ in PHASES) +
-        f" | {step_ms:.1f} | " +
-        " / ".join(f"{v.gflops[p]:.2f}" for p, _ in PHASES) +
-        f" | {rate:.1f} | {100 * rate / peak:.0f}% |")
+    rows.append(f"| {v.name} | {v.precision} | {phase_ms} | {step_ms:.1f} | "
+                f"{phase_flops} | {rate:.1f} | {100 * rate / peak:.0f}% |")
   return "\n".join(rows)
 
 
@@ -167,8 +181,10 @@ def main(argv):
     for preset in FLAGS.presets:
       for precision in FLAGS.precisions:
         for jit in FLAGS.jit:
-          workdir = os.path.join(root, str(len(variants)))
-          variants.append(build(preset, precision, jit == "true", workdir))
+          for shared in FLAGS.shared:
+            workdir = os.path.join(root, str(len(variants)))
+            variants.append(build(preset, precision, jit == "true",
+                                  shared == "true", workdir))
     peaks = {}
     for r in range(FLAGS.rounds):
       for dtype in (tf.float32, tf.bfloat16):
