@@ -96,11 +96,6 @@ def distribute_dataset(strategy: tf.distribute.Strategy,
   options = tf.data.Options()
   options.experimental_distribute.auto_shard_policy = (
       tf.data.experimental.AutoShardPolicy.DATA)
-  # tf.data's autotuning thread sleeps up to a minute between rounds, and
-  # the iterator's destructor waits for it to wake (seen in gdb, TF 2.21):
-  # every run ended with 0 to 60 s of idle waiting. Feeding is about 0.1% of
-  # a step (docs/speed.md), so fixed parallelism costs nothing measurable.
-  options.autotune.enabled = False
   return strategy.experimental_distribute_dataset(
       dataset.with_options(options))
 
