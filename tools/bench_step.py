@@ -36,6 +36,7 @@ import tensorflow as tf
 from s2f_tf import config as config_lib
 from s2f_tf import flags as s2f_flags
 from s2f_tf import precision as precision_lib
+from s2f_tf import steps as steps_lib
 from s2f_tf import train
 # pylint: enable=g-import-not-at-top
 
@@ -122,9 +123,10 @@ def build(preset: str, precision: str, jit: bool, shared: bool,
 
 
 def _wait(result) -> None:
-  """Blocks until the step is done (a host sync on its finiteness flags)."""
-  for player in (result if isinstance(result, tuple) and not hasattr(
-      result, "all_finite") else (result,)):
+  """Blocks until the step is done (a host sync on its finiteness flags):
+  one StepResult, or the shared step's (D, G) pair of them."""
+  players = (result,) if isinstance(result, steps_lib.StepResult) else result
+  for player in players:
     float(player.all_finite)
 
 
