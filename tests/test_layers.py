@@ -130,6 +130,48 @@ def test_adalin_matches_numpy_and_starts_mostly_instance_norm():
   assert "rho" in layer.rho.path
 
 
+def test_adalin_is_exact_far_from_zero_mean():
+  """The layer applies IN and LN as one scale and shift around the instance
+  mean: no cancellation when the mean dwarfs the spread (float64 reference)."""
+  rng = np.random.RandomState(1)
+  x = (rng.randn(2, 6, 6, 4) * 0.01 + 100).astype("float32")
+  gamma, beta = rng.randn(2, 4), rng.randn(2, 4)
+  layer = normalization.AdaLIN()
+  out = layer((x, gamma.astype("float32"), beta.astype("float32"))).numpy()
+  expected = (_np_lin(x.astype("float64"), 0.9) * gamma[:, None, None, :] +
+              beta[:, None, None, :])
+  np.testing.assert_allclose(out, expected, atol=2e-3)
+
+
+def test_adalin_gradients_match_the_two_standardizations_of_the_paper():
+  """Gradients to x, gamma, beta and rho equal those of rho * IN + (1 - rho)
+  * LN computed literally, each standardization on its own."""
+  rng = np.random.RandomState(2)
+  x = tf.constant(rng.randn(2, 5, 5, 3) * 2 + 0.5, tf.float32)
+  gamma = tf.constant(rng.randn(2, 3), tf.float32)
+  beta = tf.constant(rng.randn(2, 3), tf.float32)
+  upstream = tf.constant(rng.randn(2, 5, 5, 3), tf.float32)
+  layer = normalization.AdaLIN()
+  layer((x, gamma, beta))
+  layer.rho.assign([0.2, 0.5, 0.9])
+
+  def literal(x, gamma, beta, rho):
+    def standardize(axes):
+      mean, var = tf.nn.moments(x, axes, keepdims=True)
+      return (x - mean) / tf.sqrt(var + normalization.EPSILON)
+    mixed = rho * standardize([1, 2]) + (1 - rho) * standardize([1, 2, 3])
+    return mixed * gamma[:, None, None, :] + beta[:, None, None, :]
+
+  with tf.GradientTape(persistent=True) as tape:
+    tape.watch([x, gamma, beta])
+    ours = tf.reduce_sum(layer((x, gamma, beta)) * upstream)
+    theirs = tf.reduce_sum(literal(x, gamma, beta, layer.rho) * upstream)
+  for wrt in (x, gamma, beta, layer.rho):
+    np.testing.assert_allclose(tape.gradient(ours, wrt).numpy(),
+                               tape.gradient(theirs, wrt).numpy(),
+                               atol=2e-4, rtol=1e-4)
+
+
 def _built_adalin():
   layer = normalization.AdaLIN()
   layer((tf.zeros([1, 4, 4, 2]), tf.ones([1, 2]), tf.zeros([1, 2])))
