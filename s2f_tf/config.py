@@ -126,6 +126,10 @@ class TrainConfig:
       False, "One batch and one compiled step per iteration: D and G train "
       "on the same generator forward pass (pix2pix-style; docs/speed.md). "
       "Needs a task that shares it, --n_critic=1 and no lazy regularisers.")
+  shared_pass_steps: int = _field(
+      0, "With --shared_generator_pass: share the pass for the first N "
+      "steps only, then alternate D and G steps on a batch each (the shared "
+      "pass's fast start, the alternating steps' higher end); 0: every step.")
   gan_loss: str = _field("hinge", "One of GAN_LOSSES.")
   lambda_l1: float = _field(10.0, "L1 reconstruction weight.")
   lambda_fm: float = _field(1.0, "Feature-matching weight.")
@@ -340,6 +344,13 @@ def validate(config: Config) -> None:
   if t.shared_generator_pass and t.n_critic != 1:
     raise ValueError("--shared_generator_pass updates D once per G step; "
                      f"use --n_critic=1 (got {t.n_critic}) or drop it")
+  if t.shared_pass_steps and not t.shared_generator_pass:
+    raise ValueError(f"--shared_pass_steps={t.shared_pass_steps} says how "
+                     "long to share the generator pass; add "
+                     "--shared_generator_pass or drop it")
+  if not 0 <= t.shared_pass_steps <= t.steps:
+    raise ValueError(f"--shared_pass_steps={t.shared_pass_steps} must be in "
+                     f"[0, --steps={t.steps}] (0: every step)")
   if t.jit_compile and t.check_numerics == "full":
     raise ValueError("--check_numerics=full instruments every op, which XLA "
                      "fuses away; use it with --nojit_compile")

@@ -6,7 +6,8 @@ generator step that also updates the EMA generator, the same steps in their
 lazy-regularisation phase (separate functions, as in StyleGAN2 / StyleGAN3,
 rather than a data-dependent branch; built only when the task has lazy
 regularisers), with --shared_generator_pass a step that updates both players
-from one generator forward pass, and a gradients-only function for
+from one generator forward pass (every step, or the first --shared_pass_steps
+before the alternating steps take over), and a gradients-only function for
 histograms. Each player's update returns a `StepResult` of float32 tensors
 reduced over replicas (the shared step a (D, G) pair); the loop fetches its
 one fused finiteness flag every step and the measurements only when it logs.
@@ -73,6 +74,11 @@ class TrainSteps:
                         if config.train.shared_generator_pass else None)
     self.gradients = tf.function(self._local_gradients,
                                  input_signature=self.signature)
+
+  def shares_pass(self, step: int) -> bool:
+    """Whether iteration `step` (from 0) runs the shared step."""
+    until = self.config.train.shared_pass_steps
+    return self.shared_step is not None and (not until or step < until)
 
   def step_for(self, key: str, index: int):
     """(name, function) of player `key`'s step number `index` (from 0)."""

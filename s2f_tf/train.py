@@ -239,7 +239,7 @@ class Loop:
 
   def _train_step(self, step: int) -> Dict[str, steps_lib.StepResult]:
     steps, t = self.s.steps, self.t
-    if steps.shared_step is not None:  # One batch, one G forward, both.
+    if steps.shares_pass(step):  # One batch, one G forward, both.
       d_out, g_out = self._call("shared_step", steps.shared_step,
                                 next(self.iterator))
       self._check(step, "discriminator", d_out, "d")

@@ -52,12 +52,13 @@ def _measurements(out):
 
 
 @pytest.mark.parametrize("train_overrides,model_overrides", [
-    ({}, {"cam": True}),  # Hinge; G's CAM logits travel with the fake.
-    ({"gan_loss": "wgan"}, {}),  # RMSprop, and D clipped before G reads it.
-    ({"precision": "mixed_float16", "weight_decay": 1e-4}, {}),
+    # RMSprop, D clipped before G reads it, G's CAM logits travel with the
+    # fake, weight decay on both players.
+    ({"gan_loss": "wgan", "weight_decay": 1e-4}, {"cam": True}),
+    ({"precision": "mixed_float16"}, {}),  # Hinge, one loss scale each.
     ({}, {"task": "label2face", "model": "label2face", "norm_mode": "spade",
           "base_channels": 4, "n_up": 2, "spade_hidden": 8, "style_dim": 8}),
-], ids=["hinge_cam", "wgan_clip", "float16_decay", "label2face_spade"])
+], ids=["wgan_clip_cam_decay", "float16_hinge", "label2face_spade"])
 def test_shared_step_equals_d_step_then_g_step(train_overrides,
                                                model_overrides, tiny_config,
                                                tmp_path):
@@ -125,18 +126,25 @@ class _CountingIterator:
     return next(self.iterator)
 
 
-def test_loop_draws_one_batch_per_step_and_traces_once(tiny_config,
-                                                        tmp_path):
+@pytest.mark.parametrize("shared_pass_steps,drawn,functions", [
+    (0, 5, {"shared_step"}),  # Alternating steps would draw 10.
+    (3, 3 + 2 * 2, {"shared_step", "d_step", "g_step"}),
+])
+def test_loop_draws_one_batch_per_shared_step_and_traces_once(
+    shared_pass_steps, drawn, functions, tiny_config, tmp_path):
+  """Every step shares the pass, or the first --shared_pass_steps do and
+  the alternating steps (a batch each) take over."""
   config = tiny_config(steps=5, shared_generator_pass=True, log_every=1,
-                       image_every=100, checkpoint_every=100)
+                       image_every=100, checkpoint_every=100,
+                       shared_pass_steps=shared_pass_steps)
   loop = train.Loop(train.setup(config, str(tmp_path)))
   loop.iterator = _CountingIterator(loop.iterator)
   results = loop.run()
   assert results["step"] == 5
-  assert loop.iterator.drawn == 5  # Alternating steps draw 10.
-  assert set(loop.guard.functions) == {"shared_step"}
-  function = loop.guard.functions["shared_step"]
-  assert function.experimental_get_tracing_count() == 1
+  assert loop.iterator.drawn == drawn
+  assert set(loop.guard.functions) == functions
+  for function in loop.guard.functions.values():
+    assert function.experimental_get_tracing_count() == 1
   assert {"d_total", "d_adv"} <= set(results["last"]["d"])
   assert {"g_total", "g_l1"} <= set(results["last"]["g"])
 
@@ -161,12 +169,20 @@ def test_run_with_the_flag_lowers_l1_and_records_it(tiny_config, tmp_path):
 @pytest.mark.parametrize("overrides,message", [
     ({"n_critic": 2}, "updates D once per G step; use --n_critic=1"),
     ({"r1_gamma": 1.0}, "has no lazy-regularisation phase"),
+    ({"shared_pass_steps": 21}, r"must be in \[0, --steps=20\]"),
 ])
 def test_flag_is_refused_where_the_shared_step_cannot_run(
     overrides, message, tiny_config):
   config = tiny_config(shared_generator_pass=True, **overrides)
   with pytest.raises(ValueError, match=message):
     tasks.validate(config)
+
+
+def test_shared_pass_steps_without_the_flag_is_refused(tiny_config):
+  with pytest.raises(ValueError, match="--shared_pass_steps=5 says how long "
+                     "to share the generator pass; add --shared_generator_"
+                     "pass"):
+    tasks.validate(tiny_config(shared_pass_steps=5))
 
 
 def test_flag_is_refused_for_a_task_that_does_not_share_its_pass(
