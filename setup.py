@@ -22,7 +22,7 @@ setuptools.setup(
         "pillow>=10",
         "matplotlib>=3.7",
     ],
-    extras_require={"test": ["pytest>=7"]},
+    extras_require={"test": ["pytest>=7", "pytest-xdist>=3"]},
     entry_points={
         "console_scripts": [
             "s2f-train=s2f_tf.cli.train_main:main",
