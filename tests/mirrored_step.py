@@ -61,12 +61,12 @@ def _group(name: str) -> str:
 
 
 def _step(state, batch):
-  """The D step (in its lazy-R1 phase when the config has R1) and the G step
-  (+ EMA), or the shared step when the config has --shared_generator_pass."""
+  """The lazy-R1 D step (adversarial loss + R1) and the G step (+ EMA), or
+  the shared step when the config has --shared_generator_pass."""
   if state.steps.shared_step is not None:
     state.steps.shared_step(batch)
     return
-  (state.steps.d_step_reg or state.steps.d_step)(batch)
+  state.steps.d_step_reg(batch)
   state.steps.g_step(batch)
 
 

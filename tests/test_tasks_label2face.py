@@ -137,15 +137,15 @@ def test_region_codes_embedding_has_a_region_column(tiny_data_root):
 @pytest.mark.parametrize("mode", ["clade_dist", "sean", "spade_batch"])
 def test_mirrored_step_equals_single_device_step(mode, tiny_data_root,
                                                  tmp_path):
-  """As test_distribute's, for each norm mode (batch norm synchronized);
-  R1 under mirrored training is test_distribute's.
+  """As test_distribute's, for each norm mode (batch norm synchronized).
 
   SEAN's noise scales start at 0, so the noise adds nothing to the forward
   pass, but their gradients correlate with fresh noise: those are skipped.
   The VAE's sampled code has no such way out; its layers are shared with
   spade and clade, which are compared.
   """
-  config = l2f_config(tiny_data_root, mode, batch_size=8)
+  config = l2f_config(tiny_data_root, mode, batch_size=8, r1_gamma=1.0,
+                      r1_interval=4)
   config_path = os.path.join(tmp_path, "config.json")
   with open(config_path, "w") as f:
     json.dump(config.to_dict(), f)
