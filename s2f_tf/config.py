@@ -128,8 +128,8 @@ class TrainConfig:
       "Needs a task that shares it, --n_critic=1 and no lazy regularisers.")
   shared_pass_steps: int = _field(
       0, "With --shared_generator_pass: share the pass for the first N "
-      "steps only, then alternate D and G steps on a batch each (the shared "
-      "pass's fast start, the alternating steps' higher end); 0: every step.")
+      "steps only, then alternate D and G steps on a batch each; 0: every "
+      "step. (On the demo, 400 of 1,000 ended lower: docs/speed.md.)")
   gan_loss: str = _field("hinge", "One of GAN_LOSSES.")
   lambda_l1: float = _field(10.0, "L1 reconstruction weight.")
   lambda_fm: float = _field(1.0, "Feature-matching weight.")
