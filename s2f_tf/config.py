@@ -35,6 +35,13 @@ def flag_name(section: str, field: str) -> str:
   return _FLAG_NAMES.get((section, field), field)
 
 
+def flag_fields(cls) -> Tuple[dataclasses.Field, ...]:
+  """The fields of a config section that are flags: all but those the run
+  writes itself (metadata flag=False, e.g. what --precision=auto measured)."""
+  return tuple(f for f in dataclasses.fields(cls)
+               if f.metadata.get("flag", True))
+
+
 def _field(default, help_text: str):
   """A dataclass field whose help text becomes the absl flag's help."""
   return dataclasses.field(default=default, metadata={"help": help_text})
@@ -149,9 +156,14 @@ class TrainConfig:
   lambda_recon: float = _field(1.0, "--model=lightweight: weight of D's "
                                "self-supervised reconstruction loss.")
   precision: str = _field(
-      "float32", "One of PRECISIONS; auto: mixed_bfloat16 on CPUs with "
-      "AVX512_BF16 or AMX and on TPUs, mixed_float16 on GPUs of compute "
-      "capability >= 7, float32 otherwise (config.json records the choice).")
+      "float32", "One of PRECISIONS; auto: a one-second probe times float32 "
+      "against bfloat16 (float16 on a GPU) and trains in the low precision "
+      "only where it is >= 10% faster; bfloat16 on TPUs. Cached per machine "
+      "in $XDG_CACHE_HOME/s2f_tf; config.json records the choice and the "
+      "times (docs/speed.md#precision).")
+  precision_auto: str = dataclasses.field(default="", metadata={
+      "help": "Written by --precision=auto: the probe's times and the "
+              "choice.", "flag": False})
   jit_compile: bool = _field(
       False, "Compile the training steps with XLA (see docs/speed.md).")
   profile_steps: str = _field(

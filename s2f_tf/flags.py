@@ -2,7 +2,8 @@
 
 Every field of the config dataclasses becomes a flag of the same name (only
 `DataConfig.root` is spelled `--data_root`), with the dataclass default and its
-help text, so a flag can never drift from the config it sets. All flags are
+help text, so a flag can never drift from the config it sets; fields that the
+run writes itself (`config.flag_fields`) are not flags. All flags are
 optional; entry points mark what they require.
 """
 
@@ -49,7 +50,7 @@ def _define(name: str, field: dataclasses.Field, flag_values) -> None:
 def define_config_flags(flag_values=FLAGS) -> None:
   """Defines one flag per config field (idempotent, so tests may call it)."""
   for section, cls in _SECTIONS:
-    for field in dataclasses.fields(cls):
+    for field in config_lib.flag_fields(cls):
       name = config_lib.flag_name(section, field.name)
       if name not in flag_values:
         _define(name, field, flag_values)
@@ -99,7 +100,7 @@ def config_from_flags(flag_values=FLAGS) -> config_lib.Config:
   for section, cls in _SECTIONS:
     parts[section] = cls(**{
         f.name: flag_values[config_lib.flag_name(section, f.name)].value
-        for f in dataclasses.fields(cls)
+        for f in config_lib.flag_fields(cls)
     })
   config = precision_lib.resolve_config(config_lib.Config(**parts))
   tasks.validate(config)
@@ -110,7 +111,7 @@ def explicit_flag_lines(flag_values=FLAGS) -> List[str]:
   """Config flags as `--name=value` lines, ready to be a flagfile."""
   lines = []
   for section, cls in _SECTIONS:
-    for f in dataclasses.fields(cls):
+    for f in config_lib.flag_fields(cls):
       name = config_lib.flag_name(section, f.name)
       lines.append(flag_values[name].serialize())
   return lines

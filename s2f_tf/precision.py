@@ -7,85 +7,257 @@ every precision. Norm statistics, losses and model outputs stay float32 (the
 layers and losses cast explicitly).
 
 `--precision=auto` resolves to a concrete policy before anything is built
-(`resolve`), so `config.json` records what the run really used.
+(`resolve_config`), by measurement rather than by CPU flags: the probe
+(`s2f_tf.precision_probe`) times float32 against bfloat16 (float16 on a GPU)
+and the low precision wins only when it is clearly faster. The decision is
+cached per machine, and `config.json` records it with the measured times.
 """
 
 import contextlib
 import dataclasses
-from typing import Iterable, Sequence, Tuple
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+from typing import Callable, Optional, Tuple
 
 from absl import logging
 import keras
 
-# /proc/cpuinfo flags of CPUs with native bfloat16 dot products: AVX512_BF16
-# (Cooper Lake, Zen 4 and later) or AMX (Sapphire Rapids and later).
-BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
-# float16 Tensor Cores arrived with Volta (compute capability 7.0).
-FLOAT16_MIN_CAPABILITY = (7, 0)
+from s2f_tf import files
+
+# The low precision must take at most this share of float32's time: a few
+# percent either way is noise between runs, and float32 is the safer default.
+MARGIN = 0.9
+LOW_POLICY = {"cpu": "mixed_bfloat16", "gpu": "mixed_float16"}
+CACHE_VERSION = 1
+PROBE_TIMEOUT_S = 300  # TensorFlow's import and a GPU's start-up included.
 
 
-def choose(cpu_flags: Iterable[str], gpu_capabilities: Sequence[Tuple[int, int]],
-           has_tpu: bool) -> Tuple[str, str]:
-  """(policy, why) for `--precision=auto` on the described machine.
+@dataclasses.dataclass(frozen=True)
+class Decision:
+  """What `--precision=auto` chose on a machine, and from what times."""
 
-  Pure, so tests can describe any machine. Accelerators decide first: the
-  steps run there, not on the host CPU. A GPU older than Volta has no fast
-  float16 path and gets float32, as does a CPU without bfloat16 units, where
-  bfloat16 is emulated and slower than float32.
-  """
-  if has_tpu:
-    return "mixed_bfloat16", "a TPU is attached"
-  if gpu_capabilities:
-    oldest = min(gpu_capabilities)
-    if oldest >= FLOAT16_MIN_CAPABILITY:
-      return "mixed_float16", f"GPU compute capability {oldest[0]}.{oldest[1]}"
-    return "float32", (f"GPU compute capability {oldest[0]}.{oldest[1]} "
-                       "< 7.0 (no Tensor Cores)")
-  found = sorted(set(cpu_flags) & set(BF16_CPU_FLAGS))
-  if found:
-    return "mixed_bfloat16", f"CPU has {', '.join(found)}"
-  return "float32", "CPU without AVX512_BF16 or AMX"
+  policy: str
+  machine: str
+  float32_ms: float = 0.0
+  low_ms: float = 0.0
+  low_dtype: str = ""
+  source: str = ""  # "measured <date>", or why nothing was measured.
+
+  def note(self) -> str:
+    """One line for the log and `config.json`."""
+    if not self.low_dtype:
+      return f"auto: {self.policy} ({self.source}) on {self.machine}"
+    ratio = self.low_ms / self.float32_ms
+    return (f"auto: {self.policy}; probe {self.float32_ms:.2f} ms in float32, "
+            f"{self.low_ms:.2f} ms in {self.low_dtype} ({ratio:.2f}x; "
+            f"{self.low_dtype} needs <= {MARGIN}x), {self.source}, on "
+            f"{self.machine}")
 
 
-def cpu_flags(cpuinfo_path: str = "/proc/cpuinfo") -> Tuple[str, ...]:
-  """The CPU feature flags of the first core; () where there is no cpuinfo."""
+def choose(device: str, float32_ms: float, low_ms: float) -> str:
+  """The policy for probe times on `device` ("cpu" or "gpu"). Pure."""
+  if low_ms <= MARGIN * float32_ms:
+    return LOW_POLICY[device]
+  return "float32"
+
+
+# CPU flags that change which precision is faster. Cloud CPUs often report
+# only "Intel(R) Xeon(R) Processor", so the model name alone cannot tell a
+# Xeon with AMX from one without.
+_KEY_CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_fp16", "amx_bf16")
+
+
+def cpu_description(cpuinfo_path: str = "/proc/cpuinfo") -> str:
+  """The first core's model name and its flags from _KEY_CPU_FLAGS."""
+  model, flags = "", []
   try:
     with open(cpuinfo_path) as f:
       for line in f:
-        if line.startswith("flags"):
-          return tuple(line.split(":", 1)[1].split())
+        if line.startswith("model name") and not model:
+          model = line.split(":", 1)[1].strip()
+        elif line.startswith("flags"):
+          present = set(line.split(":", 1)[1].split())
+          flags = [f for f in _KEY_CPU_FLAGS if f in present]
+          break
   except OSError:
     pass
-  return ()
+  model = model or platform.processor() or platform.machine() or "a CPU"
+  return f"{model} ({' '.join(flags) or 'no AVX2'})"
 
 
-def _accelerators() -> Tuple[Sequence[Tuple[int, int]], bool]:
-  """(compute capability of each visible GPU, whether a TPU is attached)."""
+def _cores() -> int:
+  """Cores this process may run on (a container's share, not the host's)."""
+  try:
+    return len(os.sched_getaffinity(0))
+  except AttributeError:  # Not on Linux.
+    return os.cpu_count() or 1
+
+
+def _device() -> Tuple[str, str]:
+  """("tpu" | "gpu" | "cpu", a description of it for the cache key).
+
+  Physical devices only: listing logical ones would start TensorFlow's
+  runtime, after which a multi-worker strategy cannot be created.
+  """
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  capabilities = [
-      tf.config.experimental.get_device_details(gpu).get(
-          "compute_capability", (0, 0))
-      for gpu in tf.config.list_physical_devices("GPU")]
-  return capabilities, bool(tf.config.list_logical_devices("TPU"))
+  if tf.config.list_physical_devices("TPU"):
+    return "tpu", "TPU"
+  gpus = tf.config.list_physical_devices("GPU")
+  if gpus:
+    names = sorted(tf.config.experimental.get_device_details(g).get(
+        "device_name", "GPU") for g in gpus)
+    return "gpu", " + ".join(names)
+  return "cpu", "CPU"
 
 
-def resolve(name: str, cpuinfo_path: str = "/proc/cpuinfo") -> str:
-  """`name` itself, or for "auto" the policy `choose` picks here (logged)."""
-  if name != "auto":
-    return name
-  gpus, has_tpu = _accelerators()
-  policy, why = choose(cpu_flags(cpuinfo_path), gpus, has_tpu)
-  logging.info("--precision=auto chose %s: %s.", policy, why)
-  return policy
+def machine_key(device_name: str) -> str:
+  """What a cached decision is valid for: CPU, cores, TF, device, and a
+  oneDNN ISA limit if one is set (it changes which kernels run)."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  key = f"{cpu_description()}, {_cores()} cores, TF {tf.__version__}"
+  if os.environ.get("ONEDNN_MAX_CPU_ISA"):
+    key += f", ONEDNN_MAX_CPU_ISA={os.environ['ONEDNN_MAX_CPU_ISA']}"
+  return key if device_name == "CPU" else f"{key}, {device_name}"
+
+
+def cache_path() -> str:
+  """`$XDG_CACHE_HOME/s2f_tf/precision.json` (default `~/.cache`)."""
+  root = os.environ.get("XDG_CACHE_HOME") or os.path.join(
+      os.path.expanduser("~"), ".cache")
+  return os.path.join(root, "s2f_tf", "precision.json")
+
+
+def _read_cache(path: str) -> dict:
+  """machine key -> decision fields; {} when missing, and when unreadable
+  or corrupt too (after one warning): a cache only saves a second."""
+  try:
+    with open(path) as f:
+      cache = json.load(f)
+    if cache.get("version") != CACHE_VERSION:
+      raise ValueError(f"version {cache.get('version')!r}, not "
+                       f"{CACHE_VERSION}")
+    machines = cache["machines"]
+    if not isinstance(machines, dict):
+      raise ValueError("'machines' is not an object")
+    return machines
+  except (FileNotFoundError, NotADirectoryError):
+    return {}  # Not yet written (or cannot be: `_write_cache` warns).
+  except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+    logging.warning("Ignoring the precision cache %s (%s); measuring again.",
+                    path, files.reason(e))
+    return {}
+
+
+def _from_cache(entry, machine: str) -> Optional[Decision]:
+  """The cached decision, or None (and one warning) if the entry is bad."""
+  try:
+    decision = Decision(
+        policy=entry["policy"], machine=machine,
+        float32_ms=float(entry["float32_ms"]), low_ms=float(entry["low_ms"]),
+        low_dtype=str(entry["low_dtype"]),
+        source=f"measured {entry['measured']}")
+    if decision.policy not in ("float32", *LOW_POLICY.values()):
+      raise ValueError(f"policy {decision.policy!r}")
+    return decision
+  except (KeyError, TypeError, ValueError) as e:
+    logging.warning("Ignoring the precision cache's entry for %s (%s); "
+                    "measuring again.", machine, files.reason(e))
+    return None
+
+
+def _write_cache(path: str, machines: dict) -> None:
+  """Saves the cache; an unwritable one costs a warning, never the run."""
+  try:
+    files.write_atomically(path, json.dumps(
+        {"version": CACHE_VERSION, "machines": machines}, indent=2,
+        sort_keys=True))
+  except (files.WriteError, OSError) as e:
+    logging.warning("Could not save the precision choice (%s); the next run "
+                    "measures again.", e)
+
+
+def run_probe(device: str) -> dict:
+  """The probe's times from its own process (see `s2f_tf.precision_probe`).
+
+  Raises:
+    RuntimeError: one line, when the probe fails or prints no result.
+  """
+  out = subprocess.run(
+      [sys.executable, "-m", "s2f_tf.precision_probe", f"--device={device}"],
+      capture_output=True, text=True, timeout=PROBE_TIMEOUT_S, check=False)
+  lines = out.stdout.strip().splitlines()
+  if out.returncode != 0 or not lines:
+    tail = (out.stderr.strip().splitlines() or ["no output"])[-1]
+    raise RuntimeError(f"exit {out.returncode}: {tail}")
+  return json.loads(lines[-1])
+
+
+def decide(probe: Optional[Callable[[str], dict]] = None,
+           device: Optional[Tuple[str, str]] = None,
+           path: Optional[str] = None) -> Decision:
+  """The `--precision=auto` decision for this machine, cached per machine.
+
+  `probe(device)` returns {"float32_ms", "low_ms", "low_dtype"} (default:
+  `run_probe`); tests pass their own times, and the machine's description
+  through `device`. A cached decision reads exactly as the measured one did,
+  so a replayed flagfile rebuilds an equal config.
+  A TPU trains in bfloat16 unmeasured (its matrix units are bfloat16's).
+  """
+  kind, name = device or _device()
+  machine = machine_key(name)
+  if kind == "tpu":
+    return Decision("mixed_bfloat16", machine, source="a TPU is attached")
+  path = path or cache_path()
+  machines = _read_cache(path)
+  if machine in machines:
+    cached = _from_cache(machines[machine], machine)
+    if cached:
+      return cached
+  try:
+    times = (probe or run_probe)(kind)
+    decision = Decision(
+        choose(kind, float(times["float32_ms"]), float(times["low_ms"])),
+        machine, float32_ms=round(float(times["float32_ms"]), 3),
+        low_ms=round(float(times["low_ms"]), 3),
+        low_dtype=str(times["low_dtype"]),
+        source=f"measured {datetime.date.today().isoformat()}")
+  except (RuntimeError, OSError, ValueError, KeyError, TypeError,
+          subprocess.TimeoutExpired) as e:
+    logging.warning("The precision probe failed (%s); training in float32.",
+                    files.reason(e))
+    return Decision("float32", machine, source="the probe failed")
+  machines[machine] = {
+      "policy": decision.policy, "float32_ms": decision.float32_ms,
+      "low_ms": decision.low_ms, "low_dtype": decision.low_dtype,
+      "measured": decision.source.split()[-1]}
+  _write_cache(path, machines)
+  return decision
+
+
+def _decide_and_log() -> Decision:
+  decision = decide()
+  logging.info("--precision=%s", decision.note())
+  return decision
+
+
+def resolve(name: str) -> str:
+  """`name` itself, or for "auto" the policy `decide` picks here (logged)."""
+  return _decide_and_log().policy if name == "auto" else name
 
 
 def resolve_config(config):
-  """`config` with `train.precision` resolved (`resolve`); else unchanged."""
-  precision = resolve(config.train.precision)
-  if precision == config.train.precision:
+  """`config` with `train.precision` resolved and, for auto, the decision
+  recorded in `train.precision_auto`; a concrete precision is kept as is."""
+  if config.train.precision != "auto":
     return config
+  decision = _decide_and_log()
   return dataclasses.replace(config, train=dataclasses.replace(
-      config.train, precision=precision))
+      config.train, precision=decision.policy,
+      precision_auto=decision.note()))
 
 
 @contextlib.contextmanager

@@ -1,8 +1,14 @@
 """Shared fixtures: one tiny synthetic face set per test session."""
 
 import os
+import shutil
+import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# --precision=auto caches its choice in the user's cache folder: tests (and
+# the trainers they start) use a folder of their own, never the user's.
+_CACHE = tempfile.mkdtemp(prefix="s2f_tf_test_cache_")
+os.environ["XDG_CACHE_HOME"] = _CACHE
 
 import pytest  # pylint: disable=g-import-not-at-top
 
@@ -13,6 +19,11 @@ def pytest_configure(config):
   config.addinivalue_line(
       "markers", "slow: end-to-end runs (trainers in subprocesses, mirrored "
       "comparisons); `make test` runs them, `make test-fast` skips them")
+
+
+def pytest_unconfigure(config):
+  del config  # Unused.
+  shutil.rmtree(_CACHE, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
