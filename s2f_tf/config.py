@@ -74,11 +74,13 @@ class ModelConfig:
   """Network sizes. Input resolution comes from `DataConfig.image_size`."""
 
   task: str = _field("sketch2face", "What the run learns (s2f_tf.tasks): "
-                     "sketch2face (few-shot), or noise -> image with "
-                     "unconditional (DCGAN / WGAN), stylegan2 or "
-                     "lightweight.")
-  model: str = _field("s2f", "The task's network: s2f for sketch2face; "
-                      "dcgan for unconditional; stylegan2 and lightweight "
+                     "sketch2face (few-shot), label2face (label map -> "
+                     "face), or noise -> image with unconditional (DCGAN / "
+                     "WGAN), stylegan2 or lightweight.")
+  model: str = _field("", "One of the task's networks; empty: the task's "
+                      "default, which config.json records. Each task has "
+                      "one so far: s2f for sketch2face, dcgan for "
+                      "unconditional; stylegan2, lightweight and label2face "
                       "for the tasks of the same names.")
   cam: bool = _field(False, "U-GAT-IT class-activation-map attention in G "
                      "and D, with its auxiliary classifier loss.")
@@ -265,14 +267,18 @@ def load_config(workdir: str) -> Config:
 
 
 def tiny_config(root: str = "data/synth_faces", **train_overrides) -> Config:
-  """The small model every test uses: 16 px, a few channels, seconds a step."""
+  """The small model every test uses: 16 px, a few channels, seconds a step.
+
+  It names its task's model, as a config built from flags does
+  (`s2f_tf.tasks.resolve_model`): this module sits below the task registry.
+  """
   return Config(
       data=DataConfig(root=root, synth_identities=12, synth_per_identity=5,
                       synth_size=32, image_size=16, k_refs=2,
                       heldout_fraction=0.25),
-      model=ModelConfig(base_channels=8, n_downsample=2, n_res=1,
-                        style_dim=16, mlp_dim=16, num_d=2, d_layers=2,
-                        d_channels=8),
+      model=ModelConfig(task="sketch2face", model="s2f", base_channels=8,
+                        n_downsample=2, n_res=1, style_dim=16, mlp_dim=16,
+                        num_d=2, d_layers=2, d_channels=8),
       train=TrainConfig(**{
           "batch_size": 4, "steps": 20, "log_every": 5, "image_every": 10,
           "checkpoint_every": 10, "eval_at_end": False, **train_overrides}),

@@ -85,8 +85,9 @@ def define_workdir_flag(required: bool = True) -> None:
 def config_from_flags(flag_values=FLAGS) -> config_lib.Config:
   """Builds the frozen config from parsed flags and validates it.
 
-  `--precision=auto` is resolved here, so `--dry_run` and `config.json` show
-  the policy the run uses.
+  An empty `--model` (the task's default) and `--precision=auto` are resolved
+  here, so `--dry_run` and `config.json` show the network and the policy the
+  run uses.
 
   Raises:
     ValueError: one fixable line, from the generic or the task's checks.
@@ -103,6 +104,7 @@ def config_from_flags(flag_values=FLAGS) -> config_lib.Config:
         for f in config_lib.flag_fields(cls)
     })
   config = precision_lib.resolve_config(config_lib.Config(**parts))
+  config = tasks.resolve_model(config)
   tasks.validate(config)
   return config
 

@@ -125,6 +125,7 @@ def run(config: config_lib.Config, workdir: str,
   written. SIGTERM and Ctrl-C save a checkpoint at the next step boundary,
   then raise preemption.Stopped. A failed write raises files.WriteError.
   """
+  config = tasks.resolve_model(config)  # As from flags, for library callers.
   tasks.validate(config)
   config = precision_lib.resolve_config(config)  # config.json: the real one.
   os.makedirs(workdir, exist_ok=True)

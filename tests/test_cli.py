@@ -32,6 +32,15 @@ def test_dry_run_prints_the_resolved_config(tmp_path):
   assert not os.path.exists(tmp_path / "run")  # Nothing built or written.
 
 
+def test_task_alone_trains_its_default_model(tmp_path):
+  # n_up=4: label2face's 16 px smoke size, which its default 5 would not fit.
+  result = _train(f"--workdir={tmp_path}/run", "--dry_run",
+                  "--task=label2face", "--n_up=4")
+  assert result.returncode == 0, result.stderr
+  model = json.loads(result.stdout)["model"]
+  assert (model["task"], model["model"]) == ("label2face", "label2face")
+
+
 def test_bad_flag_is_one_line_without_traceback(tmp_path):
   result = _train(f"--workdir={tmp_path}", "--image_size=18")
   assert result.returncode != 0

@@ -22,7 +22,13 @@ def _parse(argv):
 
 def test_every_config_field_has_a_flag_with_its_default():
   config = s2f_flags.config_from_flags(_parse([]))
-  assert config == config_lib.Config()
+  assert config == tasks.resolve_model(config_lib.Config())
+
+
+@pytest.mark.parametrize("task", tasks.names())
+def test_task_alone_resolves_to_its_default_model(task):
+  config = s2f_flags.config_from_flags(_parse([f"--task={task}"]))
+  assert config.model.model == tasks.task_class(task).MODELS[0]
 
 
 def test_smoke_preset_sets_the_tiny_model():
@@ -58,6 +64,10 @@ def test_real_data_presets_name_the_missing_root(path, tmp_path):
     (["--image_size=512"], "must be in \\[16, 256\\]"),
     (["--batch_size=0"], "--batch_size=0 must be >= 1"),
     (["--nosynthesize", "--data_root=/no/such/dir"], "/no/such/dir"),
+    (["--task=label2face", "--model=s2f"], "^--task=label2face has no "
+     "--model='s2f'; --model=s2f belongs to --task=sketch2face$"),
+    (["--model=dcgan"], "^--task=sketch2face has no --model='dcgan'; "
+     "--model=dcgan belongs to --task=unconditional$"),
 ])
 def test_bad_flags_give_one_line_errors(argv, message):
   with pytest.raises(ValueError, match=message) as info:

@@ -179,10 +179,11 @@ def test_a_task_defined_in_a_test_trains_evaluates_and_exports(
                             eval_episodes=16, image_every=30,
                             checkpoint_every=30, ema_beta=0.0)
   config = dataclasses.replace(base_config, model=dataclasses.replace(
-      base_config.model, task="toy", model="toy"))
+      base_config.model, task="toy", model=""))  # The task's default.
   workdir = str(tmp_path / "toy")
   results = train.run(config, workdir)
   assert results["step"] == 60
+  assert config_lib.load_config(workdir).model.model == "toy"
   assert results["eval"]["model"]["l1"] < 0.05  # It learnt the colour.
   assert sorted(os.listdir(os.path.join(workdir, "samples"))) == [
       "step_0000030.png", "step_0000060.png"]
@@ -197,6 +198,12 @@ def test_a_task_defined_in_a_test_trains_evaluates_and_exports(
       z=tf.zeros([1, 4]))["image"].numpy()
   np.testing.assert_allclose(image.mean(axis=(0, 1, 2)), TOY_COLOUR,
                              atol=0.05)
+
+
+def test_a_task_without_models_is_refused_at_registration():
+  no_models = type("NoModels", (ToyTask,), {"MODELS": ()})
+  with pytest.raises(ValueError, match="'no_models' lists no MODELS"):
+    tasks.register("no_models", no_models)
 
 
 def test_unknown_task_and_model_are_one_line_errors(tiny_config):

@@ -6,6 +6,7 @@ exportable and projectable through every command. Built-in tasks are
 imported on first use, so a run pays only for its own family.
 """
 
+import dataclasses
 import importlib
 from typing import Dict, Tuple, Type
 
@@ -29,6 +30,9 @@ def register(name: str, task_class: Type[base.Task]) -> None:
   """Makes `--task=name` build `task_class`; a name is registered once."""
   if name in _BUILTIN or name in _REGISTERED:
     raise ValueError(f"task {name!r} is already registered")
+  if not task_class.MODELS:
+    raise ValueError(f"task {name!r} lists no MODELS; name its --model "
+                     "values, the default first")
   _REGISTERED[name] = task_class
 
 
@@ -45,6 +49,17 @@ def task_class(name: str) -> Type[base.Task]:
                      f"{', '.join(names())}")
   module, cls = _BUILTIN[name].split(":")
   return getattr(importlib.import_module(module), cls)
+
+
+def resolve_model(config: config_lib.Config) -> config_lib.Config:
+  """`config` with an empty `--model` set to its task's default (the first of
+  its MODELS), so `--dry_run` and config.json name the network; else
+  unchanged."""
+  if config.model.model:
+    return config
+  default = task_class(config.model.task).MODELS[0]
+  return dataclasses.replace(config, model=dataclasses.replace(
+      config.model, model=default))
 
 
 def validate(config: config_lib.Config) -> None:

@@ -69,7 +69,8 @@ class Task(abc.ABC):
   """A model family on the shared loop. Subclasses set MODELS.
 
   Attributes:
-    MODELS: the `--model` values this task builds.
+    MODELS: the `--model` values this task builds; the first is its default,
+      what an empty `--model` (`--task` alone) resolves to.
     EMBEDDINGS: the `s2f-project --features` it can export.
   """
 
