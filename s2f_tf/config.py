@@ -93,6 +93,12 @@ class ModelConfig:
   style_dim: int = _field(128, "Length of the averaged style code.")
   mlp_dim: int = _field(128, "Hidden width of the style -> AdaLIN MLP.")
   style_source: str = _field("embedder", "One of STYLE_SOURCES (debug modes).")
+  up_kernel: int = _field(5, "sketch2face: kernel of the decoder's "
+                          "up-sampling convs (MUNIT's 5; 3 does their work "
+                          "in 9/25 of the FLOPs: docs/speed.md).")
+  style_pool: int = _field(1, "sketch2face: the style embedder reads the "
+                           "reference photos average-pooled by this factor "
+                           "(1: at full size; 2: a quarter of its FLOPs).")
   num_d: int = _field(2, "Discriminator scales.")
   d_layers: int = _field(3, "Stride-2 convs per PatchGAN scale.")
   d_channels: int = _field(32, "Channels of each PatchGAN's first conv.")

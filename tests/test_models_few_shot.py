@@ -153,3 +153,44 @@ def test_get_config_round_trip(models):
 def test_unsupported_image_sizes_fail_early(size):
   with pytest.raises(ValueError, match="image_size"):
     few_shot.Generator(TINY, size)
+
+
+def _kernel_shapes(model):
+  return {v.path: tuple(v.shape) for v in model.variables}
+
+
+def test_cheaper_up_convs_and_pooled_style_photos_change_only_their_layers():
+  """--up_kernel=3 and --style_pool=2 (the demo's): 3x3 up-sampling convs,
+  and a style embedder that pools the photos and has one stride-2 conv
+  fewer; every other variable keeps its path and shape (a default run's
+  checkpoint is untouched by the new flags), and outputs keep theirs."""
+  size = 16
+  full = few_shot.build_generator(TINY, size, k_refs=2)
+  cheap = few_shot.build_generator(
+      dataclasses.replace(TINY, up_kernel=3, style_pool=2), size, k_refs=2)
+  sketch, refs = _inputs(2, 2, size)
+  assert tuple(cheap({"sketch": sketch, "refs": refs}).shape) == (
+      2, size, size, 3)
+  before, after = _kernel_shapes(full), _kernel_shapes(cheap)
+  changed = {p for p in before if before[p] != after.get(p)}
+  up_kernels = {p for p in before if "up_block" in p and p.endswith("kernel")}
+  assert up_kernels and all(after[p][:2] == (3, 3) for p in up_kernels)
+  assert all(before[p][:2] == (5, 5) for p in up_kernels)
+  # 16 px / 4 = 2 stride-2 convs at full size, 1 after pooling by 2, so
+  # the style's last layer reads the narrower down_0.
+  assert changed == up_kernels | {
+      p for p in before if "style_embedder/down_1" in p} | {
+          "generator/style_embedder/to_style/kernel"}
+  assert set(after) <= set(before)
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("up_kernel", 4, "--up_kernel=4 must be odd"),
+    ("up_kernel", 0, "--up_kernel=0 must be odd"),
+    ("style_pool", 3, "--style_pool=3 must be >= 1 and divide"),
+    ("style_pool", 8, "--style_pool=8 must be >= 1 and divide"),
+])
+def test_bad_up_kernel_or_style_pool_fails_with_the_flag(field, value,
+                                                         message):
+  with pytest.raises(ValueError, match=message):
+    few_shot.Generator(dataclasses.replace(TINY, **{field: value}), 16)

@@ -55,15 +55,15 @@ def conv_norm_relu(filters, kernel_size, strides, name):
           keras.layers.ReLU(name=f"{name}_relu")]
 
 
-def up_block(filters, name):
+def up_block(filters, name, kernel_size=5):
   """Nearest x2, conv, ILN, ReLU: resize-conv avoids checkerboard artefacts.
 
   Odena et al. 2016, doi:10.23915/distill.00003; ILN as in U-GAT-IT (Kim et
-  al. 2020, arXiv:1907.10830).
+  al. 2020, arXiv:1907.10830). MUNIT's 5x5 kernel by default.
   """
   return keras.Sequential([
       keras.layers.UpSampling2D(2, interpolation="nearest", name="upsample"),
-      ReflectConv2D(filters, 5, name="conv"),
+      ReflectConv2D(filters, kernel_size, name="conv"),
       normalization.LayerInstanceNorm(name="iln"),
       keras.layers.ReLU(name="relu"),
   ], name=name)

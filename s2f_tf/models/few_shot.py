@@ -59,6 +59,14 @@ def _check(model_config, image_size):
         f"2**n_downsample={factor}")
   if model_config.n_res < 1:
     raise ValueError("n_res must be >= 1: style enters through AdaLIN blocks")
+  if model_config.up_kernel < 1 or model_config.up_kernel % 2 == 0:
+    raise ValueError(f"--up_kernel={model_config.up_kernel} must be odd and "
+                     ">= 1 (a conv centred on its pixel), e.g. 3 or 5")
+  pool = model_config.style_pool
+  if pool < 1 or image_size % pool or image_size // pool < STYLE_POOL_SIZE:
+    raise ValueError(f"--style_pool={pool} must be >= 1 and divide "
+                     f"image_size={image_size} into at least "
+                     f"{STYLE_POOL_SIZE} pixels")
   if model_config.style_source not in config_lib.STYLE_SOURCES:
     raise ValueError(f"style_source={model_config.style_source!r} is not one "
                      f"of {config_lib.STYLE_SOURCES}")
@@ -84,7 +92,9 @@ def _style_embedder(cfg, image_size):
   Zero padding, unlike MUNIT's reflection: the code is a global average, so
   no border reaches an image, and reflecting B * K photos before every conv
   was 7% of a demo step's op time on a CPU (docs/speed.md; held-out PSNR
-  and SWD did not get worse).
+  and SWD did not get worse). With `style_pool` > 1 it reads the photos
+  average-pooled first: colours and coarse texture survive pooling, and
+  the B * K photos are the generator's largest batch (docs/speed.md).
   """
   def conv(filters, size, strides, name):
     return keras.layers.Conv2D(filters, size, strides=strides,
@@ -92,7 +102,11 @@ def _style_embedder(cfg, image_size):
 
   ch = cfg.base_channels
   stack = [conv(ch, 7, 1, "conv_in")]
-  n_down = max(int(math.log2(image_size / STYLE_POOL_SIZE)), 0)
+  if cfg.style_pool > 1:
+    stack.insert(0, keras.layers.AveragePooling2D(cfg.style_pool,
+                                                  name="pool_photos"))
+  size = image_size // cfg.style_pool
+  n_down = max(int(math.log2(size / STYLE_POOL_SIZE)), 0)
   for i in range(n_down):
     stack.append(conv(ch * 2**min(i + 1, 2), 3, 2, f"down_{i}"))
   stack += [keras.layers.GlobalAveragePooling2D(name="pool"),
@@ -118,12 +132,14 @@ class Decoder(keras.layers.Layer):
   outputs are float32 under every mixed-precision policy.
   """
 
-  def __init__(self, channels, n_res, n_upsample, **kwargs):
+  def __init__(self, channels, n_res, n_upsample, up_kernel=5, **kwargs):
     super().__init__(**kwargs)
     self.channels, self.n_res, self.n_upsample = channels, n_res, n_upsample
+    self.up_kernel = up_kernel
     self.res_blocks = [blocks.AdaLINResBlock(channels, name=f"res_block_{i}")
                        for i in range(n_res)]
-    self.up_blocks = [blocks.up_block(channels // 2**(i + 1), f"up_block_{i}")
+    self.up_blocks = [blocks.up_block(channels // 2**(i + 1), f"up_block_{i}",
+                                      up_kernel)
                       for i in range(n_upsample)]
     self.conv_out = blocks.ReflectConv2D(3, 7, name="conv_out")
     self.tanh = keras.layers.Activation("tanh", dtype="float32", name="tanh")
@@ -139,7 +155,8 @@ class Decoder(keras.layers.Layer):
 
   def get_config(self):
     return {**super().get_config(), "channels": self.channels,
-            "n_res": self.n_res, "n_upsample": self.n_upsample}
+            "n_res": self.n_res, "n_upsample": self.n_upsample,
+            "up_kernel": self.up_kernel}
 
 
 @keras.saving.register_keras_serializable(package="s2f_tf")
@@ -161,7 +178,8 @@ class Generator(base.ConfiguredModel):
     self.style_embedder = (_style_embedder(cfg, image_size)
                            if cfg.style_source == "embedder" else None)
     self.style_mlp = _style_mlp(cfg, n_params=cfg.n_res * 4 * width)
-    self.decoder = Decoder(width, cfg.n_res, cfg.n_downsample, name="decoder")
+    self.decoder = Decoder(width, cfg.n_res, cfg.n_downsample, cfg.up_kernel,
+                           name="decoder")
     self.cam = (attention.CAMAttention(name="cam")
                 if cfg.cam else None)
 
