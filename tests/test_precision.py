@@ -97,6 +97,7 @@ def test_cache_miss_measures_and_a_hit_does_not(tmp_path):
 
 def test_cache_is_per_machine(tmp_path, monkeypatch):
   path = str(tmp_path / "precision.json")
+  monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
   precision_lib.decide(_Probe(_times(5.90, 2.77)), CPU, path)
   # The same CPU with oneDNN held below AMX is another machine for the cache.
   monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_BF16")
