@@ -30,9 +30,15 @@ def _poison(model, path, transform):
   layer.call = lambda *args, **kwargs: transform(call(*args, **kwargs))
 
 
-@tf.custom_gradient
-def _nan_gradient(x):
-  return tf.identity(x), lambda dy: dy * np.nan
+def _nan_gradient_from(step, first_bad):
+  """Identity whose gradient turns NaN once `step` reaches `first_bad`: the
+  steps before it train (and checkpoint) normally in the same run."""
+  @tf.custom_gradient
+  def poisoned(x):
+    def grad(dy):
+      return dy * tf.cast(tf.where(step >= first_bad, np.nan, 1.0), dy.dtype)
+    return tf.identity(x), grad
+  return poisoned
 
 
 def _inf_in_backward_only(y):
@@ -43,9 +49,9 @@ def _inf_in_backward_only(y):
 def test_poisoned_layer_stops_the_same_step_and_keeps_last_checkpoint(
     tiny_config, tmp_path):
   workdir = str(tmp_path)
-  train.run(tiny_config(steps=4, checkpoint_every=2), workdir)
   state = train.setup(tiny_config(steps=8, checkpoint_every=1), workdir)
-  _poison(state.generator, POISONED, _nan_gradient)
+  # Steps 0-3 train and save ckpt-1 to ckpt-4; step 4's G gradient is NaN.
+  _poison(state.generator, POISONED, _nan_gradient_from(state.step, 4))
   with pytest.raises(numerics.NumericsError) as info:
     train.Loop(state).run()
   text = str(info.value)
@@ -61,10 +67,9 @@ def test_shared_step_names_the_poisoned_layer_and_stops_that_step(
   """--shared_generator_pass: one compiled step updates both players, and
   the report still names the player, the step and the layer."""
   workdir = str(tmp_path)
-  config = lambda **kw: tiny_config(shared_generator_pass=True, **kw)
-  train.run(config(steps=4, checkpoint_every=2), workdir)
-  state = train.setup(config(steps=8, checkpoint_every=1), workdir)
-  _poison(state.generator, POISONED, _nan_gradient)
+  state = train.setup(tiny_config(shared_generator_pass=True, steps=8,
+                                  checkpoint_every=1), workdir)
+  _poison(state.generator, POISONED, _nan_gradient_from(state.step, 4))
   loop = train.Loop(state)
   with pytest.raises(numerics.NumericsError) as info:
     loop.run()
@@ -156,9 +161,11 @@ def test_collapse_is_detected_on_an_all_zero_generator(
 @pytest.mark.slow
 def test_long_run_never_retraces_and_writes_histograms(tiny_config, tmp_path):
   workdir = str(tmp_path)
-  config = tiny_config(steps=300, log_every=10, image_every=50,
-                       checkpoint_every=100, eval_every=150, eval_episodes=8,
-                       histogram_every=100, r1_gamma=1.0, r1_interval=4)
+  # Every periodic call (log, grid, checkpoint, histograms, evaluation,
+  # the lazy R1 step) comes back at least twice: a retrace would show.
+  config = tiny_config(steps=60, log_every=10, image_every=20,
+                       checkpoint_every=20, eval_every=30, eval_episodes=8,
+                       histogram_every=20, r1_gamma=1.0, r1_interval=4)
   state = train.setup(config, workdir)
   loop = train.Loop(state)
   loop.run()
@@ -180,5 +187,5 @@ def test_long_run_never_retraces_and_writes_histograms(tiny_config, tmp_path):
   assert "rho/generator" in tags
   steps = [e.step for e in events.Tensors("grads/generator/" +
                                            state.steps.variables["g"][0].path)]
-  assert steps == [100, 200, 300]
+  assert steps == [20, 40, 60]
   assert "eval/model/psnr" in tags
