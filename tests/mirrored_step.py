@@ -1,8 +1,10 @@
 """One D and one G step, on one device and mirrored over 2 logical CPUs.
 
-Run by test_distribute.py in a subprocess: logical devices can only be
-configured before TensorFlow initialises its devices, which a pytest process
-has long done. Prints one JSON line of differences for the test to judge.
+Run by test_distribute.py and test_tasks_label2face.py in a subprocess:
+logical devices can only be configured before TensorFlow initialises its
+devices, which a pytest process has long done. Prints one JSON line: per
+group of variables, the largest difference and the float32 rounding bound
+it must stay under (step_comparison.py derives them).
 
   python tests/mirrored_step.py DATA_ROOT WORKDIR [CONFIG_JSON [SKIP]]
 
@@ -26,65 +28,13 @@ tf.config.set_logical_device_configuration(
     tf.config.list_physical_devices("CPU")[0],
     [tf.config.LogicalDeviceConfiguration()] * 2)
 
+import step_comparison  # pylint: disable=g-import-not-at-top
 from s2f_tf import config as config_lib  # pylint: disable=g-import-not-at-top
 from s2f_tf import distribute  # pylint: disable=g-import-not-at-top
+from s2f_tf import precision  # pylint: disable=g-import-not-at-top
 from s2f_tf import train  # pylint: disable=g-import-not-at-top
 
 GLOBAL_BATCH = 8
-
-
-def _models(state):
-  return {"generator": state.generator, "discriminator": state.discriminator,
-          "ema_generator": state.ema_generator}
-
-
-def _optimizers(state):
-  return {"g_opt": state.g_opt, "d_opt": state.d_opt}
-
-
-def _variables(owners):
-  return {f"{name}/{v.path}": v for name, owner in owners.items()
-          for v in owner.variables}
-
-
-def _group(name: str) -> str:
-  """A model's name, an optimizer's name and slot ("g_opt:velocity"), or a
-  model's spectral-norm vectors ("discriminator:u")."""
-  owner = name.split("/")[0]
-  if owner in ("g_opt", "d_opt"):
-    return f"{owner}:{name.rsplit('_', 1)[-1]}"
-  if name.endswith("/u"):
-    # Unit vectors moved by a power iteration, not by Adam: the replicas'
-    # reduction order changes them by float32 rounding, relative to 1.
-    return f"{owner}:u"
-  return owner
-
-
-def _step(state, batch):
-  """The lazy-R1 D step (adversarial loss + R1) and the G step (+ EMA), or
-  the shared step when the config has --shared_generator_pass."""
-  if state.steps.shared_step is not None:
-    state.steps.shared_step(batch)
-    return
-  state.steps.d_step_reg(batch)
-  state.steps.g_step(batch)
-
-
-def _differences(single, mirrored, skip=""):
-  """The largest difference and the largest value in each group."""
-  groups = {}
-  for owners in (_models, _optimizers):
-    expected = _variables(owners(single))
-    for name, v in _variables(owners(mirrored)).items():
-      if skip and skip in name:
-        continue
-      a, b = expected[name].numpy(), v.numpy()
-      group = groups.setdefault(_group(name), {"diff": 0.0, "scale": 0.0})
-      diff = float(np.abs(a - b).max())
-      if diff >= group["diff"]:  # Named, so a failure says where.
-        group["diff"], group["worst"] = diff, name
-      group["scale"] = max(group["scale"], float(np.abs(a).max()))
-  return groups
 
 
 def _replica_copies(strategy, variables):
@@ -113,26 +63,26 @@ def _config_maker(data_root: str, config_json: str):
 def main(data_root: str, workdir: str, config_json: str = "",
          skip: str = "") -> None:
   make = _config_maker(data_root, config_json)
+  precision.make_optimizer = step_comparison.sgd  # Before train.setup.
   single = train.setup(make("default"), os.path.join(workdir, "single"))
   mirrored = train.setup(make("mirrored"), os.path.join(workdir, "mirrored"))
-  # Same starting point: the comparison is of one step, not of seeding.
-  before = _variables(_models(single))
-  for name, v in _variables(_models(mirrored)).items():
-    v.assign(before[name])
 
-  batch = next(iter(single.dataset))  # One global batch, used by both.
-  _step(single, batch)
-  one_batch = tf.data.Dataset.from_tensor_slices(batch).batch(
-      GLOBAL_BATCH, drop_remainder=True)
-  _step(mirrored, next(iter(distribute.distribute_dataset(
-      mirrored.strategy, one_batch, GLOBAL_BATCH))))
+  def distributed(batch):
+    one_batch = tf.data.Dataset.from_tensor_slices(batch).batch(
+        GLOBAL_BATCH, drop_remainder=True)
+    return next(iter(distribute.distribute_dataset(
+        mirrored.strategy, one_batch, GLOBAL_BATCH)))
 
-  copies, differ = _replica_copies(
-      mirrored.strategy, _variables({**_models(mirrored),
-                                     **_optimizers(mirrored)}))
+  groups = step_comparison.compare(
+      single, mirrored, iter(single.dataset),
+      GLOBAL_BATCH * single.config.data.image_size**2, skip, distributed)
+  owners = {**step_comparison.models(mirrored),
+            **step_comparison.optimizers(mirrored)}
+  copies, differ = _replica_copies(mirrored.strategy,
+                                   step_comparison.variables(owners))
   print(json.dumps({"replicas": mirrored.strategy.num_replicas_in_sync,
                     "copies": copies, "replicas_differ": differ,
-                    "groups": _differences(single, mirrored, skip)}))
+                    "groups": groups}))
 
 
 if __name__ == "__main__":

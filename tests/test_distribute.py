@@ -19,6 +19,7 @@ import types
 import pytest
 import tensorflow as tf
 
+import step_comparison
 from s2f_tf import checkpointing
 from s2f_tf import config as config_lib
 from s2f_tf import distribute
@@ -70,9 +71,11 @@ def test_mirrored_step_equals_single_device_step(shared, tiny_data_root,
   """One D step (with R1) and one G step, global batch 8, on 1 and 2 devices;
   or one shared step (--shared_generator_pass, which has no R1).
 
-  Adam's update is invariant to the gradient's scale, so equal weights alone
-  would not show that the replicas' summed gradients are the global-batch
-  mean; Adam's moments (m = (1 - beta1) g, v = (1 - beta2) g^2) do.
+  Both by SGD: gradients, weights, EMA weights and spectral-norm vectors
+  must agree to float32 rounding (step_comparison.py derives the bounds).
+  The gradients compared are the all-reduced ones the step applied, so a
+  sum over replicas that is not the global-batch mean would show as a
+  difference of the gradient's own size.
   """
   config_args = []
   if shared:
@@ -89,13 +92,8 @@ def test_mirrored_step_equals_single_device_step(shared, tiny_data_root,
   assert out.returncode == 0, out.stderr[-4000:]
   result = json.loads(out.stdout.splitlines()[-1])
   assert result["replicas"] == 2 and result["copies"] == [2]
-  assert result["replicas_differ"] == []  # Weights, u, EMA, Adam moments.
-  config = config_lib.tiny_config()
-  for name, group in result["groups"].items():
-    if ":" in name:  # Optimizer state and unit vectors: relative.
-      assert group["diff"] <= 1e-4 * group["scale"], (name, group)
-    else:  # Weights: far below one Adam step (the learning rate).
-      assert group["diff"] <= 0.25 * config.train.g_lr, (name, group)
+  assert result["replicas_differ"] == []  # Weights, u, EMA, velocities.
+  step_comparison.assert_within_bounds(result["groups"])
 
 
 def _free_ports(n: int):

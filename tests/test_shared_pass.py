@@ -15,6 +15,7 @@ import pytest
 import tensorflow as tf
 from tensorboard.backend.event_processing import event_accumulator
 
+import step_comparison
 from s2f_tf import precision as precision_lib
 from s2f_tf import tasks
 from s2f_tf import train
@@ -100,19 +101,21 @@ def test_shared_step_equals_d_step_then_g_step(train_overrides,
 
 
 @pytest.mark.slow
-def test_xla_shared_step_matches_the_plain_one(tiny_config, tmp_path):
-  states = [train.setup(tiny_config(shared_generator_pass=True,
-                                    jit_compile=jit), str(tmp_path / str(jit)))
-            for jit in (False, True)]
-  batch = next(iter(states[0].dataset))
-  before = states[0].generator.get_weights()
-  for state in states:
-    for out in state.steps.shared_step(batch):
-      assert float(out.all_finite) == 1.0
-  plain, jit = (s.generator.get_weights() for s in states)
-  moved = np.mean([np.abs(a - b).mean() for a, b in zip(plain, before)])
-  diff = np.mean([np.abs(a - b).mean() for a, b in zip(jit, plain)])
-  assert moved > 0 and diff < 0.02 * moved
+def test_xla_shared_step_matches_the_plain_one(tiny_config, tmp_path,
+                                               monkeypatch):
+  """XLA fuses and reorders the plain graph's float32 arithmetic: gradients,
+  weights and EMA weights after one SGD step agree to its rounding, by the
+  bounds the mirrored comparison uses (step_comparison.py)."""
+  monkeypatch.setattr(precision_lib, "make_optimizer", step_comparison.sgd)
+  plain, jit = (train.setup(tiny_config(shared_generator_pass=True,
+                                        jit_compile=jit),
+                            str(tmp_path / str(jit)))
+                for jit in (False, True))
+  config = plain.config
+  groups = step_comparison.compare(
+      plain, jit, iter(plain.dataset),
+      config.train.batch_size * config.data.image_size**2)
+  step_comparison.assert_within_bounds(groups)
 
 
 class _CountingIterator:

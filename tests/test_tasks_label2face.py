@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import step_comparison
 from s2f_tf import config as config_lib
 from s2f_tf import export
 from s2f_tf import losses
@@ -157,11 +158,7 @@ def test_mirrored_step_equals_single_device_step(mode, tiny_data_root,
   assert out.returncode == 0, out.stderr[-4000:]
   result = json.loads(out.stdout.splitlines()[-1])
   assert result["replicas"] == 2 and result["replicas_differ"] == []
-  for name, group in result["groups"].items():
-    if ":" in name:
-      assert group["diff"] <= 1e-4 * group["scale"], (name, group)
-    else:
-      assert group["diff"] <= 0.25 * config.train.g_lr, (name, group)
+  step_comparison.assert_within_bounds(result["groups"])
 
 
 @pytest.mark.parametrize("mode", ["spade", "clade", "sean"])
