@@ -103,10 +103,9 @@ def config_from_flags(flag_values=FLAGS) -> config_lib.Config:
         f.name: flag_values[config_lib.flag_name(section, f.name)].value
         for f in config_lib.flag_fields(cls)
     })
-  config = precision_lib.resolve_config(config_lib.Config(**parts))
-  config = tasks.resolve_model(config)
-  tasks.validate(config)
-  return config
+  config = tasks.resolve_model(config_lib.Config(**parts))
+  tasks.validate(config)  # Before the probe: a bad flag costs no second.
+  return precision_lib.resolve_config(config)
 
 
 def explicit_flag_lines(flag_values=FLAGS) -> List[str]:

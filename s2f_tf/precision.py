@@ -217,6 +217,7 @@ def decide(probe: Optional[Callable[[str], dict]] = None,
     cached = _from_cache(machines[machine], machine)
     if cached:
       return cached
+  today = datetime.date.today().isoformat()
   try:
     times = (probe or run_probe)(kind)
     decision = Decision(
@@ -224,7 +225,7 @@ def decide(probe: Optional[Callable[[str], dict]] = None,
         machine, float32_ms=round(float(times["float32_ms"]), 3),
         low_ms=round(float(times["low_ms"]), 3),
         low_dtype=str(times["low_dtype"]),
-        source=f"measured {datetime.date.today().isoformat()}")
+        source=f"measured {today}")
   except (RuntimeError, OSError, ValueError, KeyError, TypeError,
           subprocess.TimeoutExpired) as e:
     logging.warning("The precision probe failed (%s); training in float32.",
@@ -233,7 +234,7 @@ def decide(probe: Optional[Callable[[str], dict]] = None,
   machines[machine] = {
       "policy": decision.policy, "float32_ms": decision.float32_ms,
       "low_ms": decision.low_ms, "low_dtype": decision.low_dtype,
-      "measured": decision.source.split()[-1]}
+      "measured": today}
   _write_cache(path, machines)
   return decision
 

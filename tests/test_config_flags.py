@@ -63,6 +63,9 @@ def test_real_data_presets_name_the_missing_root(path, tmp_path):
     (["--k_refs=0"], "--k_refs=0 must be >= 1"),
     (["--image_size=512"], "must be in \\[16, 256\\]"),
     (["--batch_size=0"], "--batch_size=0 must be >= 1"),
+    (["--n_res=0"], "--n_res must be >= 1"),
+    (["--up_kernel=4"], "--up_kernel=4 must be odd"),
+    (["--style_pool=3"], "--style_pool=3 must be >= 1 and divide"),
     (["--nosynthesize", "--data_root=/no/such/dir"], "/no/such/dir"),
     (["--task=label2face", "--model=s2f"], "^--task=label2face has no "
      "--model='s2f'; --model=s2f belongs to --task=sketch2face$"),

@@ -50,15 +50,20 @@ STYLE_POOL_SIZE = 4  # The style embedder downsamples to about 4x4, then pools.
 MAX_CHANNEL_MULT = 8  # Channel cap, as a multiple of the first conv's width.
 
 
-def _check(model_config, image_size):
-  """Fails early, with the fix, on configs the networks cannot honour."""
+def check_config(model_config, image_size):
+  """Fails early, with the fix, on configs the networks cannot honour.
+
+  The task's `validate` calls it too, so a bad flag fails before anything
+  is loaded or built.
+  """
   factor = 2**model_config.n_downsample
   if not 16 <= image_size <= 256 or image_size % factor:
     raise ValueError(
         f"image_size={image_size} must be in [16, 256] and divisible by "
         f"2**n_downsample={factor}")
   if model_config.n_res < 1:
-    raise ValueError("n_res must be >= 1: style enters through AdaLIN blocks")
+    raise ValueError("--n_res must be >= 1: style enters through AdaLIN "
+                     "blocks")
   if model_config.up_kernel < 1 or model_config.up_kernel % 2 == 0:
     raise ValueError(f"--up_kernel={model_config.up_kernel} must be odd and "
                      ">= 1 (a conv centred on its pixel), e.g. 3 or 5")
@@ -171,7 +176,7 @@ class Generator(base.ConfiguredModel):
 
   def __init__(self, model_config, image_size, **kwargs):
     super().__init__(model_config, image_size, **kwargs)
-    _check(model_config, image_size)
+    check_config(model_config, image_size)
     cfg = model_config
     width = cfg.base_channels * 2**cfg.n_downsample
     self.content_encoder = _content_encoder(cfg)
@@ -315,7 +320,7 @@ class MultiScaleDiscriminator(base.ConfiguredModel):
 
   def __init__(self, model_config, image_size, **kwargs):
     super().__init__(model_config, image_size, **kwargs)
-    _check(model_config, image_size)
+    check_config(model_config, image_size)
     cfg = model_config
     self.use_cam = cfg.cam
     self.scales = [

@@ -50,9 +50,7 @@ class FewShotTask(base.Task):
       raise ValueError(
           f"--image_size={d.image_size} is not divisible by 2**n_downsample="
           f"{factor}; use a multiple of {factor} or lower --n_downsample")
-    if m.n_res < 1:
-      raise ValueError("--n_res must be >= 1: style enters through AdaLIN "
-                       "blocks")
+    few_shot_models.check_config(m, d.image_size)
 
   @functools.cached_property
   def _splits(self) -> Tuple[reader.FaceSet, reader.FaceSet]:
