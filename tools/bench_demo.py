@@ -105,8 +105,8 @@ def main(argv) -> int:
   print(f"| {label} | {train['steps']} | {train['precision']} | "
         f"{seconds:.1f} s | {whole:.1f} s | "
         f"{results['model']['psnr']:.2f} dB | "
-        f"+{results['psnr_gain_db_vs_other_identity_style']:.2f} dB | "
-        f"+{results['psnr_gain_db_vs_mean_train_photo']:.2f} dB | "
+        f"{results['psnr_gain_db_vs_other_identity_style']:+.2f} dB | "
+        f"{results['psnr_gain_db_vs_mean_train_photo']:+.2f} dB | "
         f"{results['swd']['x1e3_avg']:.1f} |")
   if not _WORKDIR.value:
     shutil.rmtree(workdir, ignore_errors=True)
