@@ -172,6 +172,14 @@ class TrainConfig:
   precision_auto: str = dataclasses.field(default="", metadata={
       "help": "Written by --precision=auto: the probe's times and the "
               "choice.", "flag": False})
+  init_from: str = _field(
+      "", "RUN[:SELECTOR]: start a new run from another run's weights "
+      "(fine-tuning, coarse-to-fine). RUN is a workdir, a folder of "
+      "checkpoints or a checkpoint prefix; SELECTOR is generator, "
+      "discriminator or a variable path prefix (e.g. generator/global/); "
+      "none: both players. Variables with the same path and shape are "
+      "copied, the rest reported; optimizers and the step start afresh. "
+      "Ignored when the workdir already has a checkpoint (a resume).")
   jit_compile: bool = _field(
       False, "Compile the training steps with XLA (see docs/speed.md).")
   profile_steps: str = _field(
@@ -382,6 +390,14 @@ def validate(config: Config) -> None:
     parse_profile_steps(t.profile_steps)
   if not 0.0 <= t.ema_beta < 1.0:
     raise ValueError(f"--ema_beta={t.ema_beta} must be in [0, 1)")
+  if t.init_from:
+    run = t.init_from.partition(":")[0]
+    if not (os.path.isdir(run) or os.path.isfile(run + ".index")):
+      raise ValueError(
+          f"--init_from={t.init_from!r}: {run!r} is neither a folder nor a "
+          "checkpoint prefix (path/ckpt-N with path/ckpt-N.index); name the "
+          "run to start from, optionally with :generator, :discriminator or "
+          ":PATH_PREFIX")
   if d.image_folder and not os.path.isdir(d.image_folder):
     raise ValueError(f"--image_folder={d.image_folder!r} does not exist; "
                      "point it at a folder of JPEG/PNG images")
