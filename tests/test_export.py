@@ -26,6 +26,7 @@ from s2f_tf.models import few_shot
 from s2f_tf.serving import few_shot as few_shot_serving
 from s2f_tf.serving import signatures as signatures_lib
 from s2f_tf import precision as precision_lib
+from s2f_tf import sample
 from s2f_tf import train
 from s2f_tf.data import decode
 
@@ -330,6 +331,24 @@ def test_sample_cli_end_to_end(run, tiny_data_root, tmp_path):
 def test_load_image_fn_points_to_the_version_folder(run):
   with pytest.raises(FileNotFoundError, match=re.escape(run.path)):
     export.load_image_fn(export_dir=os.path.dirname(run.path))
+
+
+def test_sample_names_the_signatures_of_the_model(run, tmp_path):
+  photo = os.path.join(run.config.data.root, "CelebA-HQ-img", "0.jpg")
+  out = str(tmp_path / "face.png")
+  with pytest.raises(ValueError) as info:  # Listed by the restored module.
+    sample.sample(_files(sketch_from=photo, refs=[photo]), out,
+                  workdir=run.workdir, signature="nope")
+  assert str(info.value) == ("this model has no signature 'nope'; it has "
+                             "encode_style, generate, serving_default, "
+                             "serving_float")
+  with pytest.raises(ValueError) as info:  # Takes uint8 refs, not files.
+    sample.sample(_files(refs=[photo]), out, export_dir=run.path,
+                  signature="encode_style")
+  assert str(info.value) == (
+      "no file feeds the encode_style signature of this model (--task="
+      "sketch2face); call it from Python or TF Serving (docs/serving.md)")
+  assert not os.path.exists(out)
 
 
 def test_sample_cli_names_the_sketch_flag_for_a_sketch_model(run, tmp_path):
