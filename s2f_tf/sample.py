@@ -12,7 +12,7 @@ and skipped.
 """
 
 import os
-from typing import List
+from typing import List, Optional
 
 import numpy as np
 
@@ -71,7 +71,7 @@ def sample(files: sig.Files, out: str, export_dir: str = "",
   return written
 
 
-def _picture(value: np.ndarray):
+def _picture(value: np.ndarray) -> Optional[np.ndarray]:
   """The first of a uint8 batch [B, H, W] or [B, H, W, 1 or 3] as a PNG's
   [H, W] or [H, W, 3]; None for anything else."""
   if value.dtype != np.uint8 or value.ndim not in (3, 4):

@@ -16,7 +16,7 @@ cannot be pooled into region codes, so both are required together. Files
 feed every signature (`input_files`, `load_files`).
 """
 
-from typing import Dict, Tuple
+from typing import Dict, Sequence, Tuple
 
 import keras
 import numpy as np
@@ -59,8 +59,9 @@ def input_files(signature: str, model_config) -> Tuple[sig.InputFile, ...]:
                         "--refs"))
 
 
-def load_files(inputs, files: sig.Files, task: str, signature: str,
-               size: int, label_nc: int) -> Dict[str, np.ndarray]:
+def load_files(inputs: Sequence[sig.InputFile], files: sig.Files, task: str,
+               signature: str, size: int, label_nc: int
+               ) -> Dict[str, np.ndarray]:
   """`sig.load_files`, but each reference photo read under its own map
   (`images.load_label_inputs`: a photo must be square like its map)."""
   chosen = sig.check_files(inputs, files, task, signature)
