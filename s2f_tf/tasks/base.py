@@ -22,6 +22,7 @@ import tensorflow as tf
 
 from s2f_tf import config as config_lib
 from s2f_tf import losses
+from s2f_tf.serving import signatures as sig
 
 Batch = Dict[str, tf.Tensor]
 Sampler = Callable[..., tf.Tensor]
@@ -203,6 +204,35 @@ class Task(abc.ABC):
     del generator, split, max_points, features
     raise ValueError(f"--task={self.config.model.task} has no embeddings to "
                      "project")
+
+  # Serving from files -------------------------------------------------------
+
+  def serving_inputs(self, signature: str = "serving_default"
+                     ) -> Tuple[sig.InputFile, ...]:
+    """The files that feed `signature` (`s2f-sample`'s), one or more per
+    input; () where no file can (noise or float codes in): the default."""
+    del signature
+    return ()
+
+  def load_serving_inputs(self, files: sig.Files,
+                          signature: str = "serving_default"
+                          ) -> Dict[str, np.ndarray]:
+    """{flag: path(s)} -> `signature`'s inputs, uint8 batches of 1.
+
+    Checks the files given against `serving_inputs` (`sig.check_files`: one
+    line naming the flags to pass or drop), then reads each by its kind.
+    `files` holds every file flag the caller has, None where not given.
+    Override where inputs must be read together (label2face's references,
+    each under its own map).
+
+    Raises:
+      ValueError: files this signature does not read, or not the ones it
+        needs.
+      decode.BadFile: the first file that is missing or unreadable.
+    """
+    return sig.load_files(self.serving_inputs(signature), files,
+                          self.config.model.task, signature,
+                          self.config.data.image_size)
 
 
 def discriminator_terms(config: config_lib.Config, logits_fn, real, fake,

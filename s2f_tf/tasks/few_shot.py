@@ -244,3 +244,9 @@ class FewShotTask(base.Task):
     return {name: base.Embedding(
         points_lib.encode_batched(*encoders[name]), points.metadata(),
         points.photos) for name in features}
+
+  # Serving from files -------------------------------------------------------
+
+  def serving_inputs(self, signature="serving_default"):
+    return few_shot_serving.input_files(signature,
+                                        self.config.data.sketch_method)

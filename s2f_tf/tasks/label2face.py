@@ -304,6 +304,18 @@ class Label2FaceTask(base.Task):
     return {"regions": base.Embedding(codes[photo, region], metadata,
                                       points.photos[photo])}
 
+  # Serving from files -------------------------------------------------------
+
+  def serving_inputs(self, signature="serving_default"):
+    return serving.input_files(signature, self.config.model)
+
+  def load_serving_inputs(self, files, signature="serving_default"):
+    """Each reference photo is read under its own map (`serving.load_files`)."""
+    return serving.load_files(self.serving_inputs(signature), files,
+                              self.config.model.task, signature,
+                              self.config.data.image_size,
+                              self.config.model.label_nc)
+
 
 def _masks_of(splits, image_ids: np.ndarray) -> np.ndarray:
   """The label maps of the photos `image_ids`, from either split."""
