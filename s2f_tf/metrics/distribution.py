@@ -3,9 +3,9 @@
 The evaluation hands over each of a task's `eval_streams`: uint8
 [b, S, S, 3] pairs, streamed so that no metric needs every image in memory
 (FID keeps float64 sums, KID the 2048 features per image, SWD 128 patches
-per image and level). A metric that cannot run (no --inception, a wrong file, too few
-images for KID's subsets, non-finite features) is reported in one log line
-and left out; the others still run.
+per image and level). A metric that cannot run (no --inception, a wrong
+file, too few images for KID's subsets, non-finite features) is reported in
+one log line and left out; the others still run.
 """
 
 import dataclasses
