@@ -7,6 +7,7 @@
   kid           Kernel Inception Distance
   swd           sliced Wasserstein distance on Laplacian-pyramid patches
   distribution  SWD, FID and KID of a (real, generated) stream in one pass
+  registry      the stream evaluators --metrics can name (swd, fid, kid)
 
 `s2f_tf.evaluate` runs a task's metrics and writes them (eval.json,
 TensorBoard); the modules here only compute and never download anything.

@@ -7,7 +7,7 @@ whether swapping the references moves skin and hair colour of the output
 toward the new person, using the parsing masks to find those regions.
 """
 
-from typing import Callable, Dict
+from typing import Callable, Dict, Sequence
 
 import numpy as np
 
@@ -24,6 +24,16 @@ EVAL_SEED = 1234  # Draws the held-out episodes: the same ones every time.
 # training batch, a run's metrics stay comparable when only --batch_size
 # changes.
 EVAL_BATCH = 8
+# The task's --metrics names (s2f_tf.metrics.registry has the stream ones).
+MEASURES = {
+    "psnr": "held-out L1 and PSNR of the model and both baselines, its PSNR "
+            "gains over them, and whether swapped references move skin and "
+            "hair colour toward the new person",
+    "ssim": "held-out SSIM of the model and both baselines",
+}
+# The measure each column of `image.image_metrics` belongs to.
+COLUMNS = {"l1": "psnr", "psnr": "psnr", "ssim": "ssim"}
+COUNTS = ("episodes", "examples")  # Kept with any measure.
 
 
 def mean_photo(face_set) -> np.ndarray:
@@ -114,3 +124,24 @@ def heldout_metrics(generate: Callable[[np.ndarray, np.ndarray], np.ndarray],
       name: float(np.mean(v)) if v else float("nan")
       for name, v in toward.items()}
   return results
+
+
+def select(results: Dict, names: Sequence[str],
+           owner: Callable[[str], str] = lambda key: "psnr") -> Dict:
+  """Held-out `results` cut to the measures in `names`.
+
+  Each image-metrics section (the model, a baseline) keeps the columns of
+  the measures asked for (COLUMNS), the example count stays, and any other
+  key stays when `names` has its measure, `owner(key)`.
+  """
+  out = {}
+  for key, value in results.items():
+    if key in COUNTS:
+      out[key] = value
+    elif isinstance(value, dict) and value and set(value) <= set(COLUMNS):
+      kept = {c: v for c, v in value.items() if COLUMNS[c] in names}
+      if kept:
+        out[key] = kept
+    elif owner(key) in names:
+      out[key] = value
+  return out

@@ -15,7 +15,7 @@ Two measures look inside the label map's regions:
                       means a large change inside and a small one outside.
 """
 
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, Optional, Sequence
 
 import numpy as np
 
@@ -28,6 +28,16 @@ from s2f_tf.metrics import image
 # numpy in, [-1, 1] images out; `swap` [B, L] marks regions whose code comes
 # from the donors (None: no swap).
 Generate = Callable[..., np.ndarray]
+# The task's --metrics names; region_swap needs region codes (sean).
+MEASURES = {
+    "psnr": "held-out L1 and PSNR of the model and both baselines, and its "
+            "PSNR gains over them",
+    "ssim": "held-out SSIM of the model and both baselines",
+    "class_colour": "per class, the RGB distance between the region's mean "
+                    "colour in the output and in the target",
+    "region_swap": "(sean) the output's mean change inside and outside the "
+                   "hair region when its code comes from another person",
+}
 
 
 def class_colour_error(output: np.ndarray, target: np.ndarray,
@@ -62,10 +72,12 @@ def heldout_metrics(generate: Generate, heldout_set,
                     mean_train_photo: np.ndarray, batch_size: int,
                     k_refs: int, max_examples: int, label_nc: int,
                     swap_class: Optional[int] = None,
-                    seed: int = few_shot.EVAL_SEED) -> Dict:
+                    seed: int = few_shot.EVAL_SEED,
+                    class_colour: bool = True) -> Dict:
   """Runs `generate` over held-out episodes; returns nested float metrics.
 
-  With `swap_class`, also the region-swap measure for that class.
+  With `class_colour`, also the class colour error; with `swap_class`, the
+  region-swap measure for that class.
   """
   dataset = episodes.make_episode_dataset(
       heldout_set, batch_size, k_refs, shuffle=True, flip=False, repeat=True,
@@ -87,7 +99,8 @@ def heldout_metrics(generate: Generate, heldout_set,
         image.image_metrics(other[valid], b["photo"][valid]))
     mean = np.broadcast_to(mean_train_photo, b["photo"].shape)
     per["mean_train_photo"].append(image.image_metrics(mean, b["photo"]))
-    colour.append((output, b["photo"], b["mask"]))
+    if class_colour:
+      colour.append((output, b["photo"], b["mask"]))
     if swap_class is not None:
       swap = np.zeros((len(donor), label_nc), np.float32)
       swap[:, swap_class] = 1.0
@@ -101,11 +114,24 @@ def heldout_metrics(generate: Generate, heldout_set,
   for base in ("other_identity_refs", "mean_train_photo"):
     results[f"psnr_gain_db_vs_{base}"] = (results["model"]["psnr"] -
                                           results[base]["psnr"])
-  results["class_colour_error"] = class_colour_error(
-      *(np.concatenate(parts) for parts in zip(*colour)), label_nc)
+  if class_colour:
+    results["class_colour_error"] = class_colour_error(
+        *(np.concatenate(parts) for parts in zip(*colour)), label_nc)
   if swap_class is not None:
     inside, outside = (float(np.nanmean(np.concatenate(c))) for c in change)
     results[f"region_swap_{layout.CLASS_NAMES[swap_class]}"] = {
         "change_inside": inside, "change_outside": outside,
         "inside_over_outside": inside / max(outside, 1e-8)}
   return results
+
+
+def measure_of(key: str) -> str:
+  """The MEASURES name a key of `heldout_metrics`' results belongs to."""
+  if key == "class_colour_error":
+    return "class_colour"
+  return "region_swap" if key.startswith("region_swap_") else "psnr"
+
+
+def select(results: Dict, names: Sequence[str]) -> Dict:
+  """`heldout_metrics`' results cut to the measures in `names`."""
+  return few_shot.select(results, names, measure_of)

@@ -13,6 +13,7 @@ picks its adversarial loss and regularisers from the same flags.
 """
 
 import abc
+import collections.abc
 import dataclasses
 from typing import Callable, Dict, Iterator, Sequence, Tuple
 
@@ -22,10 +23,15 @@ import tensorflow as tf
 
 from s2f_tf import config as config_lib
 from s2f_tf import losses
+from s2f_tf.metrics import registry
 from s2f_tf.serving import signatures as sig
 
 Batch = Dict[str, tf.Tensor]
-Sampler = Callable[..., tf.Tensor]
+# A sampler returns the image, or a dict of it ("image") and auxiliary maps.
+Sampler = Callable[..., object]
+Stream = Iterator[Tuple[np.ndarray, np.ndarray]]
+# The name of a task's only stream: its results stay at eval.json's top.
+DEFAULT_STREAM = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,10 +79,14 @@ class Task(abc.ABC):
     MODELS: the `--model` values this task builds; the first is its default,
       what an empty `--model` (`--task` alone) resolves to.
     EMBEDDINGS: the `s2f-project --features` it can export.
+    MEASURES: its own `--metrics` names (computed by `evaluate`) -> one
+      line on what each measures; beside them every task offers the stream
+      evaluators of `s2f_tf.metrics.registry` (swd, fid, kid).
   """
 
   MODELS: Tuple[str, ...] = ()
   EMBEDDINGS: Tuple[str, ...] = ()
+  MEASURES: Dict[str, str] = {}
 
   def __init__(self, config: config_lib.Config):
     self.config = config
@@ -164,7 +174,12 @@ class Task(abc.ABC):
 
   @abc.abstractmethod
   def make_sampler(self, generator) -> tf.types.experimental.GenericFunction:
-    """generator inputs -> [-1, 1] images: a tf.function traced once."""
+    """generator inputs -> output: a tf.function traced once.
+
+    The output is the [-1, 1] images, or a dict of them ("image") and
+    auxiliary maps [B, H, W, 1] (e.g. CAM "attention"); `sampled_image`
+    and `auxiliary_maps` read either.
+    """
 
   @abc.abstractmethod
   def sample_grid(self, sample: Sampler) -> np.ndarray:
@@ -180,18 +195,40 @@ class Task(abc.ABC):
 
   # Evaluation, serving, projector -------------------------------------------
 
-  def evaluate(self, sample: Sampler, max_examples: int) -> Dict:
-    """Task-specific metrics (nested dict of floats); {} when it has none."""
-    del sample, max_examples
+  @classmethod
+  def measures(cls, config: config_lib.Config) -> Dict[str, str]:
+    """The own `--metrics` names this run offers; MEASURES by default.
+
+    A task overrides it when a measure needs a setting (e.g. a model
+    option), so that asking for it without one fails at validation.
+    """
+    del config
+    return dict(cls.MEASURES)
+
+  @classmethod
+  def default_metrics(cls, config: config_lib.Config) -> Tuple[str, ...]:
+    """What an empty `--metrics` measures: every own measure, then the
+    registry's defaults (swd)."""
+    return tuple(cls.measures(config)) + registry.DEFAULTS
+
+  def evaluate(self, sample: Sampler, max_examples: int,
+               names: Sequence[str]) -> Dict:
+    """The own measures in `names` (some of `measures`), as a nested dict
+    of floats; the evaluation calls it only when `names` has one."""
+    del sample, max_examples, names
     return {}
 
   @abc.abstractmethod
-  def eval_image_batches(self, sample: Sampler, count: int, batch_size: int
-                         ) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
-    """(real, generated) uint8 [b, S, S, 3] batches, `count` images in all.
+  def eval_streams(self, sample: Sampler, count: int, batch_size: int
+                   ) -> Dict[str, Stream]:
+    """Stream name -> (real, generated) uint8 [b, S, S, 3] batches, `count`
+    images in all per stream.
 
-    What distribution metrics (FID, KID, SWD) compare; streamed so that no
-    metric needs every image in memory.
+    What the stream evaluators (SWD, FID, KID) compare, each stream apart:
+    a two-direction model returns e.g. "a2b" and "b2a", whose results
+    eval.json keeps under those names; a task with one stream names it
+    DEFAULT_STREAM. Return generators: the evaluation reads one stream
+    after another, so no metric needs every image in memory.
     """
 
   @abc.abstractmethod
@@ -258,6 +295,25 @@ def discriminator_terms(config: config_lib.Config, logits_fn, real, fake,
     terms["d_r2"] = (t.r2_gamma * t.r1_interval *
                      losses.r2_penalty(logits_fn, fake))
   return terms
+
+
+def sampled_image(output):
+  """The image of a sampler's output: the output itself, or its "image"."""
+  if not isinstance(output, collections.abc.Mapping):
+    return output
+  if "image" not in output:
+    raise ValueError(f"a sampler's dict output needs an 'image'; it has "
+                     f"{sorted(output)}")
+  return output["image"]
+
+
+def auxiliary_maps(output) -> Dict[str, np.ndarray]:
+  """A sampler's maps beside its image (e.g. "attention"), by name; {} when
+  it returns the image alone."""
+  if not isinstance(output, collections.abc.Mapping):
+    return {}
+  return {name: np.asarray(value) for name, value in sorted(output.items())
+          if name != "image"}
 
 
 def output_std(images: tf.Tensor) -> tf.Tensor:

@@ -7,7 +7,7 @@ sketch judges it, with hinge, feature-matching and L1 terms.
 """
 
 import functools
-from typing import Dict, Iterator, List, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -40,6 +40,7 @@ class FewShotTask(base.Task):
 
   MODELS = ("s2f",)
   EMBEDDINGS = ("style", "content")
+  MEASURES = few_shot_metrics.MEASURES
 
   @classmethod
   def validate(cls, config) -> None:
@@ -185,8 +186,9 @@ class FewShotTask(base.Task):
   def sample_grid(self, sample) -> np.ndarray:
     e = self._grid_episodes
     output = sample(tf.constant(e["sketch"]), tf.constant(e["refs"]))
-    return summaries.episode_grid(e["sketch"], e["refs"],
-                                  np.asarray(output), e["photo"])
+    return summaries.episode_grid(
+        e["sketch"], e["refs"], np.asarray(base.sampled_image(output)),
+        e["photo"], maps=base.auxiliary_maps(output).values())
 
   def collapse_signals(self) -> Dict[str, str]:
     signals = super().collapse_signals()
@@ -194,16 +196,21 @@ class FewShotTask(base.Task):
       signals["style_std"] = "style code"  # Other sources are not learnt.
     return signals
 
-  def evaluate(self, sample, max_examples):
-    generate = lambda sketch, refs: np.asarray(
-        sample(tf.constant(sketch), tf.constant(refs)))
-    return few_shot_metrics.heldout_metrics(
+  def evaluate(self, sample, max_examples, names):
+    generate = lambda sketch, refs: np.asarray(base.sampled_image(
+        sample(tf.constant(sketch), tf.constant(refs))))
+    return few_shot_metrics.select(few_shot_metrics.heldout_metrics(
         generate, self.heldout_set,
         few_shot_metrics.mean_photo(self.train_set),
-        few_shot_metrics.EVAL_BATCH, self.config.data.k_refs, max_examples)
+        few_shot_metrics.EVAL_BATCH, self.config.data.k_refs, max_examples),
+                                   names)
 
-  def eval_image_batches(self, sample, count, batch_size
-                         ) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
+  def eval_streams(self, sample, count, batch_size
+                   ) -> Dict[str, base.Stream]:
+    return {base.DEFAULT_STREAM: self._eval_batches(sample, count,
+                                                    batch_size)}
+
+  def _eval_batches(self, sample, count, batch_size) -> base.Stream:
     """Held-out targets and the model's faces of their sketches."""
     ds = episodes.make_episode_dataset(
         self.heldout_set, batch_size, self.config.data.k_refs, shuffle=True,
@@ -213,7 +220,8 @@ class FewShotTask(base.Task):
       if done >= count:
         return
       n = min(batch_size, count - done)
-      output = sample(batch["sketch"][:n], batch["refs"][:n])
+      output = base.sampled_image(sample(batch["sketch"][:n],
+                                         batch["refs"][:n]))
       yield (pixels.to_uint8(batch["photo"][:n].numpy()),
              pixels.to_uint8(np.asarray(output)))
       done += n

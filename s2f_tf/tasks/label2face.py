@@ -11,7 +11,7 @@ D_fake, GAN, GAN_Feat, VGG, KLD, plus L1) so old logs compare directly.
 
 import functools
 import os
-from typing import Dict, Iterator, Sequence, Tuple
+from typing import Dict, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -64,6 +64,7 @@ class Label2FaceTask(base.Task):
 
   MODELS = ("label2face",)
   EMBEDDINGS = ("regions",)
+  MEASURES = label2face_metrics.MEASURES
 
   def __init__(self, config):
     super().__init__(config)
@@ -96,6 +97,12 @@ class Label2FaceTask(base.Task):
           f"--lambda_vgg={t.lambda_vgg} needs --vgg_weights=PATH, a Keras "
           f"VGG19(include_top=False) weights file; {t.vgg_weights!r} is not "
           "a file (or pass --lambda_vgg=0)")
+
+  @classmethod
+  def measures(cls, config):
+    """region_swap only with region codes (--norm_mode=sean)."""
+    return {name: about for name, about in cls.MEASURES.items()
+            if name != "region_swap" or config.model.norm_mode == "sean"}
 
   @functools.cached_property
   def _splits(self) -> Tuple[reader.FaceSet, reader.FaceSet]:
@@ -231,8 +238,8 @@ class Label2FaceTask(base.Task):
                 "donor_refs": refs if donor_refs is None else donor_refs,
                 "donor_ref_labels": (ref_labels if donor_ref_labels is None
                                      else donor_ref_labels), "swap": swap}
-      return np.asarray(sample({k: tf.constant(v) for k, v in
-                                inputs.items()}))
+      return np.asarray(base.sampled_image(
+          sample({k: tf.constant(v) for k, v in inputs.items()})))
     return generate
 
   @functools.cached_property
@@ -253,16 +260,21 @@ class Label2FaceTask(base.Task):
         pixels.to_unit(labels_lib.colourize(e["mask"])), e["refs"], output,
         e["photo"])
 
-  def evaluate(self, sample, max_examples):
-    swap = SWAP_CLASS if self.config.model.norm_mode == "sean" else None
-    return label2face_metrics.heldout_metrics(
+  def evaluate(self, sample, max_examples, names):
+    swap = SWAP_CLASS if "region_swap" in names else None
+    return label2face_metrics.select(label2face_metrics.heldout_metrics(
         self._generate(sample), self._splits[1],
         few_shot_metrics.mean_photo(self._splits[0]),
         self.config.train.batch_size, self.config.data.k_refs, max_examples,
-        self.config.model.label_nc, swap_class=swap)
+        self.config.model.label_nc, swap_class=swap,
+        class_colour="class_colour" in names), names)
 
-  def eval_image_batches(self, sample, count, batch_size
-                         ) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
+  def eval_streams(self, sample, count, batch_size
+                   ) -> Dict[str, base.Stream]:
+    return {base.DEFAULT_STREAM: self._eval_batches(sample, count,
+                                                    batch_size)}
+
+  def _eval_batches(self, sample, count, batch_size) -> base.Stream:
     """Held-out targets and the model's faces of their label maps."""
     ds = episodes.make_episode_dataset(
         self._splits[1], batch_size, self.config.data.k_refs, shuffle=True,
