@@ -7,7 +7,7 @@ sketch judges it, with hinge, feature-matching and L1 terms.
 """
 
 import functools
-from typing import Dict, Iterator, List, Sequence, Tuple
+from typing import Dict, Iterator, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -19,6 +19,7 @@ from s2f_tf.data import episodes
 from s2f_tf.data import reader
 from s2f_tf.metrics import few_shot as few_shot_metrics
 from s2f_tf.models import few_shot as few_shot_models
+from s2f_tf.models import patchgan
 from s2f_tf.serving import few_shot as few_shot_serving
 from s2f_tf.tasks import base
 from s2f_tf.data import points as points_lib
@@ -27,12 +28,9 @@ GRID_EPISODES = 4  # Rows of the sample grid, each a different person.
 GRID_SEED = 7  # The grid's episodes are the same at every sample step.
 
 
-def _logits(outputs) -> List[tf.Tensor]:
-  return [logits for logits, _ in outputs]
-
-
-def _features(outputs) -> List[List[tf.Tensor]]:
-  return [feats for _, feats in outputs]
+# The shared PatchGAN's outputs split for the adversarial and
+# feature-matching terms.
+_logits, _features = patchgan.logits, patchgan.features
 
 
 class FewShotTask(base.Task):

@@ -28,6 +28,7 @@ from s2f_tf.data import reader
 from s2f_tf.metrics import few_shot as few_shot_metrics
 from s2f_tf.metrics import label2face as label2face_metrics
 from s2f_tf.models import label2face as models
+from s2f_tf.models import patchgan
 from s2f_tf.models import vgg
 from s2f_tf.serving import label2face as serving
 from s2f_tf.tasks import base
@@ -37,12 +38,9 @@ GRID_SEED = 7
 SWAP_CLASS = layout.CLASS_ID["hair"]  # The region-swap measure's region.
 
 
-def _logits(outputs):
-  return [logits for logits, _ in outputs]
-
-
-def _features(outputs):
-  return [feats for _, feats in outputs]
+# The shared PatchGAN's outputs split for the adversarial and
+# feature-matching terms.
+_logits, _features = patchgan.logits, patchgan.features
 
 
 def hinge_halves(real_logits, fake_logits):
