@@ -23,8 +23,6 @@ STRATEGIES = ("default", "mirrored", "multiworker")
 # psnr/ssim: the task's own metrics against targets; the rest compare the
 # distributions of real and generated images (s2f_tf.metrics).
 METRICS = ("psnr", "ssim", "swd", "fid", "kid")
-NORM_MODES = ("spade", "clade", "sean")
-PARAM_FREE_NORMS = ("instance", "batch")
 
 
 _FLAG_NAMES = {("data", "root"): "data_root"}
@@ -107,12 +105,14 @@ class ModelConfig:
   style_mixing: float = _field(0.9, "--model=stylegan2: probability of "
                                "style mixing in training.")
 
-  norm_mode: str = _field("spade", "label2face: one of NORM_MODES.")
+  norm_mode: str = _field("spade", "label2face: spade, clade or sean "
+                          "(layers.semantic_norm.NORM_MODES).")
   label_nc: int = _field(19, "label2face: classes of the label map "
                          "(CelebAMask-HQ: 19, background included).")
   param_free_norm: str = _field(
-      "instance", "label2face: one of PARAM_FREE_NORMS before the "
-      "modulation; batch is synchronized across replicas.")
+      "instance", "label2face: instance or batch norm before the "
+      "modulation (layers.semantic_norm.PARAM_FREE_NORMS); batch is "
+      "synchronized across replicas.")
   spade_hidden: int = _field(128, "label2face: hidden channels of SPADE's "
                              "conv net on the label map.")
   add_dist: bool = _field(False, "label2face clade: intra-class distance "

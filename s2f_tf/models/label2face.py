@@ -39,11 +39,22 @@ VAE_POOL_SIZE = 4  # SPADE's VAE encoder convolves down to 4x4.
 
 
 def check(model_config, image_size):
-  """Fails early, with the fix, on sizes the generator cannot honour."""
+  """Fails early, with the fix, on settings the generator cannot honour.
+
+  The task's `validate` calls it too, so a bad flag fails before anything
+  is loaded or built.
+  """
   if image_size % 2**model_config.n_up:
     raise ValueError(
         f"--image_size={image_size} is not divisible by 2**n_up="
         f"{2**model_config.n_up}; lower --n_up or use a multiple of it")
+  for name, value, allowed in (
+      ("norm_mode", model_config.norm_mode, semantic_norm.NORM_MODES),
+      ("param_free_norm", model_config.param_free_norm,
+       semantic_norm.PARAM_FREE_NORMS)):
+    if value not in allowed:
+      raise ValueError(f"--{name}={value!r} is unknown; use one of "
+                       f"{', '.join(allowed)}")
 
 
 def one_hot(labels, label_nc):

@@ -16,7 +16,6 @@ from typing import Dict, Iterator, Sequence, Tuple
 import numpy as np
 import tensorflow as tf
 
-from s2f_tf import config as config_lib
 from s2f_tf import losses
 from s2f_tf import pixels
 from s2f_tf import summaries
@@ -78,12 +77,6 @@ class Label2FaceTask(base.Task):
     if not 1 <= m.label_nc <= layout.NUM_CLASSES:
       raise ValueError(f"--label_nc={m.label_nc} must be in [1, "
                        f"{layout.NUM_CLASSES}] (CelebAMask-HQ's classes)")
-    for name, value, allowed in (
-        ("norm_mode", m.norm_mode, config_lib.NORM_MODES),
-        ("param_free_norm", m.param_free_norm, config_lib.PARAM_FREE_NORMS)):
-      if value not in allowed:
-        raise ValueError(f"--{name}={value!r} is unknown; use one of "
-                         f"{', '.join(allowed)}")
     if m.add_dist and m.norm_mode != "clade":
       raise ValueError("--add_dist (ICLADE) is for --norm_mode=clade")
     if m.use_vae and m.norm_mode == "sean":
