@@ -236,10 +236,10 @@ def _write(path, image):
 def test_images_are_cropped_resized_and_converted(tmp_path):
   wide = np.zeros((30, 90, 3), np.uint8)
   wide[:, 30:60] = (0, 0, 255)  # Red (BGR) centre third, black sides.
-  photo = images.read_photo(_write(tmp_path / "wide.jpg", wide), SIZE)
+  photo = decode.read_photo(_write(tmp_path / "wide.jpg", wide), SIZE)
   assert photo.shape == (SIZE, SIZE, 3)
   assert (photo[..., 0] > 200).all() and (photo[..., 2] < 60).all()
-  gray = images.read_photo(_write(tmp_path / "g.png",
+  gray = decode.read_photo(_write(tmp_path / "g.png",
                                   np.full((8, 8), 77, np.uint8)), SIZE)
   assert gray.shape == (SIZE, SIZE, 3) and (gray == 77).all()  # Enlarged.
   rgba = np.zeros((40, 40, 4), np.uint8)  # Black lines, transparent paper.
