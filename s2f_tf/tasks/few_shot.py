@@ -18,6 +18,7 @@ from s2f_tf import summaries
 from s2f_tf.data import episodes
 from s2f_tf.data import reader
 from s2f_tf.metrics import few_shot as few_shot_metrics
+from s2f_tf.metrics import heldout
 from s2f_tf.models import few_shot as few_shot_models
 from s2f_tf.models import patchgan
 from s2f_tf.serving import few_shot as few_shot_serving
@@ -197,7 +198,7 @@ class FewShotTask(base.Task):
         sample(tf.constant(sketch), tf.constant(refs)))
     return few_shot_metrics.heldout_metrics(
         generate, self.heldout_set,
-        few_shot_metrics.mean_photo(self.train_set),
+        heldout.mean_photo(self.train_set),
         few_shot_metrics.EVAL_BATCH, self.config.data.k_refs, max_examples)
 
   def eval_image_batches(self, sample, count, batch_size
@@ -205,7 +206,7 @@ class FewShotTask(base.Task):
     """Held-out targets and the model's faces of their sketches."""
     ds = episodes.make_episode_dataset(
         self.heldout_set, batch_size, self.config.data.k_refs, shuffle=True,
-        flip=False, repeat=True, seed=few_shot_metrics.EVAL_SEED)
+        flip=False, repeat=True, seed=heldout.EVAL_SEED)
     done = 0
     for batch in ds:
       if done >= count:

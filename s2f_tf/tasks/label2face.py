@@ -24,7 +24,7 @@ from s2f_tf.data import labels as labels_lib
 from s2f_tf.data import layout
 from s2f_tf.data import points as points_lib
 from s2f_tf.data import reader
-from s2f_tf.metrics import few_shot as few_shot_metrics
+from s2f_tf.metrics import heldout
 from s2f_tf.metrics import label2face as label2face_metrics
 from s2f_tf.models import label2face as models
 from s2f_tf.models import patchgan
@@ -248,7 +248,7 @@ class Label2FaceTask(base.Task):
     swap = SWAP_CLASS if self.config.model.norm_mode == "sean" else None
     return label2face_metrics.heldout_metrics(
         self._generate(sample), self._splits[1],
-        few_shot_metrics.mean_photo(self._splits[0]),
+        heldout.mean_photo(self._splits[0]),
         self.config.train.batch_size, self.config.data.k_refs, max_examples,
         self.config.model.label_nc, swap_class=swap)
 
@@ -257,7 +257,7 @@ class Label2FaceTask(base.Task):
     """Held-out targets and the model's faces of their label maps."""
     ds = episodes.make_episode_dataset(
         self._splits[1], batch_size, self.config.data.k_refs, shuffle=True,
-        flip=False, repeat=True, seed=few_shot_metrics.EVAL_SEED)
+        flip=False, repeat=True, seed=heldout.EVAL_SEED)
     generate, done = self._generate(sample), 0
     for batch in ds:
       if done >= count:
