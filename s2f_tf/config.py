@@ -20,8 +20,6 @@ STYLE_SOURCES = ("embedder", "random", "zeros")
 SKETCH_METHODS = ("xdog", "canny", "mask_edges", "mask_edges+xdog")
 CHECK_NUMERICS = ("off", "grads", "full")
 STRATEGIES = ("default", "mirrored", "multiworker")
-NORM_MODES = ("spade", "clade", "sean")
-PARAM_FREE_NORMS = ("instance", "batch")
 
 
 _FLAG_NAMES = {("data", "root"): "data_root"}
@@ -137,15 +135,16 @@ class ModelConfig:
                                "style mixing in training.",
                                tasks=("stylegan2",))
 
-  norm_mode: str = _field("spade", "label2face: one of NORM_MODES.",
+  norm_mode: str = _field("spade", "label2face: spade, clade or sean "
+                          "(layers.semantic_norm.NORM_MODES).",
                           tasks=_LABEL_MAP)
   label_nc: int = _field(19, "label2face: classes of the label map "
                          "(CelebAMask-HQ: 19, background included).",
                          tasks=_LABEL_MAP)
   param_free_norm: str = _field(
-      "instance", "label2face: one of PARAM_FREE_NORMS before the "
-      "modulation; batch is synchronized across replicas.",
-                                tasks=_LABEL_MAP)
+      "instance", "label2face: instance or batch norm before the "
+      "modulation (layers.semantic_norm.PARAM_FREE_NORMS); batch is "
+      "synchronized across replicas.", tasks=_LABEL_MAP)
   spade_hidden: int = _field(128, "label2face: hidden channels of SPADE's "
                              "conv net on the label map.",
                              tasks=_LABEL_MAP)

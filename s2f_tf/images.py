@@ -3,9 +3,10 @@
 Anything that takes images from a user (`s2f-sample`, a service's client)
 reads them here, so a 1000x800 drawing on a transparent layer or a grayscale
 reference photo reaches the model the way the training data did: square,
-uint8, at the model's size. Decoding and the channel conversions (16-bit,
-grayscale, alpha over white paper) are the data layer's `decode.read_image`,
-the code that reads the training set, so both agree by construction; label
+uint8, at the model's size. Decoding, the channel conversions (16-bit,
+grayscale, alpha over white paper) and the square crop are the data layer's
+(`decode.read_image`, `decode.fit_square`, `decode.read_photo`), the code
+that reads the training set, so both agree by construction; label
 maps go through the data layer's `labels.read_class_map` and its class-id
 check. A file kind (`Photo`, `Sketch`, `LabelMap`, ...) says how a file,
 or a list of files, becomes one uint8 serving input, a batch of 1; the
@@ -15,7 +16,6 @@ tasks declare which kind feeds which input (`Task.serving_inputs`).
 import dataclasses
 from typing import Dict, List, Sequence, Union
 
-import cv2
 import numpy as np
 
 from s2f_tf.data import decode
@@ -23,43 +23,12 @@ from s2f_tf.data import labels as labels_lib
 from s2f_tf.data import sketch as sketch_lib
 
 
-def center_square(image: np.ndarray) -> np.ndarray:
-  """The largest central square of `image`.
-
-  Cropping, not padding or stretching: faces are centred in the training
-  photos, and stretching would change their proportions.
-  """
-  height, width = image.shape[:2]
-  side = min(height, width)
-  top, left = (height - side) // 2, (width - side) // 2
-  return image[top:top + side, left:left + side]
-
-
-def fit_square(image: np.ndarray, size: int) -> np.ndarray:
-  """`center_square(image)` resized to size x size.
-
-  Area averaging when shrinking, as the training set was shrunk; cubic
-  when enlarging, where area averaging would repeat pixels.
-  """
-  square = center_square(image)
-  if square.shape[0] == size:
-    return square
-  shrink = square.shape[0] > size
-  return cv2.resize(square, (size, size),
-                    interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
-
-
-def read_photo(path: str, size: int) -> np.ndarray:
-  """Photo file -> uint8 RGB [size, size, 3]. Raises decode.BadFile."""
-  return fit_square(decode.read_image(path, "rgb"), size)
-
-
 def read_sketch(path: str, size: int) -> np.ndarray:
   """Drawing file -> uint8 [size, size, 1], dark lines on white paper.
 
   Transparent pixels count as paper. Raises decode.BadFile.
   """
-  return fit_square(decode.read_image(path, "gray"), size)[:, :, None]
+  return decode.fit_square(decode.read_image(path, "gray"), size)[:, :, None]
 
 
 def sketch_from_photo(path: str, size: int, method: str) -> np.ndarray:
@@ -73,13 +42,13 @@ def sketch_from_photo(path: str, size: int, method: str) -> np.ndarray:
     decode.BadFile: an unreadable photo.
     ValueError: `method` needs a face-parsing map, which a photo lacks.
   """
-  photo = center_square(decode.read_image(path, "rgb"))
+  photo = decode.center_square(decode.read_image(path, "rgb"))
   try:
     drawing = sketch_lib.extract_sketch(photo, method)
   except ValueError as e:
     raise ValueError(f"cannot draw a sketch from {path}: {e}; draw it "
                      "yourself and pass it with --sketch") from None
-  return fit_square(drawing, size)[:, :, None]
+  return decode.fit_square(drawing, size)[:, :, None]
 
 
 def _read_labelled_photo(photo_path: str, labels_path: str,
@@ -98,7 +67,7 @@ def _read_labelled_photo(photo_path: str, labels_path: str,
     raise decode.BadFile(
         photo_path, f"is {width}x{height} but its label map {labels_path} "
         "is square; pass the square photo the map was drawn on")
-  return fit_square(photo, size)
+  return decode.fit_square(photo, size)
 
 
 def load_label_inputs(size: int, label_nc: int, labels_path: str,

@@ -22,6 +22,7 @@ from s2f_tf import config as config_lib
 from s2f_tf import export
 from s2f_tf import images
 from s2f_tf import tasks
+from s2f_tf.data import decode
 from s2f_tf.models import few_shot
 from s2f_tf.serving import few_shot as few_shot_serving
 from s2f_tf.serving import signatures as signatures_lib
@@ -237,10 +238,10 @@ def _write(path, image):
 def test_images_are_cropped_resized_and_converted(tmp_path):
   wide = np.zeros((30, 90, 3), np.uint8)
   wide[:, 30:60] = (0, 0, 255)  # Red (BGR) centre third, black sides.
-  photo = images.read_photo(_write(tmp_path / "wide.jpg", wide), SIZE)
+  photo = decode.read_photo(_write(tmp_path / "wide.jpg", wide), SIZE)
   assert photo.shape == (SIZE, SIZE, 3)
   assert (photo[..., 0] > 200).all() and (photo[..., 2] < 60).all()
-  gray = images.read_photo(_write(tmp_path / "g.png",
+  gray = decode.read_photo(_write(tmp_path / "g.png",
                                   np.full((8, 8), 77, np.uint8)), SIZE)
   assert gray.shape == (SIZE, SIZE, 3) and (gray == 77).all()  # Enlarged.
   rgba = np.zeros((40, 40, 4), np.uint8)  # Black lines, transparent paper.
@@ -276,7 +277,7 @@ def test_serving_inputs_name_bad_files(tmp_path, tiny_data_root):
   drawn = images.sketch_from_photo(good, SIZE, task.config.data.sketch_method)
   np.testing.assert_array_equal(feeds["sketch"][0], drawn)
   np.testing.assert_array_equal(feeds["refs"][0, 2],
-                                images.read_photo(good, SIZE))
+                                decode.read_photo(good, SIZE))
 
 
 @pytest.mark.parametrize("given,message", [

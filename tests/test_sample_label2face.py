@@ -71,7 +71,7 @@ def test_labels_give_the_signature_image_from_export_and_workdir(sean,
                    f"--ref_labels={sean.ref_labels}", f"--out={out}")
     assert done.returncode == 0, done.stderr
     faces.append(decode.read_image(out, "rgb"))
-  refs = np.stack([images.read_photo(p, SIZE) for p in sean.refs.split(",")])
+  refs = np.stack([decode.read_photo(p, SIZE) for p in sean.refs.split(",")])
   nearest = sean.maps[:, ::2, ::2]  # 32 -> 16 px, nearest-neighbour.
   want = tf.saved_model.load(sean.path).signatures["label2face"](
       labels=tf.constant(nearest[None, 0]), refs=tf.constant(refs[None]),

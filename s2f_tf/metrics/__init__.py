@@ -1,7 +1,10 @@
 """What the evaluation measures, one module per kind of metric.
 
   image         L1, PSNR and SSIM of generated images against their targets
+  heldout       held-out episodes, swap partners, region colours and the
+                baselines the reference-driven families share
   few_shot      held-out few-shot evaluation against two honest baselines
+  label2face    class colour and region swap of label-map -> face
   inception     pool_3 features of the 2015-12-05 Inception graph (FID, KID)
   fid           Frechet Inception Distance and its cached statistics
   kid           Kernel Inception Distance

@@ -19,9 +19,8 @@ from typing import Callable, Dict, Optional, Sequence
 
 import numpy as np
 
-from s2f_tf.data import episodes
 from s2f_tf.data import layout
-from s2f_tf.metrics import few_shot
+from s2f_tf.metrics import heldout
 from s2f_tf.metrics import image
 
 # generate(labels, refs, ref_labels, donor_refs, donor_ref_labels, swap):
@@ -49,8 +48,8 @@ def class_colour_error(output: np.ndarray, target: np.ndarray,
   """
   errors = {}
   for cls in range(label_nc):
-    gap = np.linalg.norm(few_shot.region_colour(output, masks, cls) -
-                         few_shot.region_colour(target, masks, cls), axis=1)
+    gap = np.linalg.norm(heldout.region_colour(output, masks, cls) -
+                         heldout.region_colour(target, masks, cls), axis=1)
     if np.isfinite(gap).any():
       errors[layout.CLASS_NAMES[cls]] = float(np.nanmean(gap))
   return errors
@@ -72,23 +71,21 @@ def heldout_metrics(generate: Generate, heldout_set,
                     mean_train_photo: np.ndarray, batch_size: int,
                     k_refs: int, max_examples: int, label_nc: int,
                     swap_class: Optional[int] = None,
-                    seed: int = few_shot.EVAL_SEED,
+                    seed: int = heldout.EVAL_SEED,
                     class_colour: bool = True) -> Dict:
   """Runs `generate` over held-out episodes; returns nested float metrics.
 
   With `class_colour`, also the class colour error; with `swap_class`, the
   region-swap measure for that class.
   """
-  dataset = episodes.make_episode_dataset(
-      heldout_set, batch_size, k_refs, shuffle=True, flip=False, repeat=True,
-      seed=seed)
+  dataset = heldout.heldout_episodes(heldout_set, batch_size, k_refs, seed)
   per = {"model": [], "other_identity_refs": [], "mean_train_photo": []}
   colour, change, seen = [], ([], []), 0
   for batch in dataset:
     if seen >= max_examples:
       break
     b = {k: v.numpy() for k, v in batch.items()}
-    partners = few_shot.swap_partners(b["identity"])
+    partners = heldout.swap_partners(b["identity"])
     donor = np.where(partners >= 0, partners, np.arange(len(partners)))
     valid = partners >= 0
     args = (b["mask"], b["refs"], b["ref_mask"])
@@ -109,11 +106,7 @@ def heldout_metrics(generate: Generate, heldout_set,
           output[valid], swapped[valid], b["mask"][valid], swap_class)):
         side.append(values)
     seen += len(b["photo"])
-  results = {name: image.mean_over_batches(rows) for name, rows in per.items()}
-  results["examples"] = seen
-  for base in ("other_identity_refs", "mean_train_photo"):
-    results[f"psnr_gain_db_vs_{base}"] = (results["model"]["psnr"] -
-                                          results[base]["psnr"])
+  results = heldout.baseline_results(per, "examples", seen)
   if class_colour:
     results["class_colour_error"] = class_colour_error(
         *(np.concatenate(parts) for parts in zip(*colour)), label_nc)
@@ -134,4 +127,4 @@ def measure_of(key: str) -> str:
 
 def select(results: Dict, names: Sequence[str]) -> Dict:
   """`heldout_metrics`' results cut to the measures in `names`."""
-  return few_shot.select(results, names, measure_of)
+  return heldout.select(results, names, measure_of)

@@ -7,7 +7,7 @@ sketch judges it, with hinge, feature-matching and L1 terms.
 """
 
 import functools
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -18,7 +18,9 @@ from s2f_tf import summaries
 from s2f_tf.data import episodes
 from s2f_tf.data import reader
 from s2f_tf.metrics import few_shot as few_shot_metrics
+from s2f_tf.metrics import heldout
 from s2f_tf.models import few_shot as few_shot_models
+from s2f_tf.models import patchgan
 from s2f_tf.serving import few_shot as few_shot_serving
 from s2f_tf.tasks import base
 from s2f_tf.data import points as points_lib
@@ -27,12 +29,9 @@ GRID_EPISODES = 4  # Rows of the sample grid, each a different person.
 GRID_SEED = 7  # The grid's episodes are the same at every sample step.
 
 
-def _logits(outputs) -> List[tf.Tensor]:
-  return [logits for logits, _ in outputs]
-
-
-def _features(outputs) -> List[List[tf.Tensor]]:
-  return [feats for _, feats in outputs]
+# The shared PatchGAN's outputs split for the adversarial and
+# feature-matching terms.
+_logits, _features = patchgan.logits, patchgan.features
 
 
 class FewShotTask(base.Task):
@@ -199,9 +198,9 @@ class FewShotTask(base.Task):
   def evaluate(self, sample, max_examples, names):
     generate = lambda sketch, refs: np.asarray(base.sampled_image(
         sample(tf.constant(sketch), tf.constant(refs))))
-    return few_shot_metrics.select(few_shot_metrics.heldout_metrics(
+    return heldout.select(few_shot_metrics.heldout_metrics(
         generate, self.heldout_set,
-        few_shot_metrics.mean_photo(self.train_set),
+        heldout.mean_photo(self.train_set),
         few_shot_metrics.EVAL_BATCH, self.config.data.k_refs, max_examples),
                                    names)
 
@@ -214,7 +213,7 @@ class FewShotTask(base.Task):
     """Held-out targets and the model's faces of their sketches."""
     ds = episodes.make_episode_dataset(
         self.heldout_set, batch_size, self.config.data.k_refs, shuffle=True,
-        flip=False, repeat=True, seed=few_shot_metrics.EVAL_SEED)
+        flip=False, repeat=True, seed=heldout.EVAL_SEED)
     done = 0
     for batch in ds:
       if done >= count:

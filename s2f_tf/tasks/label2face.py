@@ -16,7 +16,6 @@ from typing import Dict, Sequence, Tuple
 import numpy as np
 import tensorflow as tf
 
-from s2f_tf import config as config_lib
 from s2f_tf import losses
 from s2f_tf import pixels
 from s2f_tf import summaries
@@ -25,9 +24,10 @@ from s2f_tf.data import labels as labels_lib
 from s2f_tf.data import layout
 from s2f_tf.data import points as points_lib
 from s2f_tf.data import reader
-from s2f_tf.metrics import few_shot as few_shot_metrics
+from s2f_tf.metrics import heldout
 from s2f_tf.metrics import label2face as label2face_metrics
 from s2f_tf.models import label2face as models
+from s2f_tf.models import patchgan
 from s2f_tf.models import vgg
 from s2f_tf.serving import label2face as serving
 from s2f_tf.tasks import base
@@ -37,12 +37,9 @@ GRID_SEED = 7
 SWAP_CLASS = layout.CLASS_ID["hair"]  # The region-swap measure's region.
 
 
-def _logits(outputs):
-  return [logits for logits, _ in outputs]
-
-
-def _features(outputs):
-  return [feats for _, feats in outputs]
+# The shared PatchGAN's outputs split for the adversarial and
+# feature-matching terms.
+_logits, _features = patchgan.logits, patchgan.features
 
 
 def hinge_halves(real_logits, fake_logits):
@@ -81,12 +78,6 @@ class Label2FaceTask(base.Task):
     if not 1 <= m.label_nc <= layout.NUM_CLASSES:
       raise ValueError(f"--label_nc={m.label_nc} must be in [1, "
                        f"{layout.NUM_CLASSES}] (CelebAMask-HQ's classes)")
-    for name, value, allowed in (
-        ("norm_mode", m.norm_mode, config_lib.NORM_MODES),
-        ("param_free_norm", m.param_free_norm, config_lib.PARAM_FREE_NORMS)):
-      if value not in allowed:
-        raise ValueError(f"--{name}={value!r} is unknown; use one of "
-                         f"{', '.join(allowed)}")
     if m.add_dist and m.norm_mode != "clade":
       raise ValueError("--add_dist (ICLADE) is for --norm_mode=clade")
     if m.use_vae and m.norm_mode == "sean":
@@ -264,7 +255,7 @@ class Label2FaceTask(base.Task):
     swap = SWAP_CLASS if "region_swap" in names else None
     return label2face_metrics.select(label2face_metrics.heldout_metrics(
         self._generate(sample), self._splits[1],
-        few_shot_metrics.mean_photo(self._splits[0]),
+        heldout.mean_photo(self._splits[0]),
         self.config.train.batch_size, self.config.data.k_refs, max_examples,
         self.config.model.label_nc, swap_class=swap,
         class_colour="class_colour" in names), names)
@@ -278,7 +269,7 @@ class Label2FaceTask(base.Task):
     """Held-out targets and the model's faces of their label maps."""
     ds = episodes.make_episode_dataset(
         self._splits[1], batch_size, self.config.data.k_refs, shuffle=True,
-        flip=False, repeat=True, seed=few_shot_metrics.EVAL_SEED)
+        flip=False, repeat=True, seed=heldout.EVAL_SEED)
     generate, done = self._generate(sample), 0
     for batch in ds:
       if done >= count:
