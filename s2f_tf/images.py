@@ -129,7 +129,7 @@ class Photo(FileKind):
   """A photo -> [1, S, S, 3]."""
 
   def read_one(self, path, size):
-    return read_photo(path, size)
+    return decode.read_photo(path, size)
 
 
 @dataclasses.dataclass(frozen=True)
