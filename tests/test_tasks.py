@@ -59,7 +59,7 @@ def test_wgan_gp_dcgan_200_steps_does_not_collapse(tiny_data_root, tmp_path):
                          log_every=50)
   results = train.run(config, str(tmp_path))
   assert results["step"] == 200
-  assert np.isfinite(results["last"]["d"]["d_total"])
+  assert np.isfinite(results["last"]["d"]["d/total"])
   assert results["last"]["g"]["output_std"] > 0.05  # Samples still vary.
   with Image.open(results["progress_gif"]) as gif:
     assert gif.n_frames >= 2
@@ -76,8 +76,8 @@ def test_cam_r2_and_weight_decay_terms_train(tiny_config, tmp_path):
   loop = train.Loop(state)
   results = loop.run()
   d, g = results["last"]["d"], results["last"]["g"]
-  assert {"d_cam", "d_r2", "d_l2"} <= set(d)
-  assert {"g_cam", "g_l2"} <= set(g)
+  assert {"d/cam", "d/r2", "d/l2"} <= set(d)
+  assert {"g/cam", "g/l2"} <= set(g)
   assert all(np.isfinite(v) for v in list(d.values()) + list(g.values()))
 
 
@@ -119,15 +119,15 @@ class ToyTask(base.Task):
   def _noise(self, batch):
     return tf.random.normal([tf.shape(batch["image"])[0], 4])
 
-  def d_terms(self, generator, discriminator, batch, regularize):
+  def d_terms(self, generator, discriminator, batch, context):
     fake = generator(self._noise(batch))
-    return base.LossTerms({"d_adv": losses.hinge_discriminator_loss(
+    return base.LossTerms({"adv": losses.hinge_discriminator_loss(
         discriminator(batch["image"]), discriminator(fake))})
 
-  def g_terms(self, generator, discriminator, batch, regularize):
+  def g_terms(self, generator, discriminator, batch, context):
     fake = generator(self._noise(batch))
     l1 = tf.reduce_mean(tf.abs(fake - batch["image"]))
-    return base.LossTerms({"g_l1": l1}, {"output_std": base.output_std(fake)},
+    return base.LossTerms({"l1": l1}, {"output_std": base.output_std(fake)},
                           {"generator_output": fake})
 
   def make_sampler(self, generator):
