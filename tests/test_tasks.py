@@ -63,7 +63,7 @@ def test_wgan_gp_dcgan_200_steps_does_not_collapse(tiny_data_root, tmp_path):
   results = train.run(config, str(tmp_path))
   assert results["step"] == 200
   assert np.isfinite(results["last"]["d"]["d/total"])
-  assert results["last"]["g"]["output_std"] > 0.05  # Samples still vary.
+  assert results["last"]["g"]["g/output_std"] > 0.05  # Samples still vary.
   with Image.open(results["progress_gif"]) as gif:
     assert gif.n_frames >= 2
 

@@ -50,7 +50,7 @@ def test_lazy_r1_and_path_length_run_as_their_own_steps(tiny_data_root,
   out = steps.function("g_step_reg")(batch).measurements
   pl_mean = g.pl_mean.numpy()
   assert pl_mean > 0 and out["g/pl"].numpy() > 0
-  np.testing.assert_allclose(out["pl_mean"].numpy(), pl_mean)
+  np.testing.assert_allclose(out["g/pl_mean"].numpy(), pl_mean)
   assert "g/pl" not in steps.function("g_step")(batch).measurements
   np.testing.assert_allclose(g.pl_mean.numpy(), pl_mean)  # Lazy: unchanged.
   assert np.abs(g.w_avg.numpy()).max() > 0  # The G step moved w_avg.
@@ -88,7 +88,7 @@ def test_numerics_guard_names_demodulation_and_path_length(tiny_data_root,
   with pytest.raises(numerics.NumericsError) as info:
     train.Loop(state).run()
   assert "generator step at step 0" in str(info.value)
-  assert "g_pl=nan" in str(info.value)
+  assert "g/pl=nan" in str(info.value)
 
 
 @pytest.fixture(scope="module")

@@ -93,7 +93,9 @@ class Phase:
     stop: first iteration after the phase.
     frozen: variable path prefixes ("generator/global/") no player trains
       here: they get no gradient, no optimizer update and no weight decay,
-      so they stay bit-for-bit unchanged.
+      so they stay bit-for-bit unchanged. State a forward pass moves
+      (batch-norm statistics, spectral norm's u) is the terms' to keep:
+      they call a frozen network with training=False.
     shared_pass: one generator forward pass per iteration for both players
       (`Task.generator_pass`) instead of alternating D and G steps.
   """
