@@ -12,7 +12,9 @@ the next older one. A save that fails leaves no partial checkpoint and
 raises `files.WriteError` naming the last good one.
 """
 
+import dataclasses
 import os
+import re
 from typing import Callable, List, Optional, Sequence, Tuple, TypeVar
 
 from absl import logging
@@ -203,3 +205,146 @@ def _paths(directory: str, chosen: Optional[str]) -> List[str]:
   if not chosen:
     return saved_checkpoints(directory)
   return saved_checkpoints(chosen) if tf.io.gfile.isdir(chosen) else [chosen]
+
+
+# --init_from: which parts of the source checkpoint a selector reads.
+_WARM_PARTS = {"generator": ("generator", "generator_ema"),
+               "discriminator": ("discriminator",)}
+
+
+@dataclasses.dataclass(frozen=True)
+class WarmStart:
+  """What `warm_start` did: the checkpoint read and the variable paths.
+
+  Attributes:
+    source: the checkpoint prefix that was read.
+    loaded: paths (per part, e.g. "generator_ema:generator/decoder/...")
+      whose values were copied.
+    skipped: paths the selector chose that were not copied, each with why
+      (not in the source, or another shape).
+  """
+
+  source: str
+  loaded: Tuple[str, ...]
+  skipped: Tuple[str, ...]
+
+  def summary(self) -> str:
+    """One line for the log: counts, and the first few skipped."""
+    line = (f"--init_from: loaded {len(self.loaded)} variables from "
+            f"{self.source}, skipped {len(self.skipped)}")
+    if self.skipped:
+      shown = "; ".join(self.skipped[:3])
+      more = (f"; and {len(self.skipped) - 3} more"
+              if len(self.skipped) > 3 else "")
+      line += f" ({shown}{more})"
+    return line
+
+
+def parse_init_from(text: str) -> Tuple[str, str]:
+  """'RUN[:SELECTOR]' -> (RUN, SELECTOR); SELECTOR '' means both players.
+
+  RUN is a workdir, a folder of checkpoints or one checkpoint prefix;
+  SELECTOR is `generator`, `discriminator` or a variable path prefix such as
+  `generator/global/` (the paths `tf.train.list_variables` shows, with
+  `.S` read as `/`).
+  """
+  run, _, selector = text.partition(":")
+  return run, selector
+
+
+def _unescape(key: str) -> str:
+  """A checkpoint key's dict key back to the variable path (TF writes '/'
+  as '.S' and '.' as '..')."""
+  return re.sub(r"\.([S.])", lambda m: "/" if m.group(1) == "S" else ".",
+                key)
+
+
+def _saved_paths(reader) -> dict:
+  """(part, variable path) -> key, for the VariablesByPath parts."""
+  saved = {}
+  for key in reader.get_variable_to_shape_map():
+    fields = key.split("/")
+    if len(fields) == 5 and fields[1] == "by_path":
+      saved[(fields[0], _unescape(fields[2]))] = key
+  return saved
+
+
+def _source_checkpoint(run: str) -> str:
+  """The newest readable checkpoint of `run` (workdir, folder or prefix)."""
+  if tf.io.gfile.isdir(checkpoint_dir(run)):
+    where = checkpoint_dir(run)
+    paths = saved_checkpoints(where)
+  else:
+    where = run
+    paths = (saved_checkpoints(run) if tf.io.gfile.isdir(run) else
+             [run] if tf.io.gfile.exists(run + ".index") else [])
+  if not paths:
+    raise FileNotFoundError(
+        f"--init_from={run!r} holds no checkpoint; name an s2f-train workdir, "
+        "a folder of checkpoints or a checkpoint prefix (path/ckpt-N)")
+
+  def readable(path):
+    tf.train.load_checkpoint(path)
+    return path
+  return _first_readable(paths, readable, where)
+
+
+def warm_start(init_from: str, parts: dict) -> WarmStart:
+  """Copies matching variables of another run into this one's `parts`.
+
+  Partial warm start (big_vision's `model_init` + `load`): fine-tuning, or
+  coarse-to-fine training that starts a larger model from a smaller run's
+  generator. Only weights move, never optimizer moments or the step: the
+  run starts at step 0 with fresh optimizers. A variable is copied when its
+  part (generator, its EMA copy, discriminator) and Keras path match the
+  source's and the shapes agree; everything else keeps its fresh value and
+  is reported as skipped. A generator's EMA copy reads the source's EMA when
+  it has one, else its generator.
+
+  Args:
+    init_from: 'RUN[:SELECTOR]', see `parse_init_from`.
+    parts: part name ("generator", "generator_ema", "discriminator") ->
+      the model whose variables may be overwritten.
+
+  Raises:
+    FileNotFoundError: RUN holds no checkpoint.
+    ValueError: nothing matched (a selector naming no variable, or another
+      family's run), so the run would silently start from scratch.
+  """
+  run, selector = parse_init_from(init_from)
+  source = _source_checkpoint(run)
+  reader = tf.train.load_checkpoint(source)
+  saved = _saved_paths(reader)
+  wanted = _WARM_PARTS.get(selector, tuple(parts))
+  loaded, skipped = [], []
+  for part in wanted:
+    if part not in parts:
+      continue
+    source_part = part
+    if part == "generator_ema" and not any(p == part for p, _ in saved):
+      source_part = "generator"
+    for variable in parts[part].variables:
+      path = variable.path
+      if selector not in _WARM_PARTS and not path.startswith(selector):
+        continue
+      key = saved.get((source_part, path))
+      if key is None:
+        skipped.append(f"{part}:{path} not in the source")
+        continue
+      value = reader.get_tensor(key)
+      if tuple(value.shape) != tuple(variable.shape):
+        skipped.append(f"{part}:{path} is {list(variable.shape)} here, "
+                       f"{list(value.shape)} there")
+        continue
+      variable.assign(value)
+      loaded.append(f"{part}:{path}")
+  if not loaded:
+    raise ValueError(
+        f"--init_from={init_from!r} matched no variable of this run in "
+        f"{source} ({len(skipped)} chosen, none found with the same path "
+        "and shape); check the selector (generator, discriminator or a "
+        "path prefix such as generator/global/) against "
+        "tf.train.list_variables")
+  result = WarmStart(source, tuple(loaded), tuple(skipped))
+  logging.info(result.summary())
+  return result

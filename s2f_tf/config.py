@@ -20,11 +20,6 @@ STYLE_SOURCES = ("embedder", "random", "zeros")
 SKETCH_METHODS = ("xdog", "canny", "mask_edges", "mask_edges+xdog")
 CHECK_NUMERICS = ("off", "grads", "full")
 STRATEGIES = ("default", "mirrored", "multiworker")
-# psnr/ssim: the task's own metrics against targets; the rest compare the
-# distributions of real and generated images (s2f_tf.metrics).
-METRICS = ("psnr", "ssim", "swd", "fid", "kid")
-NORM_MODES = ("spade", "clade", "sean")
-PARAM_FREE_NORMS = ("instance", "batch")
 
 
 _FLAG_NAMES = {("data", "root"): "data_root"}
@@ -42,9 +37,27 @@ def flag_fields(cls) -> Tuple[dataclasses.Field, ...]:
                if f.metadata.get("flag", True))
 
 
-def _field(default, help_text: str):
-  """A dataclass field whose help text becomes the absl flag's help."""
-  return dataclasses.field(default=default, metadata={"help": help_text})
+# Tasks whose networks or objectives read a family's fields: a flag of
+# these is accepted only with one of its tasks (`family_tasks`).
+_FEW_SHOT = ("sketch2face",)
+_LABEL_MAP = ("label2face",)
+_TRANSLATION = ("sketch2face", "label2face")  # Image -> face, PatchGAN D.
+_NOISE = ("unconditional", "stylegan2", "lightweight")  # Noise -> image.
+
+
+def _field(default, help_text: str, tasks: Tuple[str, ...] = ()):
+  """A dataclass field whose help text becomes the absl flag's help.
+
+  `tasks`: the tasks that read it (empty: every task); `--helpfull` lists
+  the flag under them and s2f-train refuses it for another task.
+  """
+  return dataclasses.field(default=default, metadata={"help": help_text,
+                                                      "tasks": tasks})
+
+
+def family_tasks(field: dataclasses.Field) -> Tuple[str, ...]:
+  """The tasks that read `field`; () when every task does."""
+  return field.metadata.get("tasks", ())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,7 +79,8 @@ class DataConfig:
   flip: bool = _field(True, "Random horizontal flips (same for sketch/photo/mask).")
   image_folder: str = _field(
       "", "--model=dcgan: any folder of JPEG/PNG images; empty: the photos "
-      "of --data_root (CelebA-HQ-img/).")
+      "of --data_root (CelebA-HQ-img/).",
+                             tasks=_NOISE)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,44 +97,66 @@ class ModelConfig:
                       "unconditional; stylegan2, lightweight and label2face "
                       "for the tasks of the same names.")
   cam: bool = _field(False, "U-GAT-IT class-activation-map attention in G "
-                     "and D, with its auxiliary classifier loss.")
+                     "and D, with its auxiliary classifier loss.",
+                     tasks=_FEW_SHOT)
   z_dim: int = _field(100, "Noise -> image models: length of the noise "
-                      "vector (and of w for stylegan2).")
+                      "vector (and of w for stylegan2).",
+                      tasks=_NOISE)
 
   base_channels: int = _field(32, "Channels of the first encoder conv.")
-  n_downsample: int = _field(2, "Stride-2 convs in the content encoder.")
-  n_res: int = _field(4, "AdaLIN residual blocks in the decoder.")
-  style_dim: int = _field(128, "Length of the averaged style code.")
-  mlp_dim: int = _field(128, "Hidden width of the style -> AdaLIN MLP.")
-  style_source: str = _field("embedder", "One of STYLE_SOURCES (debug modes).")
+  n_downsample: int = _field(2, "Stride-2 convs in the content encoder.",
+                             tasks=_FEW_SHOT)
+  n_res: int = _field(4, "AdaLIN residual blocks in the decoder.",
+                      tasks=_FEW_SHOT)
+  style_dim: int = _field(128, "Length of the averaged style code.",
+                          tasks=_TRANSLATION)
+  mlp_dim: int = _field(128, "Hidden width of the style -> AdaLIN MLP.",
+                        tasks=_FEW_SHOT)
+  style_source: str = _field("embedder", "One of STYLE_SOURCES (debug modes).",
+                             tasks=_FEW_SHOT)
   up_kernel: int = _field(5, "sketch2face: kernel of the decoder's "
                           "up-sampling convs (MUNIT's 5; 3 does their work "
-                          "in 9/25 of the FLOPs: docs/speed.md).")
+                          "in 9/25 of the FLOPs: docs/speed.md).",
+                          tasks=_FEW_SHOT)
   style_pool: int = _field(1, "sketch2face: the style embedder reads the "
                            "reference photos average-pooled by this factor "
-                           "(1: at full size; 2: a quarter of its FLOPs).")
-  num_d: int = _field(2, "Discriminator scales.")
-  d_layers: int = _field(3, "Stride-2 convs per PatchGAN scale.")
-  d_channels: int = _field(32, "Channels of each PatchGAN's first conv.")
+                           "(1: at full size; 2: a quarter of its FLOPs).",
+                           tasks=_FEW_SHOT)
+  num_d: int = _field(2, "Discriminator scales.",
+                      tasks=_TRANSLATION)
+  d_layers: int = _field(3, "Stride-2 convs per PatchGAN scale.",
+                         tasks=_TRANSLATION)
+  d_channels: int = _field(32, "Channels of each PatchGAN's first conv.",
+                           tasks=_TRANSLATION)
   mapping_layers: int = _field(8, "--model=stylegan2: layers of the z -> w "
-                               "mapping network.")
+                               "mapping network.",
+                               tasks=("stylegan2",))
   style_mixing: float = _field(0.9, "--model=stylegan2: probability of "
-                               "style mixing in training.")
+                               "style mixing in training.",
+                               tasks=("stylegan2",))
 
-  norm_mode: str = _field("spade", "label2face: one of NORM_MODES.")
+  norm_mode: str = _field("spade", "label2face: spade, clade or sean "
+                          "(layers.semantic_norm.NORM_MODES).",
+                          tasks=_LABEL_MAP)
   label_nc: int = _field(19, "label2face: classes of the label map "
-                         "(CelebAMask-HQ: 19, background included).")
+                         "(CelebAMask-HQ: 19, background included).",
+                         tasks=_LABEL_MAP)
   param_free_norm: str = _field(
-      "instance", "label2face: one of PARAM_FREE_NORMS before the "
-      "modulation; batch is synchronized across replicas.")
+      "instance", "label2face: instance or batch norm before the "
+      "modulation (layers.semantic_norm.PARAM_FREE_NORMS); batch is "
+      "synchronized across replicas.", tasks=_LABEL_MAP)
   spade_hidden: int = _field(128, "label2face: hidden channels of SPADE's "
-                             "conv net on the label map.")
+                             "conv net on the label map.",
+                             tasks=_LABEL_MAP)
   add_dist: bool = _field(False, "label2face clade: intra-class distance "
-                          "map (ICLADE).")
+                          "map (ICLADE).",
+                          tasks=_LABEL_MAP)
   use_vae: bool = _field(False, "label2face spade/clade: start from a VAE "
-                         "style code of the references, not the label map.")
+                         "style code of the references, not the label map.",
+                         tasks=_LABEL_MAP)
   n_up: int = _field(5, "label2face: x2 upsamplings after the first block "
-                     "(SPADE's 'normal': 5); image_size / 2**n_up >= 1.")
+                     "(SPADE's 'normal': 5); image_size / 2**n_up >= 1.",
+                     tasks=_LABEL_MAP)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -146,9 +182,12 @@ class TrainConfig:
       "steps only, then alternate D and G steps on a batch each; 0: every "
       "step. (On the demo, 400 of 1,000 ended lower: docs/speed.md.)")
   gan_loss: str = _field("hinge", "One of GAN_LOSSES.")
-  lambda_l1: float = _field(10.0, "L1 reconstruction weight.")
-  lambda_fm: float = _field(1.0, "Feature-matching weight.")
-  lambda_cam: float = _field(1.0, "CAM auxiliary classifier weight (--cam).")
+  lambda_l1: float = _field(10.0, "L1 reconstruction weight.",
+                            tasks=_TRANSLATION)
+  lambda_fm: float = _field(1.0, "Feature-matching weight.",
+                            tasks=_TRANSLATION)
+  lambda_cam: float = _field(1.0, "CAM auxiliary classifier weight (--cam).",
+                             tasks=_FEW_SHOT)
   weight_decay: float = _field(0.0, "L2 penalty on every kernel, both players.")
   ema_beta: float = _field(0.999, "EMA of generator weights for samples, eval "
                            "and export; 0 disables.")
@@ -158,11 +197,14 @@ class TrainConfig:
   gp_lambda: float = _field(10.0, "WGAN-GP gradient-penalty weight.")
   wgan_clip: float = _field(0.01, "WGAN critic weight clipping bound.")
   pl_weight: float = _field(2.0, "--model=stylegan2: path-length "
-                            "regularisation weight; 0: off.")
+                            "regularisation weight; 0: off.",
+                            tasks=("stylegan2",))
   pl_interval: int = _field(4, "--model=stylegan2: lazy path-length "
-                            "regularisation every N G steps.")
+                            "regularisation every N G steps.",
+                            tasks=("stylegan2",))
   lambda_recon: float = _field(1.0, "--model=lightweight: weight of D's "
-                               "self-supervised reconstruction loss.")
+                               "self-supervised reconstruction loss.",
+                               tasks=("lightweight",))
   precision: str = _field(
       "float32", "One of PRECISIONS; auto: a one-second probe times float32 "
       "against bfloat16 (float16 on a GPU) and trains in the low precision "
@@ -172,6 +214,14 @@ class TrainConfig:
   precision_auto: str = dataclasses.field(default="", metadata={
       "help": "Written by --precision=auto: the probe's times and the "
               "choice.", "flag": False})
+  init_from: str = _field(
+      "", "RUN[:SELECTOR]: start a new run from another run's weights "
+      "(fine-tuning, coarse-to-fine). RUN is a workdir, a folder of "
+      "checkpoints or a checkpoint prefix; SELECTOR is generator, "
+      "discriminator or a variable path prefix (e.g. generator/global/); "
+      "none: both players. Variables with the same path and shape are "
+      "copied, the rest reported; optimizers and the step start afresh. "
+      "Ignored when the workdir already has a checkpoint (a resume).")
   jit_compile: bool = _field(
       False, "Compile the training steps with XLA (see docs/speed.md).")
   profile_steps: str = _field(
@@ -196,10 +246,11 @@ class TrainConfig:
   eval_episodes: int = _field(256, "Held-out episodes per evaluation.")
   eval_at_end: bool = _field(True, "Run the held-out evaluation after training.")
   metrics: str = _field(
-      "psnr,ssim,swd", "Evaluation metrics, comma-separated, from METRICS: "
-      "psnr,ssim run the task's own metrics against targets (L1/PSNR/SSIM "
-      "and baselines); swd, fid, kid compare --eval_episodes real and "
-      "generated images (FID/KID need --inception).")
+      "", "Evaluation metrics, comma-separated: the task's own measures "
+      "against its targets (e.g. psnr,ssim: L1/PSNR/SSIM and baselines) and "
+      "swd, fid, kid, which compare --eval_episodes real and generated "
+      "images of each of the task's streams (FID/KID need --inception); "
+      "empty: every own measure and swd. docs/metrics.md lists the names.")
   inception: str = _field(
       "", "FID/KID: path to classify_image_graph_def.pb or "
       "inception-2015-12-05.tgz, downloaded once by you (docs/metrics.md); "
@@ -208,10 +259,13 @@ class TrainConfig:
       1000, "KID: images per subset (100 subsets; 1000 as Binkowski et al. "
       "2018); needs that many --eval_episodes.")
   lambda_vgg: float = _field(0.0, "label2face: VGG19 perceptual loss weight "
-                             "(SPADE: 10); needs --vgg_weights.")
+                             "(SPADE: 10); needs --vgg_weights.",
+                             tasks=_LABEL_MAP)
   vgg_weights: str = _field("", "label2face: Keras weights file of "
-                            "VGG19(include_top=False); never downloaded.")
-  lambda_kld: float = _field(0.05, "label2face --use_vae: KL weight (SPADE).")
+                            "VGG19(include_top=False); never downloaded.",
+                            tasks=_LABEL_MAP)
+  lambda_kld: float = _field(0.05, "label2face --use_vae: KL weight (SPADE).",
+                             tasks=_LABEL_MAP)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -355,10 +409,6 @@ def validate(config: Config) -> None:
   for name, value in non_negative:
     if value < 0:
       raise ValueError(f"--{name}={value} must be >= 0")
-  unknown = sorted(set(metric_names(t.metrics)) - set(METRICS))
-  if unknown:
-    raise ValueError(f"--metrics={t.metrics!r} has unknown {unknown}; use "
-                     f"some of {','.join(METRICS)}")
   if t.kid_subset_size < 2:
     raise ValueError(f"--kid_subset_size={t.kid_subset_size} must be >= 2 "
                      "(an unbiased MMD needs two images per set)")
@@ -382,6 +432,14 @@ def validate(config: Config) -> None:
     parse_profile_steps(t.profile_steps)
   if not 0.0 <= t.ema_beta < 1.0:
     raise ValueError(f"--ema_beta={t.ema_beta} must be in [0, 1)")
+  if t.init_from:
+    run = t.init_from.partition(":")[0]
+    if not (os.path.isdir(run) or os.path.isfile(run + ".index")):
+      raise ValueError(
+          f"--init_from={t.init_from!r}: {run!r} is neither a folder nor a "
+          "checkpoint prefix (path/ckpt-N with path/ckpt-N.index); name the "
+          "run to start from, optionally with :generator, :discriminator or "
+          ":PATH_PREFIX")
   if d.image_folder and not os.path.isdir(d.image_folder):
     raise ValueError(f"--image_folder={d.image_folder!r} does not exist; "
                      "point it at a folder of JPEG/PNG images")

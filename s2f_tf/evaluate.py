@@ -1,11 +1,15 @@
 """The one evaluation path: the loop's evaluations and `s2f-eval` run it.
 
-`--metrics` chooses what is measured. psnr/ssim run the task's own metrics
-(`Task.evaluate`); swd, fid and kid compare the task's real and generated
-images (`Task.eval_image_batches`, streamed) with `s2f_tf.metrics`. This
-module runs them with the run's sampler and writes the results where every
-tool reads them: `workdir/eval.json`, TensorBoard scalars under `eval/` and
-the run's HParams record (`s2f_tf.hparams`).
+`--metrics` names what is measured, each name looked up once: the task's
+own measures (`Task.measures`, run by `Task.evaluate`) and the registered
+stream evaluators (`s2f_tf.metrics.registry`: swd, fid, kid), which run on
+each of the task's (real, generated) streams (`Task.eval_streams`), one
+stream after another. A task's only stream (named "") writes at the top of
+the results, any other under its name: {"a2b": {"swd": ...}}. This module
+runs them with the run's sampler and writes the results where every tool
+reads them: `workdir/eval.json`, TensorBoard scalars under `eval/` (nested
+names joined by "/": `eval/a2b/swd/x1e3_avg`) and the run's HParams record
+(`s2f_tf.hparams`).
 `s2f-eval` restores the same weights, seed and sampler as the end of
 training, so it reproduces the end-of-training numbers exactly.
 """
@@ -25,7 +29,7 @@ from s2f_tf import files
 from s2f_tf import hparams
 from s2f_tf import summaries
 from s2f_tf import tasks
-from s2f_tf.metrics import distribution
+from s2f_tf.metrics import registry
 from s2f_tf.tasks import base
 
 
@@ -69,22 +73,41 @@ def evaluate_run(task: base.Task, sample: base.Sampler, step: int,
 
 def measure(task: base.Task, sample: base.Sampler, count: int,
             t: config_lib.TrainConfig) -> Dict:
-  """`t.metrics` of `count` examples: the task's own, then SWD/FID/KID.
+  """`t.metrics` of `count` examples: the task's own, then each stream's.
 
-  A distribution metric that cannot run (no --inception, a wrong file, too
-  few images for KID) is one warning line; the others still run.
+  Empty `t.metrics` means the task's defaults. A name the task does not
+  offer (a config.json from before the name moved) is one info line; a
+  stream metric that cannot run (no --inception, a wrong file, too few
+  images for KID) is one warning line; the others still run.
   """
-  names = config_lib.metric_names(t.metrics)
+  names = (config_lib.metric_names(t.metrics) or
+           task.default_metrics(task.config))
+  own = task.measures(task.config)
+  streamed = registry.stream_metrics()
+  absent = [m for m in names if m not in own and m not in streamed]
+  if absent:
+    logging.info("--task=%s offers no %s; skipped", task.config.model.task,
+                 ",".join(absent))
   results = {}
-  if {"psnr", "ssim"} & set(names):
-    results.update(task.evaluate(sample, count))
-  wanted = tuple(m for m in names if m in distribution.METRICS)
-  if wanted:
-    options = distribution.Options(
-        metrics=wanted, inception=t.inception or None,
-        kid_subset_size=t.kid_subset_size, seed=t.seed)
-    batches = task.eval_image_batches(sample, count, t.batch_size)
-    results.update(distribution.evaluate(batches, options, logging.warning))
+  if any(m in own for m in names):
+    results.update(task.evaluate(sample, count,
+                                 [m for m in names if m in own]))
+  wanted = tuple(m for m in names if m in streamed)
+  if not wanted:
+    return results
+  options = registry.Options(
+      metrics=wanted, inception=t.inception or None,
+      kid_subset_size=t.kid_subset_size, seed=t.seed)
+  streams = task.eval_streams(sample, count, t.batch_size)
+  for name, batches in streams.items():  # One stream at a time.
+    scores = registry.evaluate_stream(batches, options, logging.warning)
+    if name == base.DEFAULT_STREAM:
+      results.update(scores)
+    elif name in results:
+      raise ValueError(f"--task={task.config.model.task}'s stream {name!r} "
+                       "has the name of one of its measures; rename it")
+    else:
+      results[name] = scores
   return results
 
 
@@ -96,21 +119,23 @@ def evaluate_workdir(workdir: str, max_examples: Optional[int] = None,
   metrics, inception) for this evaluation only.
   """
   task, generator, step = tasks.restore(workdir)
+  settings = dataclasses.replace(task.config.train, **overrides)
+  if "metrics" in overrides:  # The run's own were checked when it started.
+    tasks.check_metrics(dataclasses.replace(task.config, train=settings))
   # Same global seed and compiled sampler as the end-of-training evaluation.
   keras.utils.set_random_seed(task.config.train.seed)
   return evaluate_run(task, task.make_sampler(generator), step, workdir,
-                      max_examples, settings=dataclasses.replace(
-                          task.config.train, **overrides))
+                      max_examples, settings=settings)
 
 
-def flat_scalars(results: Dict) -> Dict[str, float]:
-  """'model/psnr' style names for TensorBoard."""
+def flat_scalars(results: Dict, prefix: str = "") -> Dict[str, float]:
+  """'model/psnr', 'a2b/swd/x1e3_avg' style names for TensorBoard."""
   out = {}
   for key, value in results.items():
     if isinstance(value, dict):
-      out.update({f"{key}/{k}": v for k, v in value.items()})
+      out.update(flat_scalars(value, f"{prefix}{key}/"))
     else:
-      out[key] = value
+      out[prefix + key] = value
   return out
 
 

@@ -8,14 +8,14 @@ way TF Serving's C++ loader runs it) and compared with the in-process Keras
 model on the module's own examples, and only then renamed into place, so a
 server watching `export_dir` never sees an unverified version.
 
-`load_image_fn` runs a model's `serving_default` on numpy inputs, from an
+`load_image_fn` runs any of a model's signatures on numpy inputs, from an
 export or straight from a run's checkpoint (what `s2f-sample` calls).
 """
 
 import os
 import shutil
 import tempfile
-from typing import Callable, Dict, Tuple
+from typing import Callable, Dict, Sequence, Tuple
 
 import keras
 import numpy as np
@@ -24,6 +24,7 @@ import tensorflow as tf
 from s2f_tf import checkpointing
 from s2f_tf import config as config_lib
 from s2f_tf import files
+from s2f_tf import pixels
 from s2f_tf import precision as precision_lib
 from s2f_tf import tasks
 from s2f_tf.serving import signatures as sig
@@ -76,13 +77,13 @@ def export(task: base.Task, generator: keras.Model, export_dir: str,
 
 
 def _run_eager(path: str, inputs: Dict[str, Dict[str, np.ndarray]]):
-  """{signature: its only output} through tf.saved_model.load."""
+  """{signature: {output: array}} through tf.saved_model.load."""
   signatures = tf.saved_model.load(path).signatures
   outputs = {}
   for name, feeds in inputs.items():
     tensors = {k: tf.constant(v) for k, v in feeds.items()}
-    (out,) = signatures[name](**tensors).values()
-    outputs[name] = out.numpy()
+    outputs[name] = {k: v.numpy()
+                     for k, v in signatures[name](**tensors).items()}
   return outputs
 
 
@@ -97,9 +98,9 @@ def _run_in_session(path: str, inputs: Dict[str, Dict[str, np.ndarray]]):
       meta_graph = tf.compat.v1.saved_model.load(session, ["serve"], path)
       for name, feeds in inputs.items():
         signature = meta_graph.signature_def[name]
-        (out,) = signature.outputs.values()
-        outputs[name] = session.run(out.name, {
-            signature.inputs[k].name: v for k, v in feeds.items()})
+        outputs[name] = session.run(
+            {k: out.name for k, out in signature.outputs.items()},
+            {signature.inputs[k].name: v for k, v in feeds.items()})
   finally:
     logger.setLevel(level)
   return outputs
@@ -128,12 +129,17 @@ def verify(path: str, module: sig.ExportModule, seed: int = 0) -> None:
       message = " ".join(e.message.split())
       failures.append(f"{loader} cannot run it: {message}")
       continue
-    for name, out in outputs.items():
-      want, tolerance = examples[name].expected, examples[name].tolerance
-      diff = float(np.max(np.abs(out.astype(np.float64) - want)))
-      if not diff <= tolerance:  # Also catches NaN.
-        failures.append(f"{name} via {loader}: max |SavedModel - Keras| = "
-                        f"{diff:.3g} > {tolerance}")
+    for name, outs in outputs.items():
+      wants, tolerance = examples[name].expected, examples[name].tolerance
+      if not isinstance(wants, dict):  # One output, whatever its name.
+        (key,) = outs
+        wants = {key: wants}
+      for key, want in wants.items():
+        diff = float(np.max(np.abs(outs[key].astype(np.float64) - want)))
+        if not diff <= tolerance:  # Also catches NaN.
+          where = name if len(wants) == 1 else f"{name}[{key}]"
+          failures.append(f"{where} via {loader}: max |SavedModel - Keras| "
+                          f"= {diff:.3g} > {tolerance}")
   if failures:
     raise VerificationError("the SavedModel does not reproduce the Keras "
                             f"generator: {'; '.join(failures)}")
@@ -153,26 +159,43 @@ def restore_for_serving(workdir: str, ema: bool = True
 
 
 class ImageFn:
-  """A model's `serving_default` on numpy: named uint8 inputs -> uint8 image.
+  """A model's signature on numpy: named integer inputs -> its outputs.
 
   The inputs are the signature's, by name (few-shot: sketch and refs;
   label2face: labels, plus refs and ref_labels when the model reads
   references), so every family is called the same way and a feed the model
-  does not take is an error, not silently dropped.
+  does not take is an error, not silently dropped. uint8 feeds are cast to
+  an int32 input (label2face_int32's class ids).
   """
 
   def __init__(self, specs: Dict[str, tf.TensorSpec],
                call: Callable[..., Dict[str, tf.Tensor]]):
     self.inputs = tuple(specs)
+    self._dtypes = [spec.dtype for spec in specs.values()]
     self._call = call
 
-  def __call__(self, feeds: Dict[str, np.ndarray]) -> np.ndarray:
-    """{input name: uint8 array} -> the uint8 image batch [B, S, S, 3]."""
+  def outputs(self, feeds: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+    """{input name: uint8 array} -> {output name: array}, every output."""
     if sorted(feeds) != sorted(self.inputs):
       raise ValueError(f"this model takes {', '.join(self.inputs)}; got "
                        f"{', '.join(feeds) or 'nothing'}")
-    tensors = [tf.constant(feeds[name]) for name in self.inputs]
-    return self._call(*tensors)["image"].numpy()
+    tensors = [tf.cast(tf.constant(feeds[name]), dtype)
+               for name, dtype in zip(self.inputs, self._dtypes)]
+    return {name: out.numpy() for name, out in self._call(*tensors).items()}
+
+  def __call__(self, feeds: Dict[str, np.ndarray]) -> np.ndarray:
+    """{input name: uint8 array} -> the uint8 image batch [B, S, S, 3]."""
+    return self.image(self.outputs(feeds))
+
+  @staticmethod
+  def image(outputs: Dict[str, np.ndarray]) -> np.ndarray:
+    """The "image" of `outputs`, uint8; a float one (label2face_float's) on
+    [-1, 1] is converted as the uint8 signatures convert it."""
+    if "image" not in outputs:
+      raise ValueError(f"this signature returns {', '.join(outputs)}, not "
+                       "an image")
+    image = outputs["image"]
+    return image if image.dtype == np.uint8 else pixels.to_uint8(image)
 
 
 def serving_config(export_dir: str = "", workdir: str = ""
@@ -193,9 +216,10 @@ def serving_config(export_dir: str = "", workdir: str = ""
   return config_lib.load_config(os.path.join(export_dir, EXTRA_DIR))
 
 
-def load_image_fn(export_dir: str = "", workdir: str = ""
+def load_image_fn(export_dir: str = "", workdir: str = "",
+                  signature: str = "serving_default"
                   ) -> Tuple[config_lib.Config, ImageFn]:
-  """(config, fn): the model's `serving_default` as an `ImageFn`.
+  """(config, fn): the model's `signature` as an `ImageFn`.
 
   From a SavedModel version folder if `export_dir`, else straight from the
   checkpoint in `workdir` through the same signature, built in memory by
@@ -204,27 +228,36 @@ def load_image_fn(export_dir: str = "", workdir: str = ""
   Raises:
     FileNotFoundError: `export_dir` holds no SavedModel (naming a version
       folder inside it, if any).
-    ValueError: a model that does not draw from uint8 images (e.g. an
-      unconditional one, which takes noise).
+    ValueError: a signature the model lacks (listing those it has), or one
+      that does not draw from images (e.g. an unconditional model's, which
+      takes noise).
   """
   config = serving_config(export_dir, workdir)
   if export_dir:
     # The signature must not outlive `loaded`: it would lose its variables.
     loaded = tf.saved_model.load(export_dir)
-    signature = loaded.signatures["serving_default"]
-    specs = signature.structured_input_signature[1]
-    call = lambda *tensors: loaded.signatures["serving_default"](
+    _check_signature(signature, tuple(loaded.signatures.keys()))
+    specs = loaded.signatures[signature].structured_input_signature[1]
+    call = lambda *tensors: loaded.signatures[signature](
         **dict(zip(specs, tensors)))
   else:
     task, generator, _ = restore_for_serving(workdir)
     module = task.export_module(generator)
-    traced = module.serving_default.get_concrete_function()
+    _check_signature(signature, module.SIGNATURES)
+    call = getattr(module, signature)  # Positional, in the specs' order.
+    traced = call.get_concrete_function()
     specs = {spec.name: spec for spec in traced.structured_input_signature[0]}
-    call = module.serving_default  # Positional, in the specs' order.
   not_images = [f"{name} {spec.dtype.name}" for name, spec in specs.items()
-                if spec.dtype != tf.uint8]
+                if not spec.dtype.is_integer]
   if not_images:
     raise ValueError("s2f-sample draws a face from uint8 images (a sketch or "
-                     f"a label map); this model (--task={config.model.task})"
-                     f" takes {', '.join(not_images)}")
+                     f"a label map); the {signature} signature of this model "
+                     f"(--task={config.model.task}) takes "
+                     f"{', '.join(not_images)}")
   return config, ImageFn(specs, call)
+
+
+def _check_signature(name: str, names: Sequence[str]) -> None:
+  if name not in names:
+    raise ValueError(f"this model has no signature {name!r}; it has "
+                     f"{', '.join(sorted(names))}")

@@ -31,20 +31,27 @@ _CHOICES = {
 
 
 def _define(name: str, field: dataclasses.Field, flag_values) -> None:
+  """Defines the flag of one config field.
+
+  A family's flags are registered under a heading naming its tasks, so
+  `--helpfull` groups them by family ("s2f_tf flags of --task=label2face").
+  """
   help_text = field.metadata.get("help", name)
   default = field.default
-  kwargs = {"flag_values": flag_values}
   if name in _CHOICES:
-    flags.DEFINE_enum(name, default, list(_CHOICES[name]), help_text,
-                      **kwargs)
+    flag = flags.EnumFlag(name, default, help_text, list(_CHOICES[name]))
   elif isinstance(default, bool):
-    flags.DEFINE_bool(name, default, help_text, **kwargs)
-  elif isinstance(default, int):
-    flags.DEFINE_integer(name, default, help_text, **kwargs)
-  elif isinstance(default, float):
-    flags.DEFINE_float(name, default, help_text, **kwargs)
+    flag = flags.BooleanFlag(name, default, help_text)
   else:
-    flags.DEFINE_string(name, default, help_text, **kwargs)
+    parser = (flags.IntegerParser() if isinstance(default, int) else
+              flags.FloatParser() if isinstance(default, float) else
+              flags.ArgumentParser())
+    flag = flags.Flag(parser, flags.ArgumentSerializer(), name, default,
+                      help_text)
+  owners = config_lib.family_tasks(field)
+  module = (f"s2f_tf flags of --task={' or '.join(owners)}" if owners
+            else "s2f_tf flags of every task")
+  flags.DEFINE_flag(flag, flag_values, module_name=module)
 
 
 def define_config_flags(flag_values=FLAGS) -> None:
@@ -54,6 +61,29 @@ def define_config_flags(flag_values=FLAGS) -> None:
       name = config_lib.flag_name(section, field.name)
       if name not in flag_values:
         _define(name, field, flag_values)
+
+
+def _applies(field: dataclasses.Field, task: str) -> bool:
+  owners = config_lib.family_tasks(field)
+  return not owners or task in owners
+
+
+def check_family_flags(flag_values=FLAGS) -> None:
+  """Refuses a family's flag set for another task, in one fixable line.
+
+  A flag left at its default is fine (an old run's flags.cfg lists every
+  flag); a changed one would be silently ignored by the task, so it is an
+  error.
+  """
+  task = flag_values["task"].value
+  for section, cls in _SECTIONS:
+    for field in config_lib.flag_fields(cls):
+      flag = flag_values[config_lib.flag_name(section, field.name)]
+      if (not _applies(field, task) and flag.present and
+          flag.value != flag.default):
+        owners = " or ".join(config_lib.family_tasks(field))
+        raise ValueError(f"--{flag.name} is a flag of --task={owners}; "
+                         f"--task={task} does not read it: drop it")
 
 
 EVAL_FIELDS = ("metrics", "inception", "kid_subset_size")
@@ -97,6 +127,7 @@ def config_from_flags(flag_values=FLAGS) -> config_lib.Config:
   from s2f_tf import precision as precision_lib
   from s2f_tf import tasks
   # pylint: enable=g-import-not-at-top
+  check_family_flags(flag_values)
   parts = {}
   for section, cls in _SECTIONS:
     parts[section] = cls(**{
@@ -109,12 +140,15 @@ def config_from_flags(flag_values=FLAGS) -> config_lib.Config:
 
 
 def explicit_flag_lines(flag_values=FLAGS) -> List[str]:
-  """Config flags as `--name=value` lines, ready to be a flagfile."""
+  """The run's config flags as `--name=value` lines, ready to be a
+  flagfile: every task's, then its family's (not other families')."""
+  task = flag_values["task"].value
   lines = []
   for section, cls in _SECTIONS:
     for f in config_lib.flag_fields(cls):
-      name = config_lib.flag_name(section, f.name)
-      lines.append(flag_values[name].serialize())
+      if _applies(f, task):
+        name = config_lib.flag_name(section, f.name)
+        lines.append(flag_values[name].serialize())
   return lines
 
 

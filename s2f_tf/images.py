@@ -3,17 +3,19 @@
 Anything that takes images from a user (`s2f-sample`, a service's client)
 reads them here, so a 1000x800 drawing on a transparent layer or a grayscale
 reference photo reaches the model the way the training data did: square,
-uint8, at the model's size. Decoding and the channel conversions (16-bit,
-grayscale, alpha over white paper) are the data layer's `decode.read_image`,
-the code that reads the training set, so both agree by construction; label
+uint8, at the model's size. Decoding, the channel conversions (16-bit,
+grayscale, alpha over white paper) and the square crop are the data layer's
+(`decode.read_image`, `decode.fit_square`, `decode.read_photo`), the code
+that reads the training set, so both agree by construction; label
 maps go through the data layer's `labels.read_class_map` and its class-id
-check. The `load_*_inputs` functions return a batch of 1 keyed by the names
-of the model's serving inputs.
+check. A file kind (`Photo`, `Sketch`, `LabelMap`, ...) says how a file,
+or a list of files, becomes one uint8 serving input, a batch of 1; the
+tasks declare which kind feeds which input (`Task.serving_inputs`).
 """
 
-from typing import Dict, Sequence
+import dataclasses
+from typing import Dict, List, Sequence, Union
 
-import cv2
 import numpy as np
 
 from s2f_tf.data import decode
@@ -21,43 +23,12 @@ from s2f_tf.data import labels as labels_lib
 from s2f_tf.data import sketch as sketch_lib
 
 
-def center_square(image: np.ndarray) -> np.ndarray:
-  """The largest central square of `image`.
-
-  Cropping, not padding or stretching: faces are centred in the training
-  photos, and stretching would change their proportions.
-  """
-  height, width = image.shape[:2]
-  side = min(height, width)
-  top, left = (height - side) // 2, (width - side) // 2
-  return image[top:top + side, left:left + side]
-
-
-def fit_square(image: np.ndarray, size: int) -> np.ndarray:
-  """`center_square(image)` resized to size x size.
-
-  Area averaging when shrinking, as the training set was shrunk; cubic
-  when enlarging, where area averaging would repeat pixels.
-  """
-  square = center_square(image)
-  if square.shape[0] == size:
-    return square
-  shrink = square.shape[0] > size
-  return cv2.resize(square, (size, size),
-                    interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
-
-
-def read_photo(path: str, size: int) -> np.ndarray:
-  """Photo file -> uint8 RGB [size, size, 3]. Raises decode.BadFile."""
-  return fit_square(decode.read_image(path, "rgb"), size)
-
-
 def read_sketch(path: str, size: int) -> np.ndarray:
   """Drawing file -> uint8 [size, size, 1], dark lines on white paper.
 
   Transparent pixels count as paper. Raises decode.BadFile.
   """
-  return fit_square(decode.read_image(path, "gray"), size)[:, :, None]
+  return decode.fit_square(decode.read_image(path, "gray"), size)[:, :, None]
 
 
 def sketch_from_photo(path: str, size: int, method: str) -> np.ndarray:
@@ -71,35 +42,13 @@ def sketch_from_photo(path: str, size: int, method: str) -> np.ndarray:
     decode.BadFile: an unreadable photo.
     ValueError: `method` needs a face-parsing map, which a photo lacks.
   """
-  photo = center_square(decode.read_image(path, "rgb"))
+  photo = decode.center_square(decode.read_image(path, "rgb"))
   try:
     drawing = sketch_lib.extract_sketch(photo, method)
   except ValueError as e:
     raise ValueError(f"cannot draw a sketch from {path}: {e}; draw it "
                      "yourself and pass it with --sketch") from None
-  return fit_square(drawing, size)[:, :, None]
-
-
-def load_sketch_inputs(size: int, ref_paths: Sequence[str],
-                       sketch_path: str = "", photo_path: str = "",
-                       method: str = "xdog") -> Dict[str, np.ndarray]:
-  """{"sketch": [1, S, S, 1], "refs": [1, K, S, S, 3]}, uint8.
-
-  The sketch is `sketch_path` if given, else drawn from `photo_path` with
-  `method`.
-
-  Raises:
-    decode.BadFile: naming the first file that is missing or unreadable.
-    ValueError: no reference photo, or no (or two) sketch sources.
-  """
-  if not ref_paths:
-    raise ValueError("at least one reference photo is needed")
-  if bool(sketch_path) == bool(photo_path):
-    raise ValueError("give exactly one of a sketch or a photo to draw it from")
-  sketch = (read_sketch(sketch_path, size) if sketch_path
-            else sketch_from_photo(photo_path, size, method))
-  refs = np.stack([read_photo(path, size) for path in ref_paths])
-  return {"sketch": sketch[None], "refs": refs[None]}
+  return decode.fit_square(drawing, size)[:, :, None]
 
 
 def _read_labelled_photo(photo_path: str, labels_path: str,
@@ -118,7 +67,7 @@ def _read_labelled_photo(photo_path: str, labels_path: str,
     raise decode.BadFile(
         photo_path, f"is {width}x{height} but its label map {labels_path} "
         "is square; pass the square photo the map was drawn on")
-  return fit_square(photo, size)
+  return decode.fit_square(photo, size)
 
 
 def load_label_inputs(size: int, label_nc: int, labels_path: str,
@@ -150,3 +99,76 @@ def load_label_inputs(size: int, label_nc: int, labels_path: str,
             for photo, labels in zip(ref_paths, ref_label_paths)]
     feeds.update(refs=np.stack(refs)[None], ref_labels=np.stack(maps)[None])
   return feeds
+
+
+# File kinds -----------------------------------------------------------------
+
+
+class FileKind:
+  """How a file (or, when `many`, a list of files) becomes a uint8 input.
+
+  `read` returns a batch of 1: one file gives [1, ...], a list of K files
+  [1, K, ...] (the K reference photos of an episode, say).
+  """
+
+  many = False  # Whether it reads a list of files.
+
+  def read_one(self, path: str, size: int) -> np.ndarray:
+    """One file -> its uint8 array at the model's size."""
+    raise NotImplementedError
+
+  def read(self, paths: Union[str, List[str]], size: int) -> np.ndarray:
+    """Raises decode.BadFile (or ValueError) naming the first bad file."""
+    if self.many:
+      return np.stack([self.read_one(path, size) for path in paths])[None]
+    return self.read_one(paths, size)[None]
+
+
+@dataclasses.dataclass(frozen=True)
+class Photo(FileKind):
+  """A photo -> [1, S, S, 3]."""
+
+  def read_one(self, path, size):
+    return read_photo(path, size)
+
+
+@dataclasses.dataclass(frozen=True)
+class Photos(Photo):
+  """Photos -> [1, K, S, S, 3]."""
+
+  many = True
+
+
+@dataclasses.dataclass(frozen=True)
+class Sketch(FileKind):
+  """A drawing -> [1, S, S, 1]."""
+
+  def read_one(self, path, size):
+    return read_sketch(path, size)
+
+
+@dataclasses.dataclass(frozen=True)
+class SketchFromPhoto(FileKind):
+  """A photo -> its sketch by `method` (the model's), [1, S, S, 1]."""
+
+  method: str
+
+  def read_one(self, path, size):
+    return sketch_from_photo(path, size, self.method)
+
+
+@dataclasses.dataclass(frozen=True)
+class LabelMap(FileKind):
+  """A map of class ids < `classes` -> [1, S, S] (`labels.read_class_map`)."""
+
+  classes: int
+
+  def read_one(self, path, size):
+    return labels_lib.read_class_map(path, size, self.classes)
+
+
+@dataclasses.dataclass(frozen=True)
+class LabelMaps(LabelMap):
+  """Maps of class ids -> [1, K, S, S]."""
+
+  many = True

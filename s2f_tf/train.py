@@ -91,6 +91,13 @@ def setup(config: config_lib.Config, workdir: str,
                                              d_opt, step, ema_generator)
   manager = checkpointing.make_manager(checkpoint, workdir, t.keep_checkpoints)
   restored = checkpointing.restore_latest(checkpoint, manager, restore_from)
+  if t.init_from and restored:
+    logging.info("--init_from=%s is not used: resumed from %s", t.init_from,
+                 restored)
+  elif t.init_from:
+    checkpointing.warm_start(t.init_from, {
+        "generator": generator, "discriminator": discriminator,
+        **({"generator_ema": ema_generator} if ema_generator else {})})
   if restored and not t.lr_decay_steps:
     # The flags win over the restored learning rates: a resumed run with a
     # new --g_lr/--d_lr must train at the new rate. (A schedule is built from

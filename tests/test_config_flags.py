@@ -137,3 +137,51 @@ def test_auto_precision_is_resolved_before_the_config_exists():
   config = s2f_flags.config_from_flags(_parse(["--precision=auto"]))
   assert config.train.precision in config_lib.PRECISIONS
   assert config.train.precision != "auto"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--task=stylegan2", "--cam"],
+     "^--cam is a flag of --task=sketch2face; --task=stylegan2 does not "
+     "read it: drop it$"),
+    (["--task=sketch2face", "--norm_mode=clade"],
+     "^--norm_mode is a flag of --task=label2face;"),
+    (["--task=label2face", "--z_dim=64"],
+     "^--z_dim is a flag of --task=unconditional or stylegan2 or "
+     "lightweight;"),
+    (["--task=unconditional", "--lambda_l1=3"],
+     "^--lambda_l1 is a flag of --task=sketch2face or label2face;"),
+])
+def test_a_family_flag_is_refused_for_another_task(argv, message):
+  with pytest.raises(ValueError, match=message):
+    s2f_flags.config_from_flags(_parse(argv))
+
+
+def test_a_family_flag_at_its_default_passes():
+  """An old run's flags.cfg lists every flag, most at their defaults."""
+  config = s2f_flags.config_from_flags(_parse(["--task=stylegan2",
+                                               "--n_res=4", "--nocam"]))
+  assert config.model.task == "stylegan2"
+
+
+def test_flagfile_holds_only_the_runs_family(tmp_path):
+  fv = _parse(["--task=label2face", "--norm_mode=clade"])
+  config = s2f_flags.config_from_flags(fv)
+  text = open(s2f_flags.write_flagfile(str(tmp_path), fv)).read()
+  assert "--norm_mode=clade" in text and "--lambda_fm=" in text
+  assert "--n_res=" not in text and "--z_dim=" not in text
+  assert "--pl_weight=" not in text and "--batch_size=" in text
+  replayed = s2f_flags.config_from_flags(_parse([f"--flagfile={tmp_path}/"
+                                                 "flags.cfg"]))
+  assert replayed == config
+
+
+def test_helpfull_groups_flags_by_family():
+  fv = _parse([])
+  groups = {module: {f.name for f in found}
+            for module, found in fv.flags_by_module_dict().items()}
+  assert {"mapping_layers", "pl_weight", "style_mixing"} <= groups[
+      "s2f_tf flags of --task=stylegan2"]
+  assert "norm_mode" in groups["s2f_tf flags of --task=label2face"]
+  assert "num_d" in groups["s2f_tf flags of --task=sketch2face or label2face"]
+  assert {"batch_size", "gan_loss", "base_channels"} <= groups[
+      "s2f_tf flags of every task"]

@@ -22,10 +22,12 @@ from s2f_tf import config as config_lib
 from s2f_tf import export
 from s2f_tf import images
 from s2f_tf import tasks
+from s2f_tf.data import decode
 from s2f_tf.models import few_shot
 from s2f_tf.serving import few_shot as few_shot_serving
 from s2f_tf.serving import signatures as signatures_lib
 from s2f_tf import precision as precision_lib
+from s2f_tf import sample
 from s2f_tf import train
 from s2f_tf.data import decode
 
@@ -236,10 +238,10 @@ def _write(path, image):
 def test_images_are_cropped_resized_and_converted(tmp_path):
   wide = np.zeros((30, 90, 3), np.uint8)
   wide[:, 30:60] = (0, 0, 255)  # Red (BGR) centre third, black sides.
-  photo = images.read_photo(_write(tmp_path / "wide.jpg", wide), SIZE)
+  photo = decode.read_photo(_write(tmp_path / "wide.jpg", wide), SIZE)
   assert photo.shape == (SIZE, SIZE, 3)
   assert (photo[..., 0] > 200).all() and (photo[..., 2] < 60).all()
-  gray = images.read_photo(_write(tmp_path / "g.png",
+  gray = decode.read_photo(_write(tmp_path / "g.png",
                                   np.full((8, 8), 77, np.uint8)), SIZE)
   assert gray.shape == (SIZE, SIZE, 3) and (gray == 77).all()  # Enlarged.
   rgba = np.zeros((40, 40, 4), np.uint8)  # Black lines, transparent paper.
@@ -249,21 +251,55 @@ def test_images_are_cropped_resized_and_converted(tmp_path):
   assert sketch.min() == 0 and (sketch[:4] == 255).all()
 
 
-def test_load_sketch_inputs_names_bad_files(tmp_path):
+def _files(**given):
+  """Every s2f-sample file flag, None where not in `given`."""
+  return {name: given.get(name) for name in
+          ("sketch", "sketch_from", "labels", "refs", "ref_labels")}
+
+
+def test_serving_inputs_name_bad_files(tmp_path, tiny_data_root):
+  task = tasks.make_task(config_lib.tiny_config(root=tiny_data_root))
   good = _write(tmp_path / "good.png", np.full((20, 20, 3), 128, np.uint8))
   (tmp_path / "text.jpg").write_text("<html>not an image</html>")
   (tmp_path / "empty.png").write_bytes(b"")
   for bad in ("missing.jpg", "text.jpg", "empty.png"):
     with pytest.raises(decode.BadFile) as info:
-      images.load_sketch_inputs(SIZE, [good, str(tmp_path / bad)],
-                                sketch_path=good)
+      task.load_serving_inputs(_files(sketch=good,
+                                      refs=[good, str(tmp_path / bad)]))
     assert info.value.path == str(tmp_path / bad)
+  data = dataclasses.replace(task.config.data, sketch_method="mask_edges")
+  masks = tasks.make_task(dataclasses.replace(task.config, data=data))
   with pytest.raises(ValueError, match="draw it yourself"):
-    images.load_sketch_inputs(SIZE, [good], photo_path=good,
-                              method="mask_edges")
-  feeds = images.load_sketch_inputs(SIZE, [good] * 3, photo_path=good)
+    masks.load_serving_inputs(_files(sketch_from=good, refs=[good]))
+  feeds = task.load_serving_inputs(_files(sketch_from=good, refs=[good] * 3))
   assert {k: v.shape for k, v in feeds.items()} == {
       "sketch": (1, SIZE, SIZE, 1), "refs": (1, 3, SIZE, SIZE, 3)}
+  drawn = images.sketch_from_photo(good, SIZE, task.config.data.sketch_method)
+  np.testing.assert_array_equal(feeds["sketch"][0], drawn)
+  np.testing.assert_array_equal(feeds["refs"][0, 2],
+                                decode.read_photo(good, SIZE))
+
+
+@pytest.mark.parametrize("given,message", [
+    (dict(sketch="s.png", sketch_from="p.jpg", refs=["a.jpg"]),
+     "this model draws a face from a sketch (--task=sketch2face): pass one "
+     "of --sketch or --sketch_from, not both"),
+    (dict(sketch="s.png"), "this model draws the person of its reference "
+     "photos: pass --refs=a.jpg,b.jpg"),
+    (dict(refs=["a.jpg"]), "this model draws a face from a sketch "
+     "(--task=sketch2face): pass --sketch or --sketch_from with --refs"),
+    (dict(sketch="s.png", refs=["a.jpg"], ref_labels=["a.png"]),
+     "this model draws a face from a sketch (--task=sketch2face): pass "
+     "--sketch or --sketch_from with --refs, not --labels or --ref_labels"),
+    (dict(sketch=["s.png", "t.png"], refs=["a.jpg"]),
+     "--sketch takes one file, got 2"),
+])
+def test_serving_inputs_name_the_flags_to_pass_or_drop(tiny_data_root, given,
+                                                       message):
+  task = tasks.make_task(config_lib.tiny_config(root=tiny_data_root))
+  with pytest.raises(ValueError) as info:  # Before any file is opened.
+    task.load_serving_inputs(_files(**given))
+  assert str(info.value) == message
 
 
 def _sample(*args):
@@ -282,7 +318,8 @@ def test_sample_cli_end_to_end(run, tiny_data_root, tmp_path):
   face = decode.read_image(out, "rgb")
   assert face.shape == (SIZE, SIZE, 3)
   _, generate = export.load_image_fn(workdir=run.workdir)
-  feeds = images.load_sketch_inputs(SIZE, [ref_a, ref_b], photo_path=photo)
+  feeds = run.task.load_serving_inputs(_files(sketch_from=photo,
+                                              refs=[ref_a, ref_b]))
   assert np.abs(generate(feeds)[0].astype(int) - face).max() <= 1
 
   failed = _sample(f"--export_dir={run.path}", f"--sketch={photo}",
@@ -295,6 +332,24 @@ def test_sample_cli_end_to_end(run, tiny_data_root, tmp_path):
 def test_load_image_fn_points_to_the_version_folder(run):
   with pytest.raises(FileNotFoundError, match=re.escape(run.path)):
     export.load_image_fn(export_dir=os.path.dirname(run.path))
+
+
+def test_sample_names_the_signatures_of_the_model(run, tmp_path):
+  photo = os.path.join(run.config.data.root, "CelebA-HQ-img", "0.jpg")
+  out = str(tmp_path / "face.png")
+  with pytest.raises(ValueError) as info:  # Listed by the restored module.
+    sample.sample(_files(sketch_from=photo, refs=[photo]), out,
+                  workdir=run.workdir, signature="nope")
+  assert str(info.value) == ("this model has no signature 'nope'; it has "
+                             "encode_style, generate, serving_default, "
+                             "serving_float")
+  with pytest.raises(ValueError) as info:  # Takes uint8 refs, not files.
+    sample.sample(_files(refs=[photo]), out, export_dir=run.path,
+                  signature="encode_style")
+  assert str(info.value) == (
+      "no file feeds the encode_style signature of this model (--task="
+      "sketch2face); call it from Python or TF Serving (docs/serving.md)")
+  assert not os.path.exists(out)
 
 
 def test_sample_cli_names_the_sketch_flag_for_a_sketch_model(run, tmp_path):

@@ -5,13 +5,14 @@ import pytest
 
 from s2f_tf.data import reader
 from s2f_tf.metrics import few_shot
+from s2f_tf.metrics import heldout
 from s2f_tf.metrics import image
 
 
 def test_swap_partners_pick_another_identity_or_none():
-  np.testing.assert_array_equal(few_shot.swap_partners(np.array([3, 3, 5])),
+  np.testing.assert_array_equal(heldout.swap_partners(np.array([3, 3, 5])),
                                 [2, 2, 0])
-  np.testing.assert_array_equal(few_shot.swap_partners(np.array([1, 1])),
+  np.testing.assert_array_equal(heldout.swap_partners(np.array([1, 1])),
                                 [-1, -1])
 
 
@@ -36,8 +37,8 @@ def test_region_colour_is_the_mean_inside_the_mask_or_nan():
   images = np.zeros((2, 4, 4, 3), np.float32)
   images[:, :2] = 0.5
   np.testing.assert_allclose(
-      few_shot.region_colour(images, masks, few_shot.HAIR), np.full((2, 3), .5))
-  assert np.isnan(few_shot.region_colour(images, masks, few_shot.SKIN)).all()
+      heldout.region_colour(images, masks, few_shot.HAIR), np.full((2, 3), .5))
+  assert np.isnan(heldout.region_colour(images, masks, few_shot.SKIN)).all()
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +49,7 @@ def face_sets(tiny_data_root):
 
 def test_a_generator_that_ignores_the_references_gains_nothing(face_sets):
   train_set, heldout_set = face_sets
-  mean = few_shot.mean_photo(train_set)
+  mean = heldout.mean_photo(train_set)
   ignore_refs = lambda sketch, refs: np.broadcast_to(
       mean, sketch.shape[:3] + (3,)).copy()
   results = few_shot.heldout_metrics(ignore_refs, heldout_set, mean,
@@ -67,8 +68,20 @@ def test_a_generator_that_paints_the_references_moves_toward_them(face_sets):
   train_set, heldout_set = face_sets
   first_ref = lambda sketch, refs: refs[:, 0]
   results = few_shot.heldout_metrics(
-      first_ref, heldout_set, few_shot.mean_photo(train_set), batch_size=4,
+      first_ref, heldout_set, heldout.mean_photo(train_set), batch_size=4,
       k_refs=2, max_episodes=16)
   toward = results["style_swap_toward_new_refs"]
   assert toward["skin"] > 0.8
   assert results["psnr_gain_db_vs_other_identity_style"] > 0
+
+
+def test_baseline_results_average_batches_and_gain_over_each_baseline():
+  row = lambda *psnr: {"l1": np.zeros(len(psnr)), "ssim": np.ones(len(psnr)),
+                       "psnr": np.array(psnr)}
+  per = {"model": [row(20.0, 22.0), row(24.0)],
+         "mean_train_photo": [row(10.0), row(12.0, 14.0)]}
+  results = heldout.baseline_results(per, "episodes", 3)
+  assert results["episodes"] == 3
+  assert results["model"] == {"l1": 0.0, "psnr": 22.0, "ssim": 1.0}
+  assert results["psnr_gain_db_vs_mean_train_photo"] == 10.0
+  assert "psnr_gain_db_vs_model" not in results

@@ -11,6 +11,7 @@ from PIL import Image
 
 import fake_runs
 from s2f_tf.report import curves
+from s2f_tf.report import pages
 from s2f_tf.report import plots
 from s2f_tf.report import runs as runs_lib
 from s2f_tf.report import site
@@ -248,3 +249,14 @@ def test_a_run_folder_named_like_html_is_escaped_and_linked(tmp_path):
   index = str(tmp_path / "site" / "index.html")
   assert broken_images(index) == []  # The run's link resolves too.
   assert name in " ".join(_Page(index).text)
+
+
+def test_eval_tables_show_each_named_stream_under_its_name():
+  results = {"fid": {"value": 9.5, "images": 16}, "step": 3,
+             "a2b": {"swd": {"x1e3_avg": 1.25, "images": 16}},
+             "b2a": {"swd": {"x1e3_avg": 2.75, "images": 16}}}
+  raw = pages.eval_tables(results)
+  assert "{" not in raw  # No section is printed as a dict.
+  a2b, b2a = raw.index("stream a2b"), raw.index("stream b2a")
+  assert raw.index("9.5") < a2b < raw.index("1.25") < b2a < raw.index("2.75")
+  assert "a2b/swd/x1e3_avg" in runs_lib.flatten(results)

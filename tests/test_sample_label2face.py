@@ -15,6 +15,7 @@ from s2f_tf import checkpointing
 from s2f_tf import config as config_lib
 from s2f_tf import export
 from s2f_tf import images
+from s2f_tf import sample
 from s2f_tf import tasks
 from s2f_tf.data import decode
 
@@ -70,7 +71,7 @@ def test_labels_give_the_signature_image_from_export_and_workdir(sean,
                    f"--ref_labels={sean.ref_labels}", f"--out={out}")
     assert done.returncode == 0, done.stderr
     faces.append(decode.read_image(out, "rgb"))
-  refs = np.stack([images.read_photo(p, SIZE) for p in sean.refs.split(",")])
+  refs = np.stack([decode.read_photo(p, SIZE) for p in sean.refs.split(",")])
   nearest = sean.maps[:, ::2, ::2]  # 32 -> 16 px, nearest-neighbour.
   want = tf.saved_model.load(sean.path).signatures["label2face"](
       labels=tf.constant(nearest[None, 0]), refs=tf.constant(refs[None]),
@@ -95,7 +96,8 @@ def test_bad_flags_and_maps_are_one_line_errors(sean, tmp_path):
        f"{bad}: label value 19 >= --label_nc=19"),
       ((f"--sketch={sean.labels}", f"--refs={sean.refs}"),
        "this model draws a face from a label map (--task=label2face): pass "
-       "--labels=mask.png, not --sketch or --sketch_from"),
+       "--labels with --refs and --ref_labels, not --sketch or --sketch_from"),
+
   ]:
     failed = _sample(source, *args, out)
     assert failed.returncode == 2, failed.stderr
@@ -103,6 +105,49 @@ def test_bad_flags_and_maps_are_one_line_errors(sean, tmp_path):
         f"s2f-sample: {message}"), failed.stderr
     assert "Traceback" not in failed.stderr
   assert not os.path.exists(tmp_path / "face.png")
+
+
+def _files(sean, **given):
+  """s2f-sample's file flags as it passes them: the sean files, None where
+  not in `given`."""
+  paths = {"labels": sean.labels, "refs": sean.refs.split(","),
+           "ref_labels": sean.ref_labels.split(",")}
+  return {name: paths[name] if name in given else None for name in
+          ("sketch", "sketch_from", "labels", "refs", "ref_labels")}
+
+
+def test_every_signature_draws_the_same_face(sean, tmp_path):
+  faces = {}
+  for signature in ("serving_default", "label2face_int32",
+                    "label2face_float"):
+    out = str(tmp_path / f"{signature}.png")
+    assert sample.sample(_files(sean, labels=1, refs=1, ref_labels=1), out,
+                         workdir=sean.workdir, signature=signature) == [out]
+    faces[signature] = decode.read_image(out, "rgb").astype(int)
+  # Class ids cast to int32 change nothing; the float image is rounded as
+  # the uint8 signatures round it.
+  np.testing.assert_array_equal(faces["label2face_int32"],
+                                faces["serving_default"])
+  assert np.abs(faces["label2face_float"] -
+                faces["serving_default"]).max() <= 1
+
+
+@pytest.mark.parametrize("given,signature,message", [
+    (dict(labels=1, ref_labels=1), "serving_default",
+     "this model (--norm_mode=sean) takes the look of reference photos: "
+     "pass --refs=a.jpg,b.jpg with their maps --ref_labels=a.png,b.png"),
+    (dict(labels=1, refs=1, ref_labels=1), "label2face_png",
+     "this model has no signature 'label2face_png'; it has label2face, "
+     "label2face_float, label2face_int32, serving_default"),
+])
+def test_sample_names_what_is_wrong(sean, tmp_path, given, signature,
+                                    message):
+  out = str(tmp_path / "face.png")
+  with pytest.raises(ValueError) as info:
+    sample.sample(_files(sean, **given), out, export_dir=sean.path,
+                  signature=signature)
+  assert str(info.value) == message
+  assert not os.path.exists(out)
 
 
 def test_references_and_their_maps_must_pair_up(sean, tmp_path):

@@ -95,6 +95,7 @@ class ToyTask(base.Task):
   """The generator must learn to output TOY_COLOUR whatever the noise."""
 
   MODELS = ("toy",)
+  MEASURES = {"l1": "mean |output - TOY_COLOUR|"}
 
   def make_dataset(self):
     size, batch = self.config.data.image_size, self.config.train.batch_size
@@ -143,15 +144,18 @@ class ToyTask(base.Task):
   def collapse_signals(self):
     return {}  # A constant output is this task's goal.
 
-  def evaluate(self, sample, max_examples):
+  def evaluate(self, sample, max_examples, names):
+    assert list(names) == ["l1"]
     out = np.asarray(sample(tf.random.normal([max_examples, 4])))
     return {"model": {"l1": float(np.abs(out - TOY_COLOUR).mean())}}
 
-  def eval_image_batches(self, sample, count, batch_size):
+  def eval_streams(self, sample, count, batch_size):
     del batch_size
-    out = np.asarray(sample(tf.random.normal([count, 4])))
-    yield pixels.to_uint8(np.broadcast_to(TOY_COLOUR, out.shape)), \
-        pixels.to_uint8(out)
+    def stream():
+      out = np.asarray(sample(tf.random.normal([count, 4])))
+      yield pixels.to_uint8(np.broadcast_to(TOY_COLOUR, out.shape)), \
+          pixels.to_uint8(out)
+    return {base.DEFAULT_STREAM: stream()}
 
   def export_module(self, generator):
     return ToyExport(generator)
@@ -245,8 +249,8 @@ def test_sample_grid_rows_show_different_held_out_people(tiny_config):
 def test_few_shot_evaluation_does_not_depend_on_the_training_batch(
     tiny_config):
   first_ref = lambda sketch, refs: refs[:, 0]
-  results = [tasks.make_task(tiny_config(batch_size=b)).evaluate(first_ref, 16)
-             for b in (2, 4)]
+  results = [tasks.make_task(tiny_config(batch_size=b)).evaluate(
+      first_ref, 16, ("psnr", "ssim")) for b in (2, 4)]
   assert results[0] == results[1]
 
 
@@ -305,6 +309,7 @@ class CycleToyTask(base.Task):
   """
 
   MODELS = ("cycle_toy",)
+  MEASURES = {"l1": "mean |a2b(a) - b's colour|"}
   NAN_FROM = None  # With a step, a2b's gradient turns NaN from that step.
 
   def __init__(self, config):
@@ -382,15 +387,18 @@ class CycleToyTask(base.Task):
   def collapse_signals(self):
     return {}  # A constant output is this task's goal.
 
-  def evaluate(self, sample, max_examples):
+  def evaluate(self, sample, max_examples, names):
+    del names  # "l1", the only one.
     out = np.asarray(sample(self._domain("a", max_examples)))
     return {"model": {"l1": float(np.abs(out - DOMAIN_COLOURS["b"]).mean())}}
 
-  def eval_image_batches(self, sample, count, batch_size):
+  def eval_streams(self, sample, count, batch_size):
     del batch_size
-    out = np.asarray(sample(self._domain("a", count)))
-    yield pixels.to_uint8(self._domain("b", count).numpy()), \
-        pixels.to_uint8(out)
+    def stream():
+      out = np.asarray(sample(self._domain("a", count)))
+      yield pixels.to_uint8(self._domain("b", count).numpy()), \
+          pixels.to_uint8(out)
+    return {base.DEFAULT_STREAM: stream()}
 
   def export_module(self, generator):
     return CycleToyExport(generator)

@@ -3,7 +3,9 @@
 Real datasets hold surprises: grayscale JPEGs, RGBA or 16-bit PNGs, truncated
 downloads, HTML error pages saved as `.jpg`. Conversions are made here once;
 anything that cannot be converted raises `BadFile`, which callers turn into a
-skipped, counted and logged sample instead of a crashed epoch.
+skipped, counted and logged sample instead of a crashed epoch. Photos that
+come without a dataset's layout (an image folder, a user's own files) are
+centre-cropped to a square and resized here too (`read_photo`).
 """
 
 import concurrent.futures
@@ -54,6 +56,37 @@ def read_image(path: str, mode: str) -> np.ndarray:
   if image is None:
     raise BadFile(path, "not a decodable image")
   return _convert(path, image, mode)
+
+
+def center_square(image: np.ndarray) -> np.ndarray:
+  """The largest central square of `image`.
+
+  Cropping, not padding or stretching: faces are centred in the training
+  photos, and stretching would change their proportions.
+  """
+  height, width = image.shape[:2]
+  side = min(height, width)
+  top, left = (height - side) // 2, (width - side) // 2
+  return image[top:top + side, left:left + side]
+
+
+def fit_square(image: np.ndarray, size: int) -> np.ndarray:
+  """`center_square(image)` resized to size x size.
+
+  Area averaging when shrinking, as the training set was shrunk; cubic
+  when enlarging, where area averaging would repeat pixels.
+  """
+  square = center_square(image)
+  if square.shape[0] == size:
+    return square
+  shrink = square.shape[0] > size
+  return cv2.resize(square, (size, size),
+                    interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
+
+
+def read_photo(path: str, size: int) -> np.ndarray:
+  """Photo file -> uint8 RGB [size, size, 3]. Raises BadFile."""
+  return fit_square(read_image(path, "rgb"), size)
 
 
 def _convert(path: str, image: np.ndarray, mode: str) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 Anime faces, CelebA, a phone's camera roll: every `.jpg`, `.jpeg` and `.png`
 under the root (recursively, any letter case) is decoded once, centre-cropped
-to a square and resized, the way `s2f_tf.images` prepares a user's photos,
+to a square and resized by `decode.read_photo`, as a user's photos are,
 and kept in memory as uint8; batches are then in-graph gathers. Bad files
 are skipped, counted and logged once, as in `reader`, so one truncated
 download never stops a run.
@@ -18,7 +18,6 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
-from s2f_tf import images as images_lib
 from s2f_tf import pixels
 from s2f_tf.data import decode
 from s2f_tf.data import layout
@@ -69,7 +68,7 @@ def load_images(root: str, image_size: int,
 
   def load(row: int):
     try:
-      images[row] = images_lib.read_photo(paths[row], image_size)
+      images[row] = decode.read_photo(paths[row], image_size)
     except decode.BadFile as e:
       return e
     return None

@@ -27,13 +27,12 @@ import keras
 from keras import ops
 import tensorflow as tf
 
-from s2f_tf import config as config_lib
 from s2f_tf.layers import blocks
 from s2f_tf.layers import normalization
 from s2f_tf.layers import spectral_norm as spectral_norm_lib
 
-NORM_MODES = config_lib.NORM_MODES
-PARAM_FREE_NORMS = config_lib.PARAM_FREE_NORMS
+NORM_MODES = ("spade", "clade", "sean")  # The modulations (module docstring).
+PARAM_FREE_NORMS = ("instance", "batch")  # What runs before the modulation.
 
 
 def resize_nearest(x, size):

@@ -1,11 +1,11 @@
 """SWD, FID and KID of a stream of (real, generated) batches, in one pass.
 
-The evaluation hands over a task's `eval_image_batches`: uint8 [b, S, S, 3]
-pairs, streamed so that no metric needs every image in memory (FID keeps
-float64 sums, KID the 2048 features per image, SWD 128 patches per image
-and level). A metric that cannot run (no --inception, a wrong file, too few
-images for KID's subsets, non-finite features) is reported in one log line
-and left out; the others still run.
+The evaluation hands over each of a task's `eval_streams`: uint8
+[b, S, S, 3] pairs, streamed so that no metric needs every image in memory
+(FID keeps float64 sums, KID the 2048 features per image, SWD 128 patches
+per image and level). A metric that cannot run (no --inception, a wrong
+file, too few images for KID's subsets, non-finite features) is reported in
+one log line and left out; the others still run.
 """
 
 import dataclasses
@@ -103,33 +103,53 @@ def _open_swd(image_size: int, options: Options, log):
     return ()
 
 
+class Accumulator:
+  """SWD, FID and KID of one (real, generated) stream, fed batch by batch.
+
+  What `s2f_tf.metrics.registry` opens for every stream that asks for any of
+  METRICS: one Inception pass serves FID and KID.
+  """
+
+  def __init__(self, options: Options,
+               log: Callable[[str], None] = logging.warning):
+    unknown = sorted(set(options.metrics) - set(METRICS))
+    if unknown:
+      raise ValueError(f"unknown distribution metrics {unknown}; use "
+                       f"{', '.join(METRICS)}")
+    self.options, self.log = options, log
+    self.features = _open_features(options, log)
+    self.descriptors = None
+
+  def update(self, real: np.ndarray, fake: np.ndarray) -> None:
+    if "swd" in self.options.metrics and self.descriptors is None:
+      self.descriptors = _open_swd(real.shape[1], self.options, self.log)
+    if self.descriptors:
+      self.descriptors[0].update(real)
+      self.descriptors[1].update(fake)
+    if self.features:
+      try:
+        self.features.update(real, fake)
+      except inception.InceptionError as e:
+        self.log(f"FID/KID skipped: {e}")
+        self.features = None
+
+  def results(self) -> Dict:
+    """Metric name -> results (each with the number of images used)."""
+    results = (_feature_metrics(self.features, self.options, self.log)
+               if self.features else {})
+    if self.descriptors:
+      result = swd.swd(*self.descriptors, seed=self.options.seed)
+      results["swd"] = {f"x1e3_{size}": value
+                        for size, value in result.per_level.items()}
+      results["swd"].update(x1e3_avg=result.average, images=result.images)
+    return results
+
+
 def evaluate(batches: Iterable[Tuple[np.ndarray, np.ndarray]],
              options: Options,
              log: Callable[[str], None] = logging.warning) -> Dict:
   """Metric name -> results (each with the number of images used)."""
-  unknown = sorted(set(options.metrics) - set(METRICS))
-  if unknown:
-    raise ValueError(f"unknown distribution metrics {unknown}; use "
-                     f"{', '.join(METRICS)}")
-  features = _open_features(options, log)
-  descriptors = None
+  accumulator = Accumulator(options, log)
   for real, fake in batches:
-    if "swd" in options.metrics and descriptors is None:
-      descriptors = _open_swd(real.shape[1], options, log)
-    if descriptors:
-      descriptors[0].update(real)
-      descriptors[1].update(fake)
-    if features:
-      try:
-        features.update(real, fake)
-      except inception.InceptionError as e:
-        log(f"FID/KID skipped: {e}")
-        features = None
-  results = _feature_metrics(features, options, log) if features else {}
-  if descriptors:
-    result = swd.swd(*descriptors, seed=options.seed)
-    results["swd"] = {f"x1e3_{size}": value
-                      for size, value in result.per_level.items()}
-    results["swd"].update(x1e3_avg=result.average, images=result.images)
-  return results
-
+    accumulator.update(real, fake)
+  return accumulator.results()

@@ -15,19 +15,28 @@ Two measures look inside the label map's regions:
                       means a large change inside and a small one outside.
 """
 
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, Optional, Sequence
 
 import numpy as np
 
-from s2f_tf.data import episodes
 from s2f_tf.data import layout
-from s2f_tf.metrics import few_shot
+from s2f_tf.metrics import heldout
 from s2f_tf.metrics import image
 
 # generate(labels, refs, ref_labels, donor_refs, donor_ref_labels, swap):
 # numpy in, [-1, 1] images out; `swap` [B, L] marks regions whose code comes
 # from the donors (None: no swap).
 Generate = Callable[..., np.ndarray]
+# The task's --metrics names; region_swap needs region codes (sean).
+MEASURES = {
+    "psnr": "held-out L1 and PSNR of the model and both baselines, and its "
+            "PSNR gains over them",
+    "ssim": "held-out SSIM of the model and both baselines",
+    "class_colour": "per class, the RGB distance between the region's mean "
+                    "colour in the output and in the target",
+    "region_swap": "(sean) the output's mean change inside and outside the "
+                   "hair region when its code comes from another person",
+}
 
 
 def class_colour_error(output: np.ndarray, target: np.ndarray,
@@ -39,8 +48,8 @@ def class_colour_error(output: np.ndarray, target: np.ndarray,
   """
   errors = {}
   for cls in range(label_nc):
-    gap = np.linalg.norm(few_shot.region_colour(output, masks, cls) -
-                         few_shot.region_colour(target, masks, cls), axis=1)
+    gap = np.linalg.norm(heldout.region_colour(output, masks, cls) -
+                         heldout.region_colour(target, masks, cls), axis=1)
     if np.isfinite(gap).any():
       errors[layout.CLASS_NAMES[cls]] = float(np.nanmean(gap))
   return errors
@@ -62,21 +71,21 @@ def heldout_metrics(generate: Generate, heldout_set,
                     mean_train_photo: np.ndarray, batch_size: int,
                     k_refs: int, max_examples: int, label_nc: int,
                     swap_class: Optional[int] = None,
-                    seed: int = few_shot.EVAL_SEED) -> Dict:
+                    seed: int = heldout.EVAL_SEED,
+                    class_colour: bool = True) -> Dict:
   """Runs `generate` over held-out episodes; returns nested float metrics.
 
-  With `swap_class`, also the region-swap measure for that class.
+  With `class_colour`, also the class colour error; with `swap_class`, the
+  region-swap measure for that class.
   """
-  dataset = episodes.make_episode_dataset(
-      heldout_set, batch_size, k_refs, shuffle=True, flip=False, repeat=True,
-      seed=seed)
+  dataset = heldout.heldout_episodes(heldout_set, batch_size, k_refs, seed)
   per = {"model": [], "other_identity_refs": [], "mean_train_photo": []}
   colour, change, seen = [], ([], []), 0
   for batch in dataset:
     if seen >= max_examples:
       break
     b = {k: v.numpy() for k, v in batch.items()}
-    partners = few_shot.swap_partners(b["identity"])
+    partners = heldout.swap_partners(b["identity"])
     donor = np.where(partners >= 0, partners, np.arange(len(partners)))
     valid = partners >= 0
     args = (b["mask"], b["refs"], b["ref_mask"])
@@ -87,7 +96,8 @@ def heldout_metrics(generate: Generate, heldout_set,
         image.image_metrics(other[valid], b["photo"][valid]))
     mean = np.broadcast_to(mean_train_photo, b["photo"].shape)
     per["mean_train_photo"].append(image.image_metrics(mean, b["photo"]))
-    colour.append((output, b["photo"], b["mask"]))
+    if class_colour:
+      colour.append((output, b["photo"], b["mask"]))
     if swap_class is not None:
       swap = np.zeros((len(donor), label_nc), np.float32)
       swap[:, swap_class] = 1.0
@@ -96,16 +106,25 @@ def heldout_metrics(generate: Generate, heldout_set,
           output[valid], swapped[valid], b["mask"][valid], swap_class)):
         side.append(values)
     seen += len(b["photo"])
-  results = {name: image.mean_over_batches(rows) for name, rows in per.items()}
-  results["examples"] = seen
-  for base in ("other_identity_refs", "mean_train_photo"):
-    results[f"psnr_gain_db_vs_{base}"] = (results["model"]["psnr"] -
-                                          results[base]["psnr"])
-  results["class_colour_error"] = class_colour_error(
-      *(np.concatenate(parts) for parts in zip(*colour)), label_nc)
+  results = heldout.baseline_results(per, "examples", seen)
+  if class_colour:
+    results["class_colour_error"] = class_colour_error(
+        *(np.concatenate(parts) for parts in zip(*colour)), label_nc)
   if swap_class is not None:
     inside, outside = (float(np.nanmean(np.concatenate(c))) for c in change)
     results[f"region_swap_{layout.CLASS_NAMES[swap_class]}"] = {
         "change_inside": inside, "change_outside": outside,
         "inside_over_outside": inside / max(outside, 1e-8)}
   return results
+
+
+def measure_of(key: str) -> str:
+  """The MEASURES name a key of `heldout_metrics`' results belongs to."""
+  if key == "class_colour_error":
+    return "class_colour"
+  return "region_swap" if key.startswith("region_swap_") else "psnr"
+
+
+def select(results: Dict, names: Sequence[str]) -> Dict:
+  """`heldout_metrics`' results cut to the measures in `names`."""
+  return heldout.select(results, names, measure_of)

@@ -1,10 +1,12 @@
 """The networks of each model family, one module per family.
 
-  base      the model rebuilt from (ModelConfig, image_size) that few_shot
-            and label2face build on
-  few_shot  content encoder, K-shot style embedder, AdaLIN decoder and
-            multi-scale spectral-norm PatchGAN (sketch -> face)
+  base      the model rebuilt from (ModelConfig, image_size) that few_shot,
+            label2face and patchgan build on
+  few_shot  content encoder, K-shot style embedder and AdaLIN decoder
+            (sketch -> face)
   label2face  SPADE / CLADE / SEAN generator (label map -> face)
+  patchgan  multi-scale spectral-norm PatchGAN, the conditional
+            discriminator of few_shot and label2face
   dcgan     DCGAN generator and critic (the unconditional baselines)
   stylegan2 mapping network, skip generator, residual D (StyleGAN2)
   lightweight  SLE generator, self-supervised D (LightweightGAN / FastGAN)

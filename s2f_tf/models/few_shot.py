@@ -8,7 +8,8 @@ style into the gamma/beta of every AdaLIN layer. Averaging makes K free: it
 may differ between training and inference and is dynamic in traced graphs.
 
 The discriminator is pix2pixHD's multi-scale PatchGAN (Wang et al. 2018,
-arXiv:1711.11585), conditioned on the sketch, with spectral norm on every conv.
+arXiv:1711.11585), conditioned on the sketch, with spectral norm on every conv
+(`models.patchgan`, which the label-map family shares).
 
 With `ModelConfig.cam`, both networks gain U-GAT-IT's class-activation-map
 attention (Kim et al. 2020, arXiv:1907.10830), whose auxiliary classifiers
@@ -22,10 +23,10 @@ domain?", but our content encoder only ever sees sketches, so the mapping is:
     `losses.cam_discriminator_loss`, as U-GAT-IT's G classifier tells x_s
     from x_t.
   * D: one `CAMAttention` per scale, after the conv stack and before the
-    logits conv; its logits (`MultiScaleDiscriminator.call_with_cam`) are an
-    auxiliary real/fake classifier, D trained to say 1 on real and 0 on fake
-    (`losses.cam_discriminator_loss`), G to make it say real
-    (`losses.cam_generator_loss` on the fakes' logits), as in U-GAT-IT.
+    logits conv; its logits (`MultiScaleDiscriminator.call_with_cam` in
+    `patchgan`) are an auxiliary real/fake classifier, D trained to say 1 on
+    real and 0 on fake (`losses.cam_discriminator_loss`), G to make it say
+    real (`losses.cam_generator_loss` on the fakes' logits), as in U-GAT-IT.
 
 Every layer has a fixed name, so variable paths read like
 `generator/decoder/res_block_0/adalin_1/rho` in numerics reports, summaries
@@ -42,12 +43,11 @@ import tensorflow as tf
 from s2f_tf import config as config_lib
 from s2f_tf.layers import attention
 from s2f_tf.layers import blocks
-from s2f_tf.layers import spectral_norm
 from s2f_tf.models import base
+from s2f_tf.models import patchgan
 
 ENCODER_RES_BLOCKS = 2  # Residual blocks after the content encoder's convs.
 STYLE_POOL_SIZE = 4  # The style embedder downsamples to about 4x4, then pools.
-MAX_CHANNEL_MULT = 8  # Channel cap, as a multiple of the first conv's width.
 
 
 def check_config(model_config, image_size):
@@ -255,102 +255,6 @@ class Generator(base.ConfiguredModel):
     return self.decoder((content, params), training=training), cam_logits
 
 
-@keras.saving.register_keras_serializable(package="s2f_tf")
-class PatchDiscriminator(keras.layers.Layer):
-  """One scale: a PatchGAN (Isola et al. 2017, arXiv:1611.07004).
-
-  `n_layers` 4x4 convs that halve the map, one more 4x4 conv, then 4x4 conv
-  to one logit per patch; spectral norm on each (Miyato et al. 2018), no other
-  normalisation, LeakyReLU 0.2. A stride becomes 1 once the map is 3x3 or
-  smaller, so small images or deep stacks never shrink below ~2x2. Returns
-  (logits float32 [B, h, w, 1], [every hidden activation]) for feature
-  matching; with `cam`, a spectrally normalised `CAMAttention` sits before the
-  logits conv, and `with_cam=True` appends its logits float32 [B, 2].
-  """
-
-  def __init__(self, channels, n_layers, input_size, cam=False, **kwargs):
-    super().__init__(**kwargs)
-    self.channels, self.n_layers = channels, n_layers
-    self.input_size, self.use_cam = input_size, cam
-    self.convs = []
-    size = input_size
-    for i in range(n_layers + 1):
-      strides = 2 if i < n_layers and size >= 4 else 1
-      size = math.ceil(size / strides)
-      filters = channels * min(2**i, MAX_CHANNEL_MULT)
-      self.convs.append(_sn_conv(filters, strides, f"conv_{i}"))
-    self.cam = (attention.CAMAttention(0.2, spectral_norm=True, name="cam")
-                if cam else None)
-    self.logits = _sn_conv(1, 1, "logits")
-
-  def call(self, x, with_cam=False):
-    features = []
-    for conv in self.convs:
-      x = ops.leaky_relu(conv(x), negative_slope=0.2)
-      features.append(x)
-    cam_logits = None
-    if self.cam is not None:
-      x, cam_logits = self.cam(x)
-    logits = ops.cast(self.logits(x), "float32")
-    return (logits, features, cam_logits) if with_cam else (logits, features)
-
-  def get_config(self):
-    return {**super().get_config(), "channels": self.channels,
-            "n_layers": self.n_layers, "input_size": self.input_size,
-            "cam": self.use_cam}
-
-
-def _sn_conv(filters, strides, name):
-  conv = keras.layers.Conv2D(filters, 4, strides=strides, padding="same",
-                             name="conv")
-  return spectral_norm.SpectralNorm(conv, name=name)
-
-
-@keras.saving.register_keras_serializable(package="s2f_tf")
-class MultiScaleDiscriminator(base.ConfiguredModel):
-  """pix2pixHD's multi-scale discriminator (Wang et al. 2018, arXiv:1711.11585).
-
-  `num_d` PatchGANs see the (image, sketch) pair at full, 1/2, 1/4... size
-  (3x3 stride-2 average pooling between scales): coarse scales judge the
-  global face, the fine one the texture, with the same receptive field.
-  Call with (image, sketch); returns a list over scales of
-  (logits float32 [B, h, w, 1], [feature maps]). With `ModelConfig.cam`,
-  `call_with_cam` also returns each scale's CAM logits.
-  """
-
-  def __init__(self, model_config, image_size, **kwargs):
-    super().__init__(model_config, image_size, **kwargs)
-    check_config(model_config, image_size)
-    cfg = model_config
-    self.use_cam = cfg.cam
-    self.scales = [
-        PatchDiscriminator(cfg.d_channels, cfg.d_layers,
-                           math.ceil(image_size / 2**i), cam=self.use_cam,
-                           name=f"scale_{i}")
-        for i in range(cfg.num_d)]
-    self.downsample = keras.layers.AveragePooling2D(
-        3, strides=2, padding="same", name="downsample")
-
-  def call(self, inputs, training=False, with_cam=False):
-    image, sketch = inputs
-    x = ops.concatenate([image, ops.cast(sketch, image.dtype)], axis=-1)
-    outputs = []
-    for i, scale in enumerate(self.scales):
-      if i:
-        x = self.downsample(x)
-      outputs.append(scale(x, training=training, with_cam=with_cam))
-    if not with_cam:
-      return outputs
-    return [out[:2] for out in outputs], [out[2] for out in outputs]
-
-  def call_with_cam(self, inputs, training=False):
-    """(the `call` outputs, [CAM logits float32 [B, 2] per scale])."""
-    if not self.use_cam:
-      raise ValueError("call_with_cam needs a discriminator built with "
-                       "ModelConfig.cam=True")
-    return self(inputs, training=training, with_cam=True)
-
-
 def build_generator(model_config, image_size, k_refs=1):
   """A built `Generator` (dummy batch of 1 with `k_refs` references)."""
   generator = Generator(model_config, image_size, name="generator")
@@ -360,9 +264,6 @@ def build_generator(model_config, image_size, k_refs=1):
 
 
 def build_discriminator(model_config, image_size):
-  """A built `MultiScaleDiscriminator` (dummy batch of 1)."""
-  discriminator = MultiScaleDiscriminator(model_config, image_size,
-                                          name="discriminator")
-  discriminator((ops.zeros((1, image_size, image_size, 3)),
-                 ops.zeros((1, image_size, image_size, 1))))
-  return discriminator
+  """A built `patchgan.MultiScaleDiscriminator` on (image, sketch)."""
+  return patchgan.build_discriminator(model_config, image_size,
+                                      condition_channels=1)

@@ -18,8 +18,9 @@ using each reference's own mask, and the K codes of a region are averaged
 over the references that show it (`semantic_norm.average_present`). The
 layout comes from the label map, each region's look from the references.
 
-The discriminator is few-shot's multi-scale PatchGAN, fed the image and the
-one-hot label map concatenated (`build_discriminator`).
+The discriminator is the multi-scale PatchGAN both families share
+(`models.patchgan`), fed the image and the one-hot label map concatenated
+(`build_discriminator`).
 """
 
 import math
@@ -31,18 +32,29 @@ import tensorflow as tf
 from s2f_tf.layers import blocks
 from s2f_tf.layers import semantic_norm
 from s2f_tf.models import base
-from s2f_tf.models import few_shot
+from s2f_tf.models import patchgan
 
 MAX_WIDTH_MULT = 16  # SPADE's widest block is 16 * ngf.
 VAE_POOL_SIZE = 4  # SPADE's VAE encoder convolves down to 4x4.
 
 
 def check(model_config, image_size):
-  """Fails early, with the fix, on sizes the generator cannot honour."""
+  """Fails early, with the fix, on settings the generator cannot honour.
+
+  The task's `validate` calls it too, so a bad flag fails before anything
+  is loaded or built.
+  """
   if image_size % 2**model_config.n_up:
     raise ValueError(
         f"--image_size={image_size} is not divisible by 2**n_up="
         f"{2**model_config.n_up}; lower --n_up or use a multiple of it")
+  for name, value, allowed in (
+      ("norm_mode", model_config.norm_mode, semantic_norm.NORM_MODES),
+      ("param_free_norm", model_config.param_free_norm,
+       semantic_norm.PARAM_FREE_NORMS)):
+    if value not in allowed:
+      raise ValueError(f"--{name}={value!r} is unknown; use one of "
+                       f"{', '.join(allowed)}")
 
 
 def one_hot(labels, label_nc):
@@ -210,14 +222,10 @@ def build_generator(model_config, image_size, k_refs=1):
 
 
 def build_discriminator(model_config, image_size):
-  """Few-shot's multi-scale PatchGAN on (image, one-hot label map).
+  """The multi-scale PatchGAN on (image, one-hot label map).
 
   Call it with (image, `one_hot(labels, label_nc)`): the conditioning input
   is concatenated to the image at every scale, as in SPADE / pix2pixHD.
   """
-  discriminator = few_shot.MultiScaleDiscriminator(model_config, image_size,
-                                                   name="discriminator")
-  discriminator((ops.zeros((1, image_size, image_size, 3)),
-                 ops.zeros((1, image_size, image_size,
-                            model_config.label_nc))))
-  return discriminator
+  return patchgan.build_discriminator(model_config, image_size,
+                                      model_config.label_nc)

@@ -143,14 +143,24 @@ def figures(items: List[Dict[str, str]]) -> str:
   return "\n".join(out)
 
 
+def _is_stream(values: Any) -> bool:
+  """A named evaluation stream's results: a section holding sections."""
+  return isinstance(values, dict) and any(isinstance(v, dict)
+                                          for v in values.values())
+
+
 def eval_tables(results: Optional[Dict[str, Any]]) -> str:
   """eval.json as tables: one per set of measures, then the lone scalars.
 
   Sections with the same keys (the model and its baselines: l1, psnr, ssim)
   share a table, row by row; any other section (style swap) gets its own.
+  A named stream's results (e.g. "a2b": {"swd": ...}) follow under a
+  heading of its name, in the same tables.
   """
   if results is None:
     return f"<p>{MISSING}: no readable eval.json.</p>"
+  streams = {n: v for n, v in results.items() if _is_stream(v)}
+  results = {n: v for n, v in results.items() if n not in streams}
   by_keys = {}
   for name, values in results.items():
     if isinstance(values, dict):
@@ -165,6 +175,8 @@ def eval_tables(results: Optional[Dict[str, Any]]) -> str:
              if not isinstance(v, dict)]
   if scalars:
     out += table(["measure", "value"], scalars)
+  for name, values in streams.items():
+    out += f"<h3>stream {text(name)}</h3>{eval_tables(values)}"
   return out
 
 

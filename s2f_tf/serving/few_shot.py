@@ -10,18 +10,34 @@ call), S the model's image size:
   generate         sketch uint8, style float32 [B, style_dim] -> image uint8
 
 `encode_style` + `generate` let a service compute a person's style code once
-and reuse it for every sketch.
+and reuse it for every sketch. Files feed `serving_default` (`input_files`).
 """
 
-from typing import Dict
+from typing import Dict, Tuple
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from s2f_tf import images
 from s2f_tf import pixels
 from s2f_tf.serving import signatures as sig
 
+
+def input_files(signature: str, sketch_method: str
+                ) -> Tuple[sig.InputFile, ...]:
+  """serving_default's sketch (a drawing, or a photo drawn by the model's
+  `sketch_method`) and refs; the other signatures take floats, no files."""
+  if signature != "serving_default":
+    return ()
+  return (
+      sig.InputFile("sketch", "sketch", images.Sketch(), "a sketch"),
+      sig.InputFile("sketch", "sketch_from",
+                    images.SketchFromPhoto(sketch_method),
+                    "a photo to draw the sketch from"),
+      sig.InputFile("refs", "refs", images.Photos(), "reference photos",
+                    missing="this model draws the person of its reference "
+                    "photos: pass --refs=a.jpg,b.jpg"))
 
 
 class FewShotExport(sig.ExportModule):

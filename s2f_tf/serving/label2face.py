@@ -12,15 +12,17 @@ model's image size, L its number of classes:
 When the generator reads references (norm_mode=sean, or use_vae) each also
 takes refs uint8 [B, K, S, S, 3] and ref_labels (the refs' own label maps,
 same dtype as labels) [B, K, S, S]; under sean a reference without its map
-cannot be pooled into region codes, so both are required together.
+cannot be pooled into region codes, so both are required together. Files
+feed every signature (`input_files`, `load_files`).
 """
 
-from typing import Dict
+from typing import Dict, Sequence, Tuple
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from s2f_tf import images
 from s2f_tf import pixels
 from s2f_tf.serving import signatures as sig
 
@@ -29,6 +31,44 @@ def takes_references(model_config) -> bool:
   """Whether the signatures take refs and ref_labels: sean's region codes
   and the VAE's code come from the references; other modes read none."""
   return model_config.norm_mode == "sean" or model_config.use_vae
+
+
+def input_files(signature: str, model_config) -> Tuple[sig.InputFile, ...]:
+  """The label map, plus the references and their maps when the model
+  reads them; the same files for each signature."""
+  if signature not in Label2FaceExport.SIGNATURES:
+    return ()
+  classes = model_config.label_nc
+  labels = sig.InputFile("labels", "labels", images.LabelMap(classes),
+                         "a label map")
+  if not takes_references(model_config):
+    return (labels,)
+  mode = (f"--norm_mode={model_config.norm_mode}" +
+          (" --use_vae" if model_config.use_vae else ""))
+  why = ("sean reads each reference under its own mask"
+         if model_config.norm_mode == "sean" else
+         f"the {mode} signature takes each reference with its mask")
+  return (labels,
+          sig.InputFile("refs", "refs", images.Photos(), "reference photos",
+                        missing=f"this model ({mode}) takes the look of "
+                        "reference photos: pass --refs=a.jpg,b.jpg with "
+                        "their maps --ref_labels=a.png,b.png"),
+          sig.InputFile("ref_labels", "ref_labels", images.LabelMaps(classes),
+                        "the references' label maps",
+                        missing=f"{why}: pass --ref_labels with one map per "
+                        "--refs"))
+
+
+def load_files(inputs: Sequence[sig.InputFile], files: sig.Files, task: str,
+               signature: str, size: int, label_nc: int
+               ) -> Dict[str, np.ndarray]:
+  """`sig.load_files`, but each reference photo read under its own map
+  (`images.load_label_inputs`: a photo must be square like its map)."""
+  chosen = sig.check_files(inputs, files, task, signature)
+  paths = {name: value for name, (_, value) in chosen.items()}
+  return images.load_label_inputs(size, label_nc, paths["labels"],
+                                  paths.get("refs", ()),
+                                  paths.get("ref_labels", ()))
 
 
 class Label2FaceExport(sig.ExportModule):

@@ -5,14 +5,20 @@ first: a loaded signature (Python or TF Serving) does not check shapes
 against its spec, and a static spec would let TF drop our check as
 statically true. A wrong shape therefore fails with "sketch must be uint8
 [B, 64, 64, 1], got shape [...]" instead of deep inside a conv.
+
+`InputFile` declares how a user's files feed a signature's inputs (what
+`s2f-sample` reads); `check_files` and `load_files` match the files given
+against a task's declaration and read them.
 """
 
 import dataclasses
-from typing import Dict, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import keras
 import numpy as np
 import tensorflow as tf
+
+from s2f_tf import images
 
 TOLERANCE = 1e-5  # Max |SavedModel - Keras| on float outputs, every family.
 
@@ -59,10 +65,14 @@ def same_batch(a: tf.Tensor, b: tf.Tensor, names: str):
 
 @dataclasses.dataclass(frozen=True)
 class Example:
-  """One verification call: feeds, the Keras model's answer, the tolerance."""
+  """One verification call: feeds, the Keras model's answer, the tolerance.
+
+  `expected` is the one output's array, or {output name: array} for a
+  signature with several outputs (an image and its attention map, say).
+  """
 
   inputs: Dict[str, np.ndarray]
-  expected: np.ndarray
+  expected: Union[np.ndarray, Dict[str, np.ndarray]]
   tolerance: float
 
 
@@ -100,3 +110,98 @@ class ExportModule(tf.Module):
   def examples(self, rng: np.random.Generator) -> Dict[str, Example]:
     """Signature name -> a call and what the Keras model answers to it."""
     raise NotImplementedError
+
+
+# Inputs from files ------------------------------------------------------------
+
+# A file flag's value: one path, a list of paths, or None (not given).
+Files = Dict[str, Optional[Union[str, List[str]]]]
+
+
+@dataclasses.dataclass(frozen=True)
+class InputFile:
+  """One way a user feeds one input of a signature from files.
+
+  Attributes:
+    input: the signature input it feeds, e.g. "sketch".
+    flag: the flag (s2f-sample's) that names the file(s), e.g. "sketch_from".
+      Several InputFiles of one input are alternatives: exactly one is given.
+    kind: how the file(s) become the uint8 tensor, e.g. `images.Sketch()`.
+    what: the file(s) in words, e.g. "a sketch". The first input's names the
+      model in errors: "this model draws a face from a sketch".
+    missing: the error when no file is given for the input (the default
+      names every flag the signature reads); set it where the reason is the
+      model's (e.g. "sean reads each reference under its own mask: ...").
+  """
+
+  input: str
+  flag: str
+  kind: images.FileKind
+  what: str
+  missing: str = ""
+
+
+def _either(flags: Sequence[str]) -> str:
+  """["a", "b", "c"] -> "--a, --b or --c"."""
+  names = [f"--{flag}" for flag in flags]
+  return " or ".join(filter(None, [", ".join(names[:-1]), names[-1]]))
+
+
+def check_files(inputs: Sequence[InputFile], files: Files, task: str,
+                signature: str) -> Dict[str, Tuple[InputFile, object]]:
+  """Which declared file feeds each input: {input: (InputFile, value)}.
+
+  Args:
+    inputs: the signature's declaration (`Task.serving_inputs`).
+    files: every file flag the caller has, None or empty where not given,
+      so an error can name all those this model does not read.
+    task: the model's task, for errors.
+    signature: the signature's name, for errors.
+
+  Raises:
+    ValueError: one line naming the flags to pass or drop: the signature
+      reads no files, a file it does not read, an input given twice
+      (--sketch and --sketch_from) or not at all, several files where it
+      reads one.
+  """
+  if not inputs:
+    raise ValueError(f"no file feeds the {signature} signature of this "
+                     f"model (--task={task}); call it from Python or TF "
+                     "Serving (docs/serving.md)")
+  groups: Dict[str, List[InputFile]] = {}
+  for source in inputs:
+    groups.setdefault(source.input, []).append(source)
+  flags = [[source.flag for source in group] for group in groups.values()]
+  usage = " with ".join(filter(None, [
+      _either(flags[0]), " and ".join(_either(f) for f in flags[1:])]))
+  head = f"this model draws a face from {inputs[0].what} (--task={task})"
+  read = {source.flag for source in inputs}
+  unread = [flag for flag in files if flag not in read]
+  if any(files[flag] for flag in unread):
+    raise ValueError(f"{head}: pass {usage}, not {_either(unread)}")
+  chosen = {}
+  for name, group in groups.items():
+    given = [source for source in group if files.get(source.flag)]
+    if len(given) > 1:
+      raise ValueError(f"{head}: pass one of "
+                       f"{_either([s.flag for s in given])}, not both")
+    if not given:
+      reasons = [source.missing for source in group if source.missing]
+      raise ValueError(reasons[0] if reasons else f"{head}: pass {usage}")
+    (source,) = given
+    value = files[source.flag]
+    paths = [value] if isinstance(value, str) else list(value)
+    if not source.kind.many and len(paths) > 1:
+      raise ValueError(f"--{source.flag} takes one file, got {len(paths)}")
+    chosen[name] = (source, paths if source.kind.many else paths[0])
+  return chosen
+
+
+def load_files(inputs: Sequence[InputFile], files: Files, task: str,
+               signature: str, size: int) -> Dict[str, np.ndarray]:
+  """`check_files`, then each input read by its kind at `size`: {input:
+  uint8 batch of 1}. Raises as `check_files`, or decode.BadFile naming the
+  first file that is missing or unreadable."""
+  chosen = check_files(inputs, files, task, signature)
+  return {name: source.kind.read(value, size)
+          for name, (source, value) in chosen.items()}

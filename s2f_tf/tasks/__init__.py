@@ -14,6 +14,7 @@ import keras
 
 from s2f_tf import checkpointing
 from s2f_tf import config as config_lib
+from s2f_tf.metrics import registry
 from s2f_tf.tasks import base
 
 _BUILTIN = {
@@ -53,13 +54,39 @@ def task_class(name: str) -> Type[base.Task]:
 
 def resolve_model(config: config_lib.Config) -> config_lib.Config:
   """`config` with an empty `--model` set to its task's default (the first of
-  its MODELS), so `--dry_run` and config.json name the network; else
-  unchanged."""
-  if config.model.model:
-    return config
-  default = task_class(config.model.task).MODELS[0]
-  return dataclasses.replace(config, model=dataclasses.replace(
-      config.model, model=default))
+  its MODELS) and an empty `--metrics` to the task's default metrics, so
+  `--dry_run` and config.json name them; else unchanged."""
+  cls = task_class(config.model.task)
+  if not config.model.model:
+    config = dataclasses.replace(config, model=dataclasses.replace(
+        config.model, model=cls.MODELS[0]))
+  if not config.train.metrics:
+    config = dataclasses.replace(config, train=dataclasses.replace(
+        config.train, metrics=",".join(cls.default_metrics(config))))
+  return config
+
+
+def metric_choices(config: config_lib.Config) -> Dict[str, str]:
+  """The `--metrics` names this run's task offers -> what each measures:
+  the task's own measures, then every registered stream evaluator."""
+  own = task_class(config.model.task).measures(config)
+  shared = registry.stream_metrics()
+  clash = sorted(set(own) & set(shared))
+  if clash:
+    raise ValueError(f"--task={config.model.task} declares measures {clash} "
+                     "that name stream evaluators; give them other names")
+  return {**own, **shared}
+
+
+def check_metrics(config: config_lib.Config) -> None:
+  """ValueError naming the task's choices when --metrics has another name."""
+  choices = metric_choices(config)
+  unknown = [m for m in config_lib.metric_names(config.train.metrics)
+             if m not in choices]
+  if unknown:
+    raise ValueError(f"--metrics={config.train.metrics!r} has unknown "
+                     f"{unknown}; --task={config.model.task} offers "
+                     f"{','.join(choices)}")
 
 
 def validate(config: config_lib.Config) -> None:
@@ -71,6 +98,7 @@ def validate(config: config_lib.Config) -> None:
     hint = (f"; --model={model} belongs to --task={owners[0]}" if owners
             else f"; use one of {', '.join(task_class(task).MODELS)}")
     raise ValueError(f"--task={task} has no --model={model!r}{hint}")
+  check_metrics(config)
   task_class(task).validate(config)
   if config.train.shared_generator_pass:
     _validate_shared_pass(config)

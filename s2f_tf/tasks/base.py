@@ -15,6 +15,7 @@ train at which steps (StyleGAN3 lists its phases the same way).
 """
 
 import abc
+import collections.abc
 import dataclasses
 from typing import Any, Callable, Dict, Iterator, Sequence, Tuple
 
@@ -23,10 +24,16 @@ import numpy as np
 import tensorflow as tf
 
 from s2f_tf import config as config_lib
+from s2f_tf.metrics import registry
+from s2f_tf.serving import signatures as sig
 from s2f_tf.tasks import objective
 
 Batch = Dict[str, tf.Tensor]
-Sampler = Callable[..., tf.Tensor]
+# A sampler returns the image, or a dict of it ("image") and auxiliary maps.
+Sampler = Callable[..., object]
+Stream = Iterator[Tuple[np.ndarray, np.ndarray]]
+# The name of a task's only stream: its results stay at eval.json's top.
+DEFAULT_STREAM = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,10 +130,14 @@ class Task(abc.ABC):
     MODELS: the `--model` values this task builds; the first is its default,
       what an empty `--model` (`--task` alone) resolves to.
     EMBEDDINGS: the `s2f-project --features` it can export.
+    MEASURES: its own `--metrics` names (computed by `evaluate`) -> one
+      line on what each measures; beside them every task offers the stream
+      evaluators of `s2f_tf.metrics.registry` (swd, fid, kid).
   """
 
   MODELS: Tuple[str, ...] = ()
   EMBEDDINGS: Tuple[str, ...] = ()
+  MEASURES: Dict[str, str] = {}
 
   def __init__(self, config: config_lib.Config):
     self.config = config
@@ -249,7 +260,12 @@ class Task(abc.ABC):
 
   @abc.abstractmethod
   def make_sampler(self, generator) -> tf.types.experimental.GenericFunction:
-    """generator inputs -> [-1, 1] images: a tf.function traced once."""
+    """generator inputs -> output: a tf.function traced once.
+
+    The output is the [-1, 1] images, or a dict of them ("image") and
+    auxiliary maps [B, H, W, 1] (e.g. CAM "attention"); `sampled_image`
+    and `auxiliary_maps` read either.
+    """
 
   @abc.abstractmethod
   def sample_grid(self, sample: Sampler) -> np.ndarray:
@@ -266,18 +282,40 @@ class Task(abc.ABC):
 
   # Evaluation, serving, projector -------------------------------------------
 
-  def evaluate(self, sample: Sampler, max_examples: int) -> Dict:
-    """Task-specific metrics (nested dict of floats); {} when it has none."""
-    del sample, max_examples
+  @classmethod
+  def measures(cls, config: config_lib.Config) -> Dict[str, str]:
+    """The own `--metrics` names this run offers; MEASURES by default.
+
+    A task overrides it when a measure needs a setting (e.g. a model
+    option), so that asking for it without one fails at validation.
+    """
+    del config
+    return dict(cls.MEASURES)
+
+  @classmethod
+  def default_metrics(cls, config: config_lib.Config) -> Tuple[str, ...]:
+    """What an empty `--metrics` measures: every own measure, then the
+    registry's defaults (swd)."""
+    return tuple(cls.measures(config)) + registry.DEFAULTS
+
+  def evaluate(self, sample: Sampler, max_examples: int,
+               names: Sequence[str]) -> Dict:
+    """The own measures in `names` (some of `measures`), as a nested dict
+    of floats; the evaluation calls it only when `names` has one."""
+    del sample, max_examples, names
     return {}
 
   @abc.abstractmethod
-  def eval_image_batches(self, sample: Sampler, count: int, batch_size: int
-                         ) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
-    """(real, generated) uint8 [b, S, S, 3] batches, `count` images in all.
+  def eval_streams(self, sample: Sampler, count: int, batch_size: int
+                   ) -> Dict[str, Stream]:
+    """Stream name -> (real, generated) uint8 [b, S, S, 3] batches, `count`
+    images in all per stream.
 
-    What distribution metrics (FID, KID, SWD) compare; streamed so that no
-    metric needs every image in memory.
+    What the stream evaluators (SWD, FID, KID) compare, each stream apart:
+    a two-direction model returns e.g. "a2b" and "b2a", whose results
+    eval.json keeps under those names; a task with one stream names it
+    DEFAULT_STREAM. Return generators: the evaluation reads one stream
+    after another, so no metric needs every image in memory.
     """
 
   @abc.abstractmethod
@@ -290,6 +328,54 @@ class Task(abc.ABC):
     del generator, split, max_points, features
     raise ValueError(f"--task={self.config.model.task} has no embeddings to "
                      "project")
+
+  # Serving from files -------------------------------------------------------
+
+  def serving_inputs(self, signature: str = "serving_default"
+                     ) -> Tuple[sig.InputFile, ...]:
+    """The files that feed `signature` (`s2f-sample`'s), one or more per
+    input; () where no file can (noise or float codes in): the default."""
+    del signature
+    return ()
+
+  def load_serving_inputs(self, files: sig.Files,
+                          signature: str = "serving_default"
+                          ) -> Dict[str, np.ndarray]:
+    """{flag: path(s)} -> `signature`'s inputs, uint8 batches of 1.
+
+    Checks the files given against `serving_inputs` (`sig.check_files`: one
+    line naming the flags to pass or drop), then reads each by its kind.
+    `files` holds every file flag the caller has, None where not given.
+    Override where inputs must be read together (label2face's references,
+    each under its own map).
+
+    Raises:
+      ValueError: files this signature does not read, or not the ones it
+        needs.
+      decode.BadFile: the first file that is missing or unreadable.
+    """
+    return sig.load_files(self.serving_inputs(signature), files,
+                          self.config.model.task, signature,
+                          self.config.data.image_size)
+
+
+def sampled_image(output):
+  """The image of a sampler's output: the output itself, or its "image"."""
+  if not isinstance(output, collections.abc.Mapping):
+    return output
+  if "image" not in output:
+    raise ValueError(f"a sampler's dict output needs an 'image'; it has "
+                     f"{sorted(output)}")
+  return output["image"]
+
+
+def auxiliary_maps(output) -> Dict[str, np.ndarray]:
+  """A sampler's maps beside its image (e.g. "attention"), by name; {} when
+  it returns the image alone."""
+  if not isinstance(output, collections.abc.Mapping):
+    return {}
+  return {name: np.asarray(value) for name, value in sorted(output.items())
+          if name != "image"}
 
 
 def output_std(images: tf.Tensor) -> tf.Tensor:

@@ -7,7 +7,7 @@ sketch judges it, with hinge, feature-matching and L1 terms.
 """
 
 import functools
-from typing import Dict, Iterator, List, Sequence, Tuple
+from typing import Dict, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -18,7 +18,9 @@ from s2f_tf import summaries
 from s2f_tf.data import episodes
 from s2f_tf.data import reader
 from s2f_tf.metrics import few_shot as few_shot_metrics
+from s2f_tf.metrics import heldout
 from s2f_tf.models import few_shot as few_shot_models
+from s2f_tf.models import patchgan
 from s2f_tf.serving import few_shot as few_shot_serving
 from s2f_tf.tasks import base
 from s2f_tf.tasks import objective
@@ -28,12 +30,9 @@ GRID_EPISODES = 4  # Rows of the sample grid, each a different person.
 GRID_SEED = 7  # The grid's episodes are the same at every sample step.
 
 
-def _logits(outputs) -> List[tf.Tensor]:
-  return [logits for logits, _ in outputs]
-
-
-def _features(outputs) -> List[List[tf.Tensor]]:
-  return [feats for _, feats in outputs]
+# The shared PatchGAN's outputs split for the adversarial and
+# feature-matching terms.
+_logits, _features = patchgan.logits, patchgan.features
 
 
 class FewShotTask(base.Task):
@@ -41,6 +40,7 @@ class FewShotTask(base.Task):
 
   MODELS = ("s2f",)
   EMBEDDINGS = ("style", "content")
+  MEASURES = few_shot_metrics.MEASURES
 
   @classmethod
   def validate(cls, config) -> None:
@@ -186,8 +186,9 @@ class FewShotTask(base.Task):
   def sample_grid(self, sample) -> np.ndarray:
     e = self._grid_episodes
     output = sample(tf.constant(e["sketch"]), tf.constant(e["refs"]))
-    return summaries.episode_grid(e["sketch"], e["refs"],
-                                  np.asarray(output), e["photo"])
+    return summaries.episode_grid(
+        e["sketch"], e["refs"], np.asarray(base.sampled_image(output)),
+        e["photo"], maps=base.auxiliary_maps(output).values())
 
   def collapse_signals(self) -> Dict[str, str]:
     signals = super().collapse_signals()
@@ -195,26 +196,32 @@ class FewShotTask(base.Task):
       signals["g/style_std"] = "style code"  # Other sources are not learnt.
     return signals
 
-  def evaluate(self, sample, max_examples):
-    generate = lambda sketch, refs: np.asarray(
-        sample(tf.constant(sketch), tf.constant(refs)))
-    return few_shot_metrics.heldout_metrics(
+  def evaluate(self, sample, max_examples, names):
+    generate = lambda sketch, refs: np.asarray(base.sampled_image(
+        sample(tf.constant(sketch), tf.constant(refs))))
+    return heldout.select(few_shot_metrics.heldout_metrics(
         generate, self.heldout_set,
-        few_shot_metrics.mean_photo(self.train_set),
-        few_shot_metrics.EVAL_BATCH, self.config.data.k_refs, max_examples)
+        heldout.mean_photo(self.train_set),
+        few_shot_metrics.EVAL_BATCH, self.config.data.k_refs, max_examples),
+                                   names)
 
-  def eval_image_batches(self, sample, count, batch_size
-                         ) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
+  def eval_streams(self, sample, count, batch_size
+                   ) -> Dict[str, base.Stream]:
+    return {base.DEFAULT_STREAM: self._eval_batches(sample, count,
+                                                    batch_size)}
+
+  def _eval_batches(self, sample, count, batch_size) -> base.Stream:
     """Held-out targets and the model's faces of their sketches."""
     ds = episodes.make_episode_dataset(
         self.heldout_set, batch_size, self.config.data.k_refs, shuffle=True,
-        flip=False, repeat=True, seed=few_shot_metrics.EVAL_SEED)
+        flip=False, repeat=True, seed=heldout.EVAL_SEED)
     done = 0
     for batch in ds:
       if done >= count:
         return
       n = min(batch_size, count - done)
-      output = sample(batch["sketch"][:n], batch["refs"][:n])
+      output = base.sampled_image(sample(batch["sketch"][:n],
+                                         batch["refs"][:n]))
       yield (pixels.to_uint8(batch["photo"][:n].numpy()),
              pixels.to_uint8(np.asarray(output)))
       done += n
@@ -245,3 +252,9 @@ class FewShotTask(base.Task):
     return {name: base.Embedding(
         points_lib.encode_batched(*encoders[name]), points.metadata(),
         points.photos) for name in features}
+
+  # Serving from files -------------------------------------------------------
+
+  def serving_inputs(self, signature="serving_default"):
+    return few_shot_serving.input_files(signature,
+                                        self.config.data.sketch_method)

@@ -11,12 +11,11 @@ D_fake, GAN, GAN_Feat, VGG, KLD, plus L1) so old logs compare directly.
 
 import functools
 import os
-from typing import Dict, Iterator, Sequence, Tuple
+from typing import Dict, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
 
-from s2f_tf import config as config_lib
 from s2f_tf import losses
 from s2f_tf import pixels
 from s2f_tf import summaries
@@ -25,9 +24,10 @@ from s2f_tf.data import labels as labels_lib
 from s2f_tf.data import layout
 from s2f_tf.data import points as points_lib
 from s2f_tf.data import reader
-from s2f_tf.metrics import few_shot as few_shot_metrics
+from s2f_tf.metrics import heldout
 from s2f_tf.metrics import label2face as label2face_metrics
 from s2f_tf.models import label2face as models
+from s2f_tf.models import patchgan
 from s2f_tf.models import vgg
 from s2f_tf.serving import label2face as serving
 from s2f_tf.tasks import base
@@ -38,12 +38,9 @@ GRID_SEED = 7
 SWAP_CLASS = layout.CLASS_ID["hair"]  # The region-swap measure's region.
 
 
-def _logits(outputs):
-  return [logits for logits, _ in outputs]
-
-
-def _features(outputs):
-  return [feats for _, feats in outputs]
+# The shared PatchGAN's outputs split for the adversarial and
+# feature-matching terms.
+_logits, _features = patchgan.logits, patchgan.features
 
 
 def hinge_halves(real_logits, fake_logits):
@@ -65,6 +62,7 @@ class Label2FaceTask(base.Task):
 
   MODELS = ("label2face",)
   EMBEDDINGS = ("regions",)
+  MEASURES = label2face_metrics.MEASURES
 
   def __init__(self, config):
     super().__init__(config)
@@ -81,12 +79,6 @@ class Label2FaceTask(base.Task):
     if not 1 <= m.label_nc <= layout.NUM_CLASSES:
       raise ValueError(f"--label_nc={m.label_nc} must be in [1, "
                        f"{layout.NUM_CLASSES}] (CelebAMask-HQ's classes)")
-    for name, value, allowed in (
-        ("norm_mode", m.norm_mode, config_lib.NORM_MODES),
-        ("param_free_norm", m.param_free_norm, config_lib.PARAM_FREE_NORMS)):
-      if value not in allowed:
-        raise ValueError(f"--{name}={value!r} is unknown; use one of "
-                         f"{', '.join(allowed)}")
     if m.add_dist and m.norm_mode != "clade":
       raise ValueError("--add_dist (ICLADE) is for --norm_mode=clade")
     if m.use_vae and m.norm_mode == "sean":
@@ -97,6 +89,12 @@ class Label2FaceTask(base.Task):
           f"--lambda_vgg={t.lambda_vgg} needs --vgg_weights=PATH, a Keras "
           f"VGG19(include_top=False) weights file; {t.vgg_weights!r} is not "
           "a file (or pass --lambda_vgg=0)")
+
+  @classmethod
+  def measures(cls, config):
+    """region_swap only with region codes (--norm_mode=sean)."""
+    return {name: about for name, about in cls.MEASURES.items()
+            if name != "region_swap" or config.model.norm_mode == "sean"}
 
   @functools.cached_property
   def _splits(self) -> Tuple[reader.FaceSet, reader.FaceSet]:
@@ -233,8 +231,8 @@ class Label2FaceTask(base.Task):
                 "donor_refs": refs if donor_refs is None else donor_refs,
                 "donor_ref_labels": (ref_labels if donor_ref_labels is None
                                      else donor_ref_labels), "swap": swap}
-      return np.asarray(sample({k: tf.constant(v) for k, v in
-                                inputs.items()}))
+      return np.asarray(base.sampled_image(
+          sample({k: tf.constant(v) for k, v in inputs.items()})))
     return generate
 
   @functools.cached_property
@@ -255,20 +253,25 @@ class Label2FaceTask(base.Task):
         pixels.to_unit(labels_lib.colourize(e["mask"])), e["refs"], output,
         e["photo"])
 
-  def evaluate(self, sample, max_examples):
-    swap = SWAP_CLASS if self.config.model.norm_mode == "sean" else None
-    return label2face_metrics.heldout_metrics(
+  def evaluate(self, sample, max_examples, names):
+    swap = SWAP_CLASS if "region_swap" in names else None
+    return label2face_metrics.select(label2face_metrics.heldout_metrics(
         self._generate(sample), self._splits[1],
-        few_shot_metrics.mean_photo(self._splits[0]),
+        heldout.mean_photo(self._splits[0]),
         self.config.train.batch_size, self.config.data.k_refs, max_examples,
-        self.config.model.label_nc, swap_class=swap)
+        self.config.model.label_nc, swap_class=swap,
+        class_colour="class_colour" in names), names)
 
-  def eval_image_batches(self, sample, count, batch_size
-                         ) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
+  def eval_streams(self, sample, count, batch_size
+                   ) -> Dict[str, base.Stream]:
+    return {base.DEFAULT_STREAM: self._eval_batches(sample, count,
+                                                    batch_size)}
+
+  def _eval_batches(self, sample, count, batch_size) -> base.Stream:
     """Held-out targets and the model's faces of their label maps."""
     ds = episodes.make_episode_dataset(
         self._splits[1], batch_size, self.config.data.k_refs, shuffle=True,
-        flip=False, repeat=True, seed=few_shot_metrics.EVAL_SEED)
+        flip=False, repeat=True, seed=heldout.EVAL_SEED)
     generate, done = self._generate(sample), 0
     for batch in ds:
       if done >= count:
@@ -305,6 +308,18 @@ class Label2FaceTask(base.Task):
     metadata["region"] = np.array(layout.CLASS_NAMES)[region]
     return {"regions": base.Embedding(codes[photo, region], metadata,
                                       points.photos[photo])}
+
+  # Serving from files -------------------------------------------------------
+
+  def serving_inputs(self, signature="serving_default"):
+    return serving.input_files(signature, self.config.model)
+
+  def load_serving_inputs(self, files, signature="serving_default"):
+    """Each reference photo is read under its own map (`serving.load_files`)."""
+    return serving.load_files(self.serving_inputs(signature), files,
+                              self.config.model.task, signature,
+                              self.config.data.image_size,
+                              self.config.model.label_nc)
 
 
 def _masks_of(splits, image_ids: np.ndarray) -> np.ndarray:

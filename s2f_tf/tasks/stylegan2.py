@@ -55,8 +55,6 @@ class StyleGAN2Task(unconditional.UnconditionalTask):
       raise ValueError(
           f"--mapping_layers={m.mapping_layers} and --pl_interval="
           f"{t.pl_interval} must be >= 1, --pl_weight={t.pl_weight} >= 0")
-    if m.cam:
-      raise ValueError("--cam is for --task=sketch2face; StyleGAN2 has none")
 
   def build_generator(self):
     m = self.config.model

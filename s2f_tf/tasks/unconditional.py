@@ -6,7 +6,7 @@ DCGAN (Radford et al. 2016, arXiv:1511.06434) trained with any objective of
 """
 
 import functools
-from typing import Iterator, Tuple
+from typing import Dict
 
 import numpy as np
 import tensorflow as tf
@@ -101,10 +101,16 @@ class UnconditionalTask(base.Task):
                        tf.float32)
 
   def sample_grid(self, sample) -> np.ndarray:
-    return summaries.image_grid(np.asarray(sample(self._grid_noise)))
+    output = sample(self._grid_noise)
+    return summaries.image_grid(np.asarray(base.sampled_image(output)),
+                                maps=base.auxiliary_maps(output).values())
 
-  def eval_image_batches(self, sample, count, batch_size
-                         ) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
+  def eval_streams(self, sample, count, batch_size
+                   ) -> Dict[str, base.Stream]:
+    return {base.DEFAULT_STREAM: self._eval_batches(sample, count,
+                                                    batch_size)}
+
+  def _eval_batches(self, sample, count, batch_size) -> base.Stream:
     """Training images against samples of fresh, seeded noise."""
     rng = np.random.RandomState(self.config.train.seed + 1)
     done = 0
@@ -114,7 +120,8 @@ class UnconditionalTask(base.Task):
       n = min(batch_size, count - done, int(batch["image"].shape[0]))
       z = rng.randn(n, self.config.model.z_dim).astype(np.float32)
       yield (pixels.to_uint8(batch["image"][:n].numpy()),
-             pixels.to_uint8(np.asarray(sample(tf.constant(z)))))
+             pixels.to_uint8(np.asarray(base.sampled_image(
+                 sample(tf.constant(z))))))
       done += n
 
   def export_module(self, generator):

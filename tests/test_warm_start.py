@@ -1,0 +1,116 @@
+"""--init_from: partial warm start from another run's checkpoint."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from s2f_tf import checkpointing
+from s2f_tf import config as config_lib
+from s2f_tf import train
+
+
+@pytest.fixture(scope="module")
+def source_run(tmp_path_factory, tiny_data_root):
+  """A 2-step run to start from (seed 0), and its config."""
+  workdir = str(tmp_path_factory.mktemp("source") / "run")
+  config = config_lib.tiny_config(root=tiny_data_root, steps=2,
+                                  checkpoint_every=2, ema_beta=0.5)
+  train.run(config, workdir)
+  return workdir, config
+
+
+def _saved(workdir, part):
+  """{path: value} of one part of the run's newest checkpoint."""
+  path = checkpointing.saved_checkpoints(
+      checkpointing.checkpoint_dir(workdir))[0]
+  reader = tf.train.load_checkpoint(path)
+  return {p: reader.get_tensor(key) for (owner, p), key in
+          checkpointing._saved_paths(reader).items()  # pylint: disable=protected-access
+          if owner == part}
+
+
+def _target(source_config, init_from, **model_overrides):
+  return dataclasses.replace(
+      source_config,
+      model=dataclasses.replace(source_config.model, **model_overrides),
+      train=dataclasses.replace(source_config.train, seed=1,
+                                init_from=init_from))
+
+
+def test_generator_selector_copies_generator_and_ema_only(source_run,
+                                                          tmp_path):
+  src, config = source_run
+  state = train.setup(_target(config, f"{src}:generator"), str(tmp_path))
+  for part, model in (("generator", state.generator),
+                      ("generator_ema", state.ema_generator)):
+    saved = _saved(src, part)
+    assert len(saved) == len(model.variables)
+    for v in model.variables:
+      np.testing.assert_array_equal(v.numpy(), saved[v.path])
+  saved_d = _saved(src, "discriminator")
+  assert not any(np.array_equal(v.numpy(), saved_d[v.path])
+                 for v in state.discriminator.trainable_variables
+                 if "kernel" in v.path)  # Seed 1's own, not the source's.
+  assert int(state.step.numpy()) == 0
+  assert int(state.g_opt.iterations.numpy()) == 0
+
+
+def test_other_shapes_are_skipped_and_named(source_run, tmp_path):
+  src, config = source_run
+  state = train.setup(_target(config, src, d_channels=4), str(tmp_path))
+  g_saved = _saved(src, "generator")
+  for v in state.generator.variables:
+    np.testing.assert_array_equal(v.numpy(), g_saved[v.path])
+  result = checkpointing.warm_start(src, {"discriminator":
+                                          state.discriminator})
+  assert result.skipped  # Every conv of the thinner D has another shape.
+  assert any("is [4, 4, 4, 4] here, [4, 4, 4, 8] there" in s
+             for s in result.skipped), result.skipped
+  assert "skipped" in result.summary() and "loaded" in result.summary()
+
+
+def test_path_prefix_selects_one_network(source_run, tmp_path):
+  src, config = source_run
+  state = train.setup(config_lib.tiny_config(
+      root=config.data.root, seed=1, ema_beta=0.5), str(tmp_path))
+  prefix = "generator/style_mlp/"
+  before = {v.path: v.numpy().copy() for v in state.generator.variables}
+  result = checkpointing.warm_start(f"{src}:{prefix}",
+                                    {"generator": state.generator})
+  saved = _saved(src, "generator")
+  assert result.loaded and all(p.startswith("generator:" + prefix)
+                               for p in result.loaded)
+  for v in state.generator.variables:
+    want = saved[v.path] if v.path.startswith(prefix) else before[v.path]
+    np.testing.assert_array_equal(v.numpy(), want)
+
+
+def test_a_selector_that_matches_nothing_is_an_error(source_run, tmp_path):
+  src, config = source_run
+  state = train.setup(config_lib.tiny_config(root=config.data.root),
+                      str(tmp_path))
+  with pytest.raises(ValueError, match="matched no variable"):
+    checkpointing.warm_start(f"{src}:generator/no_such_layer/",
+                             {"generator": state.generator})
+
+
+def test_a_missing_run_is_a_config_error(source_run, tmp_path):
+  _, config = source_run
+  missing = str(tmp_path / "nowhere")
+  with pytest.raises(ValueError, match="nowhere.*neither a folder"):
+    config_lib.validate(_target(config, f"{missing}:generator"))
+  with pytest.raises(FileNotFoundError, match="holds no checkpoint"):
+    checkpointing.warm_start(str(tmp_path), {})
+
+
+def test_a_resume_keeps_its_own_weights(source_run, tmp_path):
+  src, config = source_run
+  own = str(tmp_path / "own")
+  train.run(config_lib.tiny_config(root=config.data.root, steps=1,
+                                   checkpoint_every=1, seed=2), own)
+  resumed = train.setup(_target(config, src), own)  # Has a checkpoint.
+  saved = _saved(own, "generator")
+  for v in resumed.generator.variables:
+    np.testing.assert_array_equal(v.numpy(), saved[v.path])
