@@ -122,7 +122,9 @@ def check_finite(step: int, player: str, *, finite_terms: Dict[str, float],
                       for n in bad_terms)
     lines.append(f"  non-finite in the forward pass: {shown} "
                  "(--check_numerics=full names the op)")
-  if player == "discriminator" and "generator_output" in bad_terms:
+  # Watched tensors are named bare or under the player ("d/generator_output").
+  if player == "discriminator" and any(
+      n.rsplit("/", 1)[-1] == "generator_output" for n in bad_terms):
     # D's gradients are then only a consequence; blaming D would mislead.
     lines.append("  the generator's output was already non-finite: its last "
                  "update diverged (activations overflow). --check_numerics="

@@ -27,7 +27,6 @@ from s2f_tf import numerics
 from s2f_tf import preemption
 from s2f_tf import precision as precision_lib
 from s2f_tf import profiling
-from s2f_tf import schedules
 from s2f_tf import steps as steps_lib
 from s2f_tf import summaries
 from s2f_tf import tasks
@@ -57,25 +56,16 @@ class RunState:
 
 def _build_players(config, task):
   """Models and optimizers; call under strategy.scope()."""
-  t = config.train
   generator, discriminator = task.build_generator(), task.build_discriminator()
   ema_generator = None
-  if t.ema_beta > 0:
+  if config.train.ema_beta > 0:
     ema_generator = task.build_generator()
     ema_generator.trainable = False
     ema_generator.set_weights(generator.get_weights())
-  # RMSprop for weight-clipped WGAN, as in Arjovsky et al. 2017.
-  kind = "rmsprop" if t.gan_loss == "wgan" else "adam"
-  g_lr = schedules.learning_rate(t.g_lr, t.steps, t.lr_decay_steps)
-  d_lr = schedules.learning_rate(t.d_lr, t.steps, t.lr_decay_steps,
-                                 updates_per_step=t.n_critic)
-  g_opt = precision_lib.make_optimizer(kind, g_lr, t.beta1, t.beta2,
-                                       t.precision, "g_opt")
-  d_opt = precision_lib.make_optimizer(kind, d_lr, t.beta1, t.beta2,
-                                       t.precision, "d_opt")
-  g_opt.build(generator.trainable_variables)
-  d_opt.build(discriminator.trainable_variables)
-  return generator, discriminator, ema_generator, g_opt, d_opt
+  optimizers = task.make_optimizers()
+  optimizers["g"].build(generator.trainable_variables)
+  optimizers["d"].build(discriminator.trainable_variables)
+  return generator, discriminator, ema_generator, optimizers
 
 
 def setup(config: config_lib.Config, workdir: str,
@@ -92,8 +82,9 @@ def setup(config: config_lib.Config, workdir: str,
   task = tasks.make_task(config)
   dataset = task.make_dataset()
   with strategy.scope():
-    generator, discriminator, ema_generator, g_opt, d_opt = _build_players(
+    generator, discriminator, ema_generator, optimizers = _build_players(
         config, task)
+    g_opt, d_opt = optimizers["g"], optimizers["d"]
     step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
   distribute.seed_workers_apart(strategy, t.seed)
   checkpoint = checkpointing.make_checkpoint(generator, discriminator, g_opt,
@@ -115,8 +106,9 @@ def setup(config: config_lib.Config, workdir: str,
     d_opt.learning_rate.assign(t.d_lr)
   dist_dataset = distribute.distribute_dataset(strategy, dataset, t.batch_size)
   train_steps = steps_lib.TrainSteps(config, strategy, task, generator,
-                                     discriminator, g_opt, d_opt,
-                                     dist_dataset.element_spec, ema_generator)
+                                     discriminator, optimizers,
+                                     dist_dataset.element_spec, step,
+                                     ema_generator)
   sample = task.make_sampler(ema_generator or generator)
   return RunState(config, workdir, strategy, task, dist_dataset, generator,
                   discriminator, ema_generator, g_opt, d_opt, step,
@@ -163,7 +155,6 @@ class Loop:
     self.guard = numerics.GraphGuard()
     self.collapse = numerics.CollapseMonitor(t.collapse_patience,
                                              t.stop_on_collapse)
-    self.paths = state.steps.variable_paths()
     self.skipped = 0
     # On the chief only: the other workers would compute the same numbers
     # and throw them away.
@@ -179,7 +170,7 @@ class Loop:
     if start >= self.t.steps:
       logging.info("Already trained to step %d of %d.", start, self.t.steps)
     progbar = keras.utils.Progbar(self.t.steps, stateful_metrics=[
-        "steps/s", "g_total", "d_total"], unit_name="step")
+        "steps/s", "g/total", "d/total"], unit_name="step")
     progbar.update(start)
     tick, tick_step = time.time(), start
     last = {}
@@ -198,8 +189,8 @@ class Loop:
           tick, tick_step = time.time(), done
           scalars = self._log(done, last, rate)
           progbar.update(done, [("steps/s", rate),
-                                ("g_total", scalars["g_total"]),
-                                ("d_total", scalars["d_total"])])
+                                ("g/total", scalars["g/total"]),
+                                ("d/total", scalars["d/total"])])
         self._periodic(done)
         stop.check()
     self._save()
@@ -228,9 +219,9 @@ class Loop:
     except tf.errors.InvalidArgumentError as e:
       if self.t.check_numerics != "full":
         raise
-      paths = self.paths["g"] + self.paths["d"]
+      paths = self.s.steps.variable_paths()
       raise numerics.explain_check_numerics_error(
-          e, int(self.s.step.numpy()), paths) from None
+          e, int(self.s.step.numpy()), paths["g"] + paths["d"]) from None
 
   def _call(self, name: str, function, *args):
     """Calls a step; the first call finalizes its graph (warm-up)."""
@@ -247,23 +238,25 @@ class Loop:
 
   def _train_step(self, step: int) -> Dict[str, steps_lib.StepResult]:
     steps, t = self.s.steps, self.t
-    if steps.shares_pass(step):  # One batch, one G forward, both.
-      d_out, g_out = self._call("shared_step", steps.shared_step,
-                                next(self.iterator))
-      self._check(step, "discriminator", d_out, "d")
+    phase = steps.phase(step)
+    if phase.shared_pass:  # One batch, one G forward, both.
+      name, function = steps.named("shared_step", phase)
+      d_out, g_out = self._call(name, function, next(self.iterator))
+      self._check(step, "discriminator", d_out, "d", phase)
     else:
       for c in range(t.n_critic):
-        name, function = steps.step_for("d", step * t.n_critic + c)
+        name, function = steps.step_for("d", step * t.n_critic + c, phase)
         d_out = self._call(name, function, next(self.iterator))
-        self._check(step, "discriminator", d_out, "d")
-      name, function = steps.step_for("g", step)
+        self._check(step, "discriminator", d_out, "d", phase)
+      name, function = steps.step_for("g", step, phase)
       g_out = self._call(name, function, next(self.iterator))
-    self._check(step, "generator", g_out, "g")
+    self._check(step, "generator", g_out, "g", phase)
     self.s.step.assign_add(1)
+    self.s.task.after_step(step, self.s.generator, self.s.discriminator)
     return {"d": d_out, "g": g_out}
 
   def _check(self, step: int, player: str, out: steps_lib.StepResult,
-             key: str) -> None:
+             key: str, phase) -> None:
     # One scalar copied to the host per step: the price of stopping in the
     # step where a NaN appears. The rest stays put until a log step.
     if float(out.all_finite) >= 1.0:
@@ -272,7 +265,7 @@ class Loop:
         step, player, finite_terms=_fetch(out.finite_terms),
         finite_grads=out.finite_grads.numpy(),
         values=_fetch(out.measurements), loss_scale=float(out.loss_scale),
-        variable_paths=self.paths[key],
+        variable_paths=self.s.steps.variable_paths(phase)[key],
         loss_scaled=self.t.precision == "mixed_float16")
     if not ok:
       self.skipped += 1
@@ -291,7 +284,7 @@ class Loop:
     scalars = {}
     for key, out in last.items():
       scalars.update(_fetch(out.measurements))
-      scalars[f"{key}_loss_scale"] = float(out.loss_scale)
+      scalars[f"{key}/loss_scale"] = float(out.loss_scale)
     scalars["steps_per_second"] = rate
     if self.chief:
       with self._writing_events():
@@ -324,8 +317,9 @@ class Loop:
                                           f"step_{step:07d}.png"))
 
   def _write_histograms(self, step: int) -> None:
-    g_grads, d_grads = self._call("gradients", self.s.steps.gradients,
-                                  next(self.iterator))
+    # Under the phase of the iteration just run (`step` counts done ones).
+    g_grads, d_grads = self._call(
+        *self.s.steps.named("gradients", step - 1), next(self.iterator))
     variables = self.s.steps.variables
     with self._writing_events():
       summaries.write_histograms(self.writer, step, "generator",

@@ -14,8 +14,10 @@ from s2f_tf import config as config_lib
 from s2f_tf import summaries
 
 ESCAPE_ME = "faces/<b>bold</b>&co"  # A config value the HTML must escape.
-FEW_SHOT_LOSSES = ("d_adv", "d_r1", "d_total", "g_adv", "g_fm", "g_l1",
-                   "g_total", "output_std", "steps_per_second")
+# As the loop names them: by player ("d/", "g/").
+FEW_SHOT_LOSSES = ("d/adv", "d/r1", "d/total", "g/adv", "g/fm", "g/l1",
+                   "g/total", "g/output_std", "steps_per_second")
+# As runs written before the player namespaces named them.
 SPADE_LOSSES = ("D_real", "D_fake", "GAN", "GAN_Feat", "VGG", "KLD",
                 "steps_per_second")
 

@@ -172,11 +172,11 @@ def _differences(first, second, summands, skip):
 def _step(state, batch):
   """The lazy-R1 D step (adversarial loss + R1) and the G step (+ EMA), or
   the shared step when the config has --shared_generator_pass."""
-  if state.steps.shared_step is not None:
-    state.steps.shared_step(batch)
+  if state.steps.phase().shared_pass:
+    state.steps.function("shared_step")(batch)
     return
-  state.steps.d_step_reg(batch)
-  state.steps.g_step(batch)
+  state.steps.function("d_step_reg")(batch)
+  state.steps.function("g_step")(batch)
 
 
 def _restart(state, start):

@@ -89,12 +89,10 @@ class TwoStreamTask(base.Task):
   def dummy_forwards(self, generator, discriminator):
     raise NotImplementedError
 
-  def d_terms(self, generator, discriminator, batch, regularize,
-              generated=None):
+  def d_terms(self, generator, discriminator, batch, context):
     raise NotImplementedError
 
-  def g_terms(self, generator, discriminator, batch, regularize,
-              generated=None):
+  def g_terms(self, generator, discriminator, batch, context):
     raise NotImplementedError
 
   def export_module(self, generator):

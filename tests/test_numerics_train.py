@@ -76,7 +76,7 @@ def test_shared_step_names_the_poisoned_layer_and_stops_that_step(
   text = str(info.value)
   assert "generator step at step 4" in text
   assert f"first bad layer (backprop order): {POISONED}" in text
-  assert set(loop.guard.functions) == {"shared_step"}
+  assert set(loop.guard.functions) == {"shared/shared_step"}
   assert int(state.step.numpy()) == 4  # Stopped in the poisoned step.
   latest = tf.train.latest_checkpoint(checkpointing.checkpoint_dir(workdir))
   assert latest.endswith("ckpt-4")
@@ -125,14 +125,15 @@ def test_float16_overflow_skips_the_step_and_halves_the_scale(
     scale_before = float(state.g_opt.dynamic_scale.numpy())
     loop = train.Loop(state)
     batch = next(loop.iterator)
-    out = state.steps.g_step(batch)
+    out = state.steps.function("g_step")(batch)
     assert float(out.all_finite) == 0.0
     assert not numerics.check_finite(
         0, "generator",
         finite_terms={k: float(v) for k, v in out.finite_terms.items()},
         finite_grads=out.finite_grads.numpy(),
         values={k: float(v) for k, v in out.measurements.items()},
-        loss_scale=float(out.loss_scale), variable_paths=loop.paths["g"],
+        loss_scale=float(out.loss_scale),
+        variable_paths=state.steps.variable_paths(0)["g"],
         loss_scaled=True)
     after = [v.numpy() for v in state.generator.trainable_variables]
     for a, b in zip(before, after):
@@ -140,7 +141,7 @@ def test_float16_overflow_skips_the_step_and_halves_the_scale(
     assert float(state.g_opt.dynamic_scale.numpy()) == scale_before / 2
     results = loop.run()  # And training goes on.
   assert results["step"] == 3
-  assert np.isfinite(results["last"]["g"]["g_total"])
+  assert np.isfinite(results["last"]["g"]["g/total"])
 
 
 @pytest.mark.parametrize("stop", [False, True])
@@ -170,7 +171,8 @@ def test_long_run_never_retraces_and_writes_histograms(tiny_config, tmp_path):
   loop = train.Loop(state)
   loop.run()
   names = set(loop.guard.functions)
-  assert names == {"d_step", "d_step_reg", "g_step", "sample", "gradients"}
+  assert names == {"train/d_step", "train/d_step_reg", "train/g_step",
+                   "sample", "train/gradients"}
   for name, function in loop.guard.functions.items():
     assert function.experimental_get_tracing_count() == 1, name
     assert function.get_concrete_function().graph.finalized, name

@@ -69,6 +69,17 @@ def built(tmp_path_factory):
 
 def test_groups_follow_the_documented_rule():
   groups = {name: curves.group_of(name) for name in (
+      "d/adv", "d/r1", "d/D_real", "d/total", "g/adv", "g/l1", "g/GAN",
+      "g/d_like_name", "g/total", "steps_per_second", "g/output_std",
+      "d/loss_scale")}
+  assert {n for n, g in groups.items() if g == "discriminator"} == {
+      "d/adv", "d/r1", "d/D_real", "d/total"}
+  assert {n for n, g in groups.items() if g == "measurements"} == {
+      "steps_per_second", "g/output_std", "d/loss_scale"}
+
+
+def test_old_runs_without_namespaces_group_by_the_d_prefix():
+  groups = {name: curves.group_of(name) for name in (
       "d_adv", "d_r1", "D_real", "D_fake", "g_adv", "g_l1", "GAN",
       "GAN_Feat", "VGG", "KLD", "steps_per_second", "output_std",
       "loss_scale")}

@@ -41,7 +41,7 @@ def _rounding_only_gradients(state, batch):
   summation changes, into a full step of either sign."""
   paths = set()
   for key, owner, grads in zip("gd", ("generator", "discriminator"),
-                               state.steps.gradients(batch)):
+                               state.steps.function("gradients")(batch)):
     for v, g in zip(state.steps.variables[key], grads):
       if np.abs(g.numpy()).max() < 1e-5:  # Real ones here are above 1e-3.
         paths.add(f"{owner}/{v.path}")
@@ -73,14 +73,14 @@ def test_shared_step_equals_d_step_then_g_step(train_overrides,
       np.testing.assert_array_equal(value, before[name], err_msg=name)
     batch = next(iter(alternating.dataset))
     g_state = [v.numpy() for v in alternating.generator.non_trainable_variables]
-    d_out = alternating.steps.d_step(batch)
+    d_out = alternating.steps.function("d_step")(batch)
     # The D step's G forward also advances G's training-time state (the
     # spectral-norm u of label2face's G); the shared pass does so once.
     for v, value in zip(alternating.generator.non_trainable_variables,
                         g_state):
       v.assign(value)
-    g_out = alternating.steps.g_step(batch)
-    shared_d, shared_g = shared.steps.shared_step(batch)
+    g_out = alternating.steps.function("g_step")(batch)
+    shared_d, shared_g = shared.steps.function("shared_step")(batch)
   expected = _state_variables(alternating)
   moved = [n for n in expected if not np.array_equal(expected[n], before[n])]
   assert any(n.startswith("generator/") for n in moved)
@@ -130,8 +130,8 @@ class _CountingIterator:
 
 
 @pytest.mark.parametrize("shared_pass_steps,drawn,functions", [
-    (0, 5, {"shared_step"}),  # Alternating steps would draw 10.
-    (3, 3 + 2 * 2, {"shared_step", "d_step", "g_step"}),
+    (0, 5, {"shared/shared_step"}),  # Alternating steps would draw 10.
+    (3, 3 + 2 * 2, {"shared/shared_step", "train/d_step", "train/g_step"}),
 ])
 def test_loop_draws_one_batch_per_shared_step_and_traces_once(
     shared_pass_steps, drawn, functions, tiny_config, tmp_path):
@@ -148,8 +148,8 @@ def test_loop_draws_one_batch_per_shared_step_and_traces_once(
   assert set(loop.guard.functions) == functions
   for function in loop.guard.functions.values():
     assert function.experimental_get_tracing_count() == 1
-  assert {"d_total", "d_adv"} <= set(results["last"]["d"])
-  assert {"g_total", "g_l1"} <= set(results["last"]["g"])
+  assert {"d/total", "d/adv"} <= set(results["last"]["d"])
+  assert {"g/total", "g/l1"} <= set(results["last"]["g"])
 
 
 def test_run_with_the_flag_lowers_l1_and_records_it(tiny_config, tmp_path):
@@ -164,7 +164,7 @@ def test_run_with_the_flag_lowers_l1_and_records_it(tiny_config, tmp_path):
       size_guidance={event_accumulator.TENSORS: 0})
   events.Reload()
   l1 = [float(tf.make_ndarray(e.tensor_proto))
-        for e in events.Tensors("train/g_l1")]
+        for e in events.Tensors("train/g/l1")]
   assert len(l1) == 8
   assert np.mean(l1[-2:]) < 0.8 * np.mean(l1[:2])
 

@@ -15,7 +15,8 @@ def _train(config, workdir, batch=None):
   before = state.generator(inputs).numpy()
   losses = []
   for _ in range(STEPS):
-    for out in (state.steps.d_step(batch), state.steps.g_step(batch)):
+    for kind in ("d_step", "g_step"):
+      out = state.steps.function(kind)(batch)
       assert float(out.all_finite) == 1.0
       losses.append({k: float(v) for k, v in out.measurements.items()})
   return batch, before, state.generator(inputs).numpy(), losses

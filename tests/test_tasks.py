@@ -9,11 +9,14 @@ import numpy as np
 from PIL import Image
 import pytest
 import tensorflow as tf
+from tensorboard.backend.event_processing import event_accumulator
 
+from s2f_tf import checkpointing
 from s2f_tf import config as config_lib
 from s2f_tf import evaluate
 from s2f_tf import export
 from s2f_tf import losses
+from s2f_tf import numerics
 from s2f_tf import pixels
 from s2f_tf import tasks
 from s2f_tf import train
@@ -59,8 +62,8 @@ def test_wgan_gp_dcgan_200_steps_does_not_collapse(tiny_data_root, tmp_path):
                          log_every=50)
   results = train.run(config, str(tmp_path))
   assert results["step"] == 200
-  assert np.isfinite(results["last"]["d"]["d_total"])
-  assert results["last"]["g"]["output_std"] > 0.05  # Samples still vary.
+  assert np.isfinite(results["last"]["d"]["d/total"])
+  assert results["last"]["g"]["g/output_std"] > 0.05  # Samples still vary.
   with Image.open(results["progress_gif"]) as gif:
     assert gif.n_frames >= 2
 
@@ -76,8 +79,8 @@ def test_cam_r2_and_weight_decay_terms_train(tiny_config, tmp_path):
   loop = train.Loop(state)
   results = loop.run()
   d, g = results["last"]["d"], results["last"]["g"]
-  assert {"d_cam", "d_r2", "d_l2"} <= set(d)
-  assert {"g_cam", "g_l2"} <= set(g)
+  assert {"d/cam", "d/r2", "d/l2"} <= set(d)
+  assert {"g/cam", "g/l2"} <= set(g)
   assert all(np.isfinite(v) for v in list(d.values()) + list(g.values()))
 
 
@@ -120,15 +123,15 @@ class ToyTask(base.Task):
   def _noise(self, batch):
     return tf.random.normal([tf.shape(batch["image"])[0], 4])
 
-  def d_terms(self, generator, discriminator, batch, regularize):
+  def d_terms(self, generator, discriminator, batch, context):
     fake = generator(self._noise(batch))
-    return base.LossTerms({"d_adv": losses.hinge_discriminator_loss(
+    return base.LossTerms({"adv": losses.hinge_discriminator_loss(
         discriminator(batch["image"]), discriminator(fake))})
 
-  def g_terms(self, generator, discriminator, batch, regularize):
+  def g_terms(self, generator, discriminator, batch, context):
     fake = generator(self._noise(batch))
     l1 = tf.reduce_mean(tf.abs(fake - batch["image"]))
-    return base.LossTerms({"g_l1": l1}, {"output_std": base.output_std(fake)},
+    return base.LossTerms({"l1": l1}, {"output_std": base.output_std(fake)},
                           {"generator_output": fake})
 
   def make_sampler(self, generator):
@@ -249,3 +252,308 @@ def test_few_shot_evaluation_does_not_depend_on_the_training_batch(
   results = [tasks.make_task(tiny_config(batch_size=b)).evaluate(
       first_ref, 16, ("psnr", "ssim")) for b in (2, 4)]
   assert results[0] == results[1]
+
+
+# A two-domain family, defined here alone: generators a2b and b2a inside one
+# G container, discriminators a and b inside one D container, cycle terms,
+# and a first phase that freezes b2a (as pix2pixHD freezes its global
+# generator while the local enhancer warms up).
+
+DOMAIN_COLOURS = {"a": (0.5, -0.5, 0.0), "b": (-0.25, 0.25, 0.75)}
+WARMUP = 3  # Iterations with b2a frozen.
+
+
+class _TwoGenerators(keras.Model):
+  """Per-pixel maps a -> b and b -> a; variables "generator/a2b/...", ..."""
+
+  def __init__(self, **kwargs):
+    super().__init__(**kwargs)
+    self.a2b = keras.Sequential([keras.layers.Dense(3, name="dense")],
+                                name="a2b")
+    self.b2a = keras.Sequential([keras.layers.Dense(3, name="dense")],
+                                name="b2a")
+
+  def call(self, images):
+    return {"b": self.a2b(images["a"]), "a": self.b2a(images["b"])}
+
+
+class _TwoDiscriminators(keras.Model):
+  """One real/fake logit per image of each domain."""
+
+  def __init__(self, **kwargs):
+    super().__init__(**kwargs)
+    for d in "ab":
+      setattr(self, d, keras.Sequential(
+          [keras.layers.GlobalAveragePooling2D(),
+           keras.layers.Dense(1, name="logit")], name=d))
+
+  def call(self, images):
+    return {d: getattr(self, d)(images[d]) for d in images}
+
+
+def _nan_gradient_from(step, first_bad):
+  """Identity whose gradient is NaN once `step` (a tensor) >= first_bad."""
+  @tf.custom_gradient
+  def poisoned(x):
+    def grad(dy):
+      return dy * tf.where(step >= first_bad, np.nan, 1.0)
+    return tf.identity(x), grad
+  return poisoned
+
+
+class CycleToyTask(base.Task):
+  """Constant-colour domains a and b, translated both ways with cycle L1.
+
+  Records every weight of G after each iteration (`after_step`) and the
+  first-built G's initial weights, so a test can watch the frozen phase.
+  """
+
+  MODELS = ("cycle_toy",)
+  MEASURES = {"l1": "mean |a2b(a) - b's colour|"}
+  NAN_FROM = None  # With a step, a2b's gradient turns NaN from that step.
+
+  def __init__(self, config):
+    super().__init__(config)
+    self.initial, self.history = None, []
+
+  def make_dataset(self):
+    size, batch = self.config.data.image_size, self.config.train.batch_size
+    return tf.data.Dataset.from_tensors({
+        d: tf.broadcast_to(tf.constant(c), [batch, size, size, 3])
+        for d, c in DOMAIN_COLOURS.items()}).repeat()
+
+  def _dummy(self):
+    size = self.config.data.image_size
+    return {d: tf.zeros([1, size, size, 3]) for d in "ab"}
+
+  def build_generator(self):
+    generator = _TwoGenerators(name="generator")
+    generator(self._dummy())
+    if self.initial is None:  # The trained G (the EMA copy comes second).
+      self.initial = {v.path: v.numpy().copy() for v in generator.variables}
+    return generator
+
+  def build_discriminator(self):
+    discriminator = _TwoDiscriminators(name="discriminator")
+    discriminator(self._dummy())
+    return discriminator
+
+  def dummy_forwards(self, generator, discriminator):
+    return (lambda: generator(self._dummy()),
+            lambda: discriminator(self._dummy()))
+
+  def phases(self):
+    return (base.Phase("warmup", 0, WARMUP, frozen=("generator/b2a/",)),
+            base.Phase("train", WARMUP, self.config.train.steps))
+
+  def d_terms(self, generator, discriminator, batch, context):
+    fake = tf.nest.map_structure(tf.stop_gradient, generator(batch))
+    real_logits, fake_logits = discriminator(batch), discriminator(fake)
+    return base.LossTerms({
+        f"adv_{d}": losses.hinge_discriminator_loss(real_logits[d],
+                                                    fake_logits[d])
+        for d in "ab"})
+
+  def g_terms(self, generator, discriminator, batch, context):
+    fake_b = generator.a2b(batch["a"])
+    if self.NAN_FROM is not None:
+      fake_b = _nan_gradient_from(context.step, self.NAN_FROM)(fake_b)
+    fake = {"a": generator.b2a(batch["b"]), "b": fake_b}
+    logits = discriminator(fake)
+    terms = {f"adv_{d}": losses.hinge_generator_loss(logits[d]) for d in "ab"}
+    terms["cycle_a"] = losses.l1_reconstruction_loss(
+        batch["a"], generator.b2a(fake_b))
+    terms["cycle_b"] = losses.l1_reconstruction_loss(
+        batch["b"], generator.a2b(fake["a"]))
+    terms["l1"] = losses.l1_reconstruction_loss(batch["b"], fake_b)
+    return base.LossTerms(terms, {"output_std": base.output_std(fake_b)},
+                          {"generator_output": fake_b})
+
+  def after_step(self, step, generator, discriminator):
+    self.history.append((step, {v.path: v.numpy().copy()
+                                for v in generator.variables}))
+
+  def make_sampler(self, generator):
+    return tf.function(lambda a: generator.a2b(a, training=False),
+                       input_signature=[sig.spec(4, tf.float32, "a")])
+
+  def _domain(self, d, n):
+    size = self.config.data.image_size
+    return tf.broadcast_to(tf.constant(DOMAIN_COLOURS[d]), [n, size, size, 3])
+
+  def sample_grid(self, sample):
+    return pixels.to_uint8(np.asarray(sample(self._domain("a", 1)))[0])
+
+  def collapse_signals(self):
+    return {}  # A constant output is this task's goal.
+
+  def evaluate(self, sample, max_examples, names):
+    del names  # "l1", the only one.
+    out = np.asarray(sample(self._domain("a", max_examples)))
+    return {"model": {"l1": float(np.abs(out - DOMAIN_COLOURS["b"]).mean())}}
+
+  def eval_streams(self, sample, count, batch_size):
+    del batch_size
+    def stream():
+      out = np.asarray(sample(self._domain("a", count)))
+      yield pixels.to_uint8(self._domain("b", count).numpy()), \
+          pixels.to_uint8(out)
+    return {base.DEFAULT_STREAM: stream()}
+
+  def export_module(self, generator):
+    return CycleToyExport(generator)
+
+
+class CycleToyExport(sig.ExportModule):
+  SIGNATURES = ("serving_default",)
+
+  def __init__(self, generator):
+    super().__init__(generator, name="cycle_toy")
+    self._a2b = generator.a2b.__call__
+
+  @tf.function(input_signature=[sig.spec(4, tf.float32, "a")])
+  def serving_default(self, a):
+    return {"image": self._a2b(a)}
+
+  def examples(self, rng):
+    a = rng.uniform(-1, 1, (2, 4, 4, 3)).astype(np.float32)
+    return {"serving_default": sig.Example(
+        {"a": a}, np.asarray(self._a2b(a)), 1e-5)}
+
+
+def _cycle_toy_config(tiny_config, task="cycle_toy", **overrides):
+  if task not in tasks.names():
+    tasks.register(task, {"cycle_toy": CycleToyTask,
+                          "cycle_toy_nan": CycleToyNaNTask}[task])
+  config = tiny_config(**{
+      "steps": 6, "weight_decay": 1e-2, "g_lr": 1e-2, "d_lr": 1e-2,
+      "log_every": 1, "image_every": 6, "checkpoint_every": WARMUP,
+      "histogram_every": 6, "ema_beta": 0.5, **overrides})
+  return dataclasses.replace(config, model=dataclasses.replace(
+      config.model, task=task, model=""))
+
+
+def _checkpoint_values(workdir, step):
+  path = os.path.join(checkpointing.checkpoint_dir(workdir), f"ckpt-{step}")
+  reader = tf.train.load_checkpoint(path)
+  return {name: reader.get_tensor(name)
+          for name, _ in tf.train.list_variables(path)}
+
+
+def test_two_generators_train_with_b2a_frozen_bit_for_bit_in_warmup(
+    tiny_config, tmp_path):
+  workdir = str(tmp_path / "cycle")
+  config = _cycle_toy_config(tiny_config)
+  captured = {}
+  make_task = tasks.make_task
+
+  def keep(config):  # The run's task, to read what it recorded.
+    captured["task"] = make_task(config)
+    return captured["task"]
+
+  with pytest.MonkeyPatch.context() as patch:
+    patch.setattr(tasks, "make_task", keep)
+    results = train.run(config, workdir)
+  assert results["step"] == 6
+  assert {"d/adv_a", "d/adv_b", "d/l2", "d/total"} == set(results["last"]["d"])
+  assert {"g/cycle_a", "g/cycle_b", "g/l1", "g/l2", "g/total",
+          "g/output_std"} <= set(results["last"]["g"])
+  task = captured["task"]
+  assert [step for step, _ in task.history] == list(range(6))
+  b2a = [p for p in task.initial if p.startswith("generator/b2a/")]
+  a2b = [p for p in task.initial if p.startswith("generator/a2b/")]
+  assert b2a and a2b
+  for step, weights in task.history:
+    for path in b2a:  # Frozen through the warm-up, weight decay and all.
+      same = np.array_equal(weights[path], task.initial[path])
+      assert same == (step < WARMUP), (step, path)
+    for path in a2b:
+      assert not np.array_equal(weights[path], task.initial[path]), path
+
+  # Checkpoints keep each network under its path; Adam never saw b2a in
+  # the warm-up (its moments are still zero), and did after it.
+  for step, b2a_moved in ((WARMUP, False), (6, True)):
+    values = _checkpoint_values(workdir, step)
+    moments = [n for n in values
+               if "generator_b2a_dense_kernel" in n and "opt" in n]
+    assert moments, sorted(values)
+    assert any(np.any(values[n]) for n in moments) == b2a_moved, moments
+  names = " ".join(_checkpoint_values(workdir, 6))
+  for network in ("generator/a2b/dense", "generator/b2a/dense",
+                  "discriminator/a/logit", "discriminator/b/logit"):
+    # The checkpoint escapes "/" inside a key as ".S".
+    assert network.replace("/", ".S") in names, network
+  events = event_accumulator.EventAccumulator(
+      os.path.join(workdir, "train"),
+      size_guidance={event_accumulator.TENSORS: 0})
+  events.Reload()
+  tags = set(events.Tags()["tensors"])
+  assert "weights/generator/generator/b2a/dense/kernel" in tags
+  assert "grads/discriminator/discriminator/a/logit/kernel" in tags
+
+  again = evaluate.evaluate_workdir(workdir, max_examples=4)  # Restored.
+  assert again["step"] == 6 and np.isfinite(again["model"]["l1"])
+  task, generator, _ = export.restore_for_serving(workdir)
+  path = export.export(task, generator, str(tmp_path / "serving"))
+  image = tf.saved_model.load(path).signatures["serving_default"](
+      a=tf.zeros([1, 2, 2, 3]))["image"]
+  assert image.shape == (1, 2, 2, 3)
+
+
+class CycleToyNaNTask(CycleToyTask):
+  NAN_FROM = WARMUP + 1  # In the second phase.
+
+
+def test_a_nan_in_one_network_names_it_and_no_phase_retraces(
+    tiny_config, tmp_path):
+  config = _cycle_toy_config(tiny_config, "cycle_toy_nan",
+                             checkpoint_every=100, histogram_every=0)
+  loop = train.Loop(train.setup(config, str(tmp_path)))
+  with pytest.raises(numerics.NumericsError) as info:
+    loop.run()
+  text = str(info.value)
+  assert f"generator step at step {WARMUP + 1}" in text
+  assert "first bad layer (backprop order): generator/a2b/dense" in text
+  assert "generator/b2a" not in text
+  assert set(loop.guard.functions) == {
+      "warmup/d_step", "warmup/g_step", "train/d_step", "train/g_step"}
+  for name, function in loop.guard.functions.items():
+    assert function.experimental_get_tracing_count() == 1, name
+
+
+def test_phases_are_checked_in_one_line(tiny_config):
+  paths = ["generator/a2b/dense/kernel", "discriminator/a/logit/kernel"]
+  base.check_phases((base.Phase("p", 0, 2), base.Phase("q", 2, 6)), 6,
+                    paths)
+  for phases, message in (
+      ((), "declares no phases"),
+      ((base.Phase("p", 0, 2), base.Phase("p", 2, 6)), "'p' is used twice"),
+      ((base.Phase("p", 0, 2), base.Phase("q", 3, 6)),
+       r"'q' covers \[3, 6\) but must start at 2"),
+      ((base.Phase("p", 0, 4), base.Phase("q", 2, 6)),
+       r"'q' covers \[2, 6\) but must start at 4"),
+      ((base.Phase("p", 0, 5),), "the phases end at 5, not at --steps=6"),
+      ((base.Phase("p", 0, 6, frozen=("generator/b2a/",)),),
+       "freezes 'generator/b2a/', which no variable's path starts with")):
+    with pytest.raises(ValueError, match=message) as info:
+      base.check_phases(phases, 6, paths)
+    assert "\n" not in str(info.value)
+
+
+class _TwiceNamedTask(ToyTask):
+  def g_terms(self, generator, discriminator, batch, context):
+    out = super().g_terms(generator, discriminator, batch, context)
+    return base.LossTerms(out.terms, {"l1": out.terms["l1"]})
+
+
+def test_a_term_and_a_measurement_of_one_name_is_an_error(tiny_config,
+                                                          tmp_path):
+  if "twice_named" not in tasks.names():
+    tasks.register("twice_named", _TwiceNamedTask)
+  config = tiny_config(ema_beta=0.0)
+  config = dataclasses.replace(config, model=dataclasses.replace(
+      config.model, task="twice_named", model="toy"))
+  state = train.setup(config, str(tmp_path))
+  with pytest.raises(ValueError, match="names g/l1 both as a loss term and "
+                     "as a measurement; rename one"):
+    state.steps.function("g_step")(next(iter(state.dataset)))

@@ -47,8 +47,9 @@ def test_each_mode_trains_with_spade_loss_names(mode, tiny_data_root,
                       eval_episodes=8)
   results = train.run(config, str(tmp_path))
   d, g = results["last"]["d"], results["last"]["g"]
-  assert {"D_real", "D_fake"} <= set(d) and "d_adv" not in d
-  expected = {"GAN", "GAN_Feat", "L1"} | ({"KLD"} if "vae" in mode else set())
+  assert {"d/D_real", "d/D_fake"} <= set(d) and "d/adv" not in d
+  expected = {"g/GAN", "g/GAN_Feat", "g/L1"} | (
+      {"g/KLD"} if "vae" in mode else set())
   assert expected <= set(g) and all(np.isfinite(v) for v in g.values())
   with open(os.path.join(tmp_path, "eval.json")) as f:
     metrics = json.load(f)

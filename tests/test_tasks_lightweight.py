@@ -35,13 +35,15 @@ def test_d_pays_the_weighted_reconstruction_loss(tiny_data_root, tmp_path):
   state = train.setup(_config(tiny_data_root, lambda_recon=0.0),
                       str(tmp_path / "off"))
   batch = next(iter(state.dataset))
-  assert state.steps.d_step(batch).measurements["d_recon"].numpy() == 0.0
+  d_step = state.steps.function("d_step")
+  assert d_step(batch).measurements["d/recon"].numpy() == 0.0
   state = train.setup(_config(tiny_data_root, lambda_recon=2.0),
                       str(tmp_path / "on"))
   d = state.discriminator
   before = {v.path: v.numpy() for v in d.trainable_variables
             if v.path.startswith("decoder_")}
-  recon = state.steps.d_step(batch).measurements["d_recon"].numpy()
+  recon = state.steps.function("d_step")(batch).measurements[
+      "d/recon"].numpy()
   assert 0.0 < recon < 2.0 * 2.0  # 2 x L1 of [-1, 1] images.
   assert any(not np.allclose(before[v.path], v.numpy())
              for v in d.trainable_variables if v.path in before)

@@ -44,17 +44,17 @@ def test_lazy_r1_and_path_length_run_as_their_own_steps(tiny_data_root,
   state = train.setup(_config(tiny_data_root), str(tmp_path))
   steps = state.steps
   assert [steps.step_for("g", i)[0] for i in range(4)] == [
-      "g_step_reg", "g_step", "g_step_reg", "g_step"]
+      "train/g_step_reg", "train/g_step", "train/g_step_reg", "train/g_step"]
   batch = next(iter(state.dataset))
   g = state.generator
-  out = steps.g_step_reg(batch).measurements
+  out = steps.function("g_step_reg")(batch).measurements
   pl_mean = g.pl_mean.numpy()
-  assert pl_mean > 0 and out["g_pl"].numpy() > 0
-  np.testing.assert_allclose(out["pl_mean"].numpy(), pl_mean)
-  assert "g_pl" not in steps.g_step(batch).measurements
+  assert pl_mean > 0 and out["g/pl"].numpy() > 0
+  np.testing.assert_allclose(out["g/pl_mean"].numpy(), pl_mean)
+  assert "g/pl" not in steps.function("g_step")(batch).measurements
   np.testing.assert_allclose(g.pl_mean.numpy(), pl_mean)  # Lazy: unchanged.
   assert np.abs(g.w_avg.numpy()).max() > 0  # The G step moved w_avg.
-  assert "d_r1" in steps.d_step_reg(batch).measurements
+  assert "d/r1" in steps.function("d_step_reg")(batch).measurements
 
 
 @pytest.mark.parametrize("precision", ["mixed_float16", "mixed_bfloat16"])
@@ -65,7 +65,7 @@ def test_trains_under_mixed_precision(precision, tiny_data_root, tmp_path):
   assert results["step"] == 2
   for player in ("d", "g"):
     assert all(np.isfinite(v) for v in results["last"][player].values())
-  assert "g_pl" in results["last"]["g"] and "d_r1" in results["last"]["d"]
+  assert "g/pl" in results["last"]["g"] and "d/r1" in results["last"]["d"]
 
 
 @pytest.mark.slow
@@ -88,7 +88,7 @@ def test_numerics_guard_names_demodulation_and_path_length(tiny_data_root,
   with pytest.raises(numerics.NumericsError) as info:
     train.Loop(state).run()
   assert "generator step at step 0" in str(info.value)
-  assert "g_pl=nan" in str(info.value)
+  assert "g/pl=nan" in str(info.value)
 
 
 @pytest.fixture(scope="module")

@@ -48,7 +48,7 @@ def _steps_per_second(state, iterator, fetch, steps: int) -> float:
   start = time.perf_counter()
   for index in range(steps):
     for key in ("d", "g"):
-      _, function = state.steps.step_for(key, index)
+      _, function = state.steps.step_for(key, index, phase=0)
       fetch(function(next(iterator)))
   return steps / (time.perf_counter() - start)
 

@@ -61,7 +61,7 @@ def _measure(config, repeats):
     state = train.setup(config, workdir)
     batch = next(iter(state.dataset))
     steps = state.steps
-    step_ms = _median_ms(lambda: (steps.d_step(batch), steps.g_step(batch)),
+    step_ms = _median_ms(lambda: (steps.function("d_step")(batch), steps.function("g_step")(batch)),
                          repeats)
     one = {k: v[:1] for k, v in batch.items()}
     inputs = {"labels": one["mask"], "refs": one["refs"],

@@ -110,8 +110,9 @@ def build(preset: str, precision: str, jit: bool, shared: bool,
   with precision_lib.precision_policy(policy):
     state = train.setup(config, workdir)
   s = state.steps
-  steps = ({"dg": s.shared_step} if shared else
-           {"d": s.d_step, "d_reg": s.d_step_reg, "g": s.g_step})
+  steps = ({"dg": s.function("shared_step")} if shared else
+           {"d": s.function("d_step"), "d_reg": s.function("d_step_reg"),
+            "g": s.function("g_step")})
   batch = next(iter(state.dataset))
   for function in steps.values():
     for _ in range(FLAGS.warmup):

@@ -4,10 +4,10 @@ Events are read only with TensorBoard's own `EventAccumulator`. Grouping rule
 (one figure per group), applied to the tag name after `train/`, ignoring case:
   1. names ending in a measurement suffix (`_std`, `_per_second`, `_scale`,
      `_lr`, `_mean`) are measurements, not losses: "measurements";
-  2. names starting with `d_` are discriminator terms (d_adv, d_r1, D_real,
-     D_fake): "discriminator";
-  3. every other name is a generator term (g_adv, g_fm, g_l1, and SPADE-style
-     GAN, GAN_Feat, VGG, KLD): "generator".
+  2. the player's namespace: `d/...` (d/adv, d/r1, d/D_real, d/total) is the
+     discriminator's, `g/...` (g/adv, g/l1, g/GAN_Feat) the generator's;
+  3. without one (runs written before the namespaces), names starting with
+     `d_` are the discriminator's and every other name the generator's.
 A new task's losses therefore land in a figure without a list to update.
 """
 
@@ -22,6 +22,7 @@ import numpy as np
 PREFIX = "train/"
 GROUPS = ("discriminator", "generator", "measurements")
 MEASUREMENT_SUFFIXES = ("_std", "_per_second", "_scale", "_lr", "_mean")
+NAMESPACES = {"d": "discriminator", "g": "generator"}  # Tags' player parts.
 
 
 def _without_tensorflow() -> None:
@@ -61,7 +62,10 @@ def group_of(name: str) -> str:
   lower = name.lower()
   if lower.endswith(MEASUREMENT_SUFFIXES):
     return "measurements"
-  if lower.startswith("d_"):
+  namespace = lower.split("/", 1)[0] if "/" in lower else ""
+  if namespace in NAMESPACES:
+    return NAMESPACES[namespace]
+  if lower.startswith("d_"):  # An old run's tag.
     return "discriminator"
   return "generator"
 

@@ -8,23 +8,25 @@ family is one module with a `Task` subclass plus one line in the registry
 (`s2f_tf.tasks`), and gets the numerics guard, retrace guard, checkpoints,
 EMA, summaries and `tf.distribute` for free.
 
-The shared D objective (`discriminator_terms`) lives here too: every family
-picks its adversarial loss and regularisers from the same flags.
+Training progress reaches the task three ways: every loss term gets a
+`StepContext` (the step index as a tensor, so no retrace), `after_step`
+runs between iterations, and `phases` declares which variables the players
+train at which steps (StyleGAN3 lists its phases the same way).
 """
 
 import abc
 import collections.abc
 import dataclasses
-from typing import Callable, Dict, Iterator, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, Sequence, Tuple
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from s2f_tf import config as config_lib
-from s2f_tf import losses
 from s2f_tf.metrics import registry
 from s2f_tf.serving import signatures as sig
+from s2f_tf.tasks import objective
 
 Batch = Dict[str, tf.Tensor]
 # A sampler returns the image, or a dict of it ("image") and auxiliary maps.
@@ -37,6 +39,11 @@ DEFAULT_STREAM = ""
 @dataclasses.dataclass(frozen=True)
 class LossTerms:
   """What a player's loss function returns.
+
+  Names are bare ("adv", "l1"): the steps log them under the player
+  ("d/adv", "g/l1"). A name used twice within a player (a term and a
+  measurement, or the reserved "total" and, with --weight_decay, "l2") is a
+  ValueError when the step is traced.
 
   Attributes:
     terms: weighted float32 scalar loss terms; their sum is the player's loss
@@ -61,6 +68,50 @@ class LazyIntervals:
 
   d: int = 0
   g: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class StepContext:
+  """What a player's loss terms know of the training run.
+
+  Attributes:
+    step: int64 scalar tensor, the iteration index from 0, read from the
+      run's step variable inside the compiled step: it changes without a
+      retrace (schedules, warm-ups, adaptive augmentation).
+    regularize: Python bool, the lazy-regularisation variant of the step.
+    generated: `generator_pass`'s output in a shared-pass phase (D must
+      stop its gradient); None: the terms run G themselves.
+    phase: the `Phase` name, a Python str (a trace per phase).
+  """
+
+  step: tf.Tensor
+  regularize: bool = False
+  generated: Any = None
+  phase: str = "train"
+
+
+@dataclasses.dataclass(frozen=True)
+class Phase:
+  """Iterations [start, stop) of a run, trained one way.
+
+  Attributes:
+    name: unique among the task's phases; names its compiled steps.
+    start: first iteration (from 0).
+    stop: first iteration after the phase.
+    frozen: variable path prefixes ("generator/global/") no player trains
+      here: they get no gradient, no optimizer update and no weight decay,
+      so they stay bit-for-bit unchanged. State a forward pass moves
+      (batch-norm statistics, spectral norm's u) is the terms' to keep:
+      they call a frozen network with training=False.
+    shared_pass: one generator forward pass per iteration for both players
+      (`Task.generator_pass`) instead of alternating D and G steps.
+  """
+
+  name: str
+  start: int
+  stop: int
+  frozen: Tuple[str, ...] = ()
+  shared_pass: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,35 +182,70 @@ class Task(abc.ABC):
     t = self.config.train
     return LazyIntervals(d=t.r1_interval if t.r1_gamma or t.r2_gamma else 0)
 
+  def phases(self) -> Tuple[Phase, ...]:
+    """The run's phases, in order, covering iterations [0, --steps).
+
+    One phase by default; with --shared_generator_pass the first
+    --shared_pass_steps iterations (all of them when 0) share the generator
+    pass and alternating steps take over after them.
+    """
+    t = self.config.train
+    if not t.shared_generator_pass:
+      return (Phase("train", 0, t.steps),)
+    until = t.shared_pass_steps or t.steps
+    shared = Phase("shared", 0, until, shared_pass=True)
+    return (shared,) if until == t.steps else (
+        shared, Phase("train", until, t.steps))
+
   @abc.abstractmethod
   def d_terms(self, generator, discriminator, batch: Batch,
-              regularize: bool, generated=None) -> LossTerms:
+              context: StepContext) -> LossTerms:
     """The discriminator's loss terms on one replica's batch.
 
-    `generated` is `generator_pass`'s output under --shared_generator_pass
-    (D must stop its gradient); None: the task runs G itself. Tasks that do
-    not share their generator pass never receive it.
+    `context.generated` is `generator_pass`'s output in a shared-pass
+    phase (D must stop its gradient); None: the task runs G itself.
     """
 
   @abc.abstractmethod
   def g_terms(self, generator, discriminator, batch: Batch,
-              regularize: bool, generated=None) -> LossTerms:
-    """The generator's loss terms; `generated` as in `d_terms`.
+              context: StepContext) -> LossTerms:
+    """The generator's loss terms; `context` as in `d_terms`.
 
     D should run with training=False where it has state (spectral norm's u)
     that the G step must not move.
     """
 
+  def after_step(self, step: int, generator, discriminator) -> None:
+    """Runs on the host after iteration `step` (from 0) of the loop.
+
+    For state the terms read as tf.Variables and the host updates (ADA's
+    augmentation probability, a schedule): assigning a variable retraces
+    nothing. Default: nothing.
+    """
+    del step, generator, discriminator
+
+  def make_optimizers(self) -> Dict[str, keras.optimizers.Optimizer]:
+    """{"g": ..., "d": ...}: each player's optimizer, under the strategy's
+    scope. Default: the objective's (`objective.make_optimizer`)."""
+    return {p: objective.make_optimizer(self.config, p) for p in ("g", "d")}
+
+  def after_update(self, player: str, variables) -> None:
+    """Inside the compiled step, after `player` ("g" or "d") applied its
+    gradients to `variables` (the ones this phase trains). Default: the
+    objective's constraint (WGAN's weight clipping)."""
+    objective.constrain(self.config, player, variables)
+
   def generator_pass(self, generator, batch: Batch):
-    """G's training forward pass on `batch`, for --shared_generator_pass.
+    """G's training forward pass on `batch`, for a shared-pass phase.
 
     pix2pix-style training (Isola et al. 2017, arXiv:1611.07004) makes one
     fake per iteration and trains both players on it: the shared step runs
     this once on the generator's tape and hands the result (any nest of
     tensors the task's terms read) to `d_terms`, then, after D's update, to
-    `g_terms`. That saves the second G forward of alternating steps, 22% of
-    an iteration's arithmetic in the few-shot demo. A task opts in by
-    overriding this; `s2f_tf.tasks.validate` refuses the flag for the others.
+    `g_terms`, as `context.generated`. That saves the second G forward of
+    alternating steps, 22% of an iteration's arithmetic in the few-shot
+    demo. A task opts in by overriding this; `s2f_tf.tasks.validate`
+    refuses the flag for the others.
     """
     del generator, batch
     raise NotImplementedError(f"--task={self.config.model.task} does not "
@@ -190,8 +276,9 @@ class Task(abc.ABC):
     """
 
   def collapse_signals(self) -> Dict[str, str]:
-    """Measurement name -> what it is, for the collapse monitor."""
-    return {"output_std": "generator output"}
+    """Measurement name ("g/output_std") -> what it is, for the collapse
+    monitor."""
+    return {"g/output_std": "generator output"}
 
   # Evaluation, serving, projector -------------------------------------------
 
@@ -272,31 +359,6 @@ class Task(abc.ABC):
                           self.config.data.image_size)
 
 
-def discriminator_terms(config: config_lib.Config, logits_fn, real, fake,
-                        regularize: bool, logits=None) -> Dict[str, tf.Tensor]:
-  """The adversarial D loss and its regularisers, shared by every task.
-
-  `regularize` marks the lazy-regularisation phase (every r1_interval D
-  steps); the penalties are then weighted by the interval so the expected
-  penalty per step is unchanged (Karras et al. 2020, arXiv:1912.04958).
-  `logits` are (real, fake) logits a caller already has.
-  """
-  t = config.train
-  _, d_loss = losses.GAN_LOSSES[t.gan_loss]
-  real_logits, fake_logits = logits or (logits_fn(real), logits_fn(fake))
-  terms = {"d_adv": d_loss(real_logits, fake_logits)}
-  if t.gan_loss == "wgan_gp":
-    terms["d_gp"] = t.gp_lambda * losses.wasserstein_gradient_penalty(
-        logits_fn, real, fake)
-  if regularize and t.r1_gamma > 0:  # r1/r2 penalties are E||grad||^2 / 2.
-    terms["d_r1"] = (t.r1_gamma * t.r1_interval *
-                     losses.r1_penalty(logits_fn, real))
-  if regularize and t.r2_gamma > 0:
-    terms["d_r2"] = (t.r2_gamma * t.r1_interval *
-                     losses.r2_penalty(logits_fn, fake))
-  return terms
-
-
 def sampled_image(output):
   """The image of a sampler's output: the output itself, or its "image"."""
   if not isinstance(output, collections.abc.Mapping):
@@ -319,3 +381,33 @@ def auxiliary_maps(output) -> Dict[str, np.ndarray]:
 def output_std(images: tf.Tensor) -> tf.Tensor:
   """Batch std of generated images: near 0 means a constant output."""
   return tf.math.reduce_std(tf.cast(images, tf.float32))
+
+
+def check_phases(phases: Sequence[Phase], steps: int,
+                 variable_paths: Sequence[str]) -> None:
+  """Raises ValueError (one line) unless `phases` tile [0, steps) in order,
+  with unique names and frozen prefixes that each match some variable."""
+  if not phases:
+    raise ValueError("the task declares no phases; return at least one "
+                     f"Phase covering [0, {steps})")
+  names = [p.name for p in phases]
+  for name in names:
+    if names.count(name) > 1:
+      raise ValueError(f"phase name {name!r} is used twice; name each phase "
+                       "once")
+  expected = 0
+  for p in phases:
+    if p.start != expected or p.stop < p.start:
+      raise ValueError(
+          f"phase {p.name!r} covers [{p.start}, {p.stop}) but must start at "
+          f"{expected} and stop no earlier: phases tile [0, --steps={steps}) "
+          "in order, without gaps or overlaps")
+    expected = p.stop
+    for prefix in p.frozen:
+      if not any(path.startswith(prefix) for path in variable_paths):
+        raise ValueError(
+            f"phase {p.name!r} freezes {prefix!r}, which no variable's path "
+            "starts with; use a prefix such as 'generator/<network>/'")
+  if expected != steps:
+    raise ValueError(f"the phases end at {expected}, not at --steps={steps}; "
+                     "the last phase must stop at --steps")

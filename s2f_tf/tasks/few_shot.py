@@ -23,6 +23,7 @@ from s2f_tf.models import few_shot as few_shot_models
 from s2f_tf.models import patchgan
 from s2f_tf.serving import few_shot as few_shot_serving
 from s2f_tf.tasks import base
+from s2f_tf.tasks import objective
 from s2f_tf.data import points as points_lib
 
 GRID_EPISODES = 4  # Rows of the sample grid, each a different person.
@@ -98,36 +99,36 @@ class FewShotTask(base.Task):
                                               training=True)
     return {"fake": fake, "style": style, "g_cam": g_cam}
 
-  def d_terms(self, generator, discriminator, batch, regularize,
-              generated=None):
-    sketch = batch["sketch"]
+  def d_terms(self, generator, discriminator, batch, context):
+    sketch, regularize = batch["sketch"], context.regularize
+    generated = context.generated
     if generated is None:
       generated = self.generator_pass(generator, batch)
     fake = tf.stop_gradient(generated["fake"])
     d = lambda image: _logits(discriminator((image, sketch), training=True))
     if not self.config.model.cam:
-      terms = base.discriminator_terms(self.config, d, batch["photo"], fake,
-                                       regularize)
+      terms = objective.discriminator_terms(self.config, d, batch["photo"],
+                                            fake, regularize)
     else:
       # U-GAT-IT's auxiliary classifier on D's CAM logits: real vs fake.
       real_out, real_cam = discriminator.call_with_cam(
           (batch["photo"], sketch), training=True)
       fake_out, fake_cam = discriminator.call_with_cam((fake, sketch),
                                                        training=True)
-      terms = base.discriminator_terms(
+      terms = objective.discriminator_terms(
           self.config, d, batch["photo"], fake, regularize,
           (_logits(real_out), _logits(fake_out)))
-      terms["d_cam"] = self.config.train.lambda_cam * (
+      terms["cam"] = self.config.train.lambda_cam * (
           losses.cam_discriminator_loss(real_cam, fake_cam))
     # A NaN fake shows up first in the D step; name it, not D's layers.
     return base.LossTerms(terms, watched={"generator_output": fake})
 
-  def g_terms(self, generator, discriminator, batch, regularize,
-              generated=None):
-    del regularize  # The generator has no lazy regulariser here.
+  def g_terms(self, generator, discriminator, batch, context):
+    # The generator has no lazy regulariser here.
     t = self.config.train
     sketch, photo = batch["sketch"], batch["photo"]
     g_loss, _ = losses.GAN_LOSSES[t.gan_loss]
+    generated = context.generated
     if generated is None:
       generated = self.generator_pass(generator, batch)
     fake, style = generated["fake"], generated["style"]
@@ -142,16 +143,16 @@ class FewShotTask(base.Task):
           tf.image.rgb_to_grayscale(photo), training=True)
       fake_out, fake_cam = discriminator.call_with_cam((fake, sketch),
                                                        training=False)
-      terms["g_cam"] = t.lambda_cam * (
+      terms["cam"] = t.lambda_cam * (
           losses.cam_discriminator_loss(generated["g_cam"], photo_cam) +
           losses.cam_generator_loss(fake_cam))
     real_out = discriminator((photo, sketch), training=False)
     real_feats = tf.nest.map_structure(tf.stop_gradient, _features(real_out))
     terms.update({
-        "g_adv": g_loss(_logits(fake_out)),
-        "g_fm": t.lambda_fm * losses.feature_matching_loss(
+        "adv": g_loss(_logits(fake_out)),
+        "fm": t.lambda_fm * losses.feature_matching_loss(
             real_feats, _features(fake_out)),
-        "g_l1": t.lambda_l1 * losses.l1_reconstruction_loss(photo, fake),
+        "l1": t.lambda_l1 * losses.l1_reconstruction_loss(photo, fake),
     })
     stats = {"output_std": base.output_std(fake),
              "style_std": base.output_std(style)}
@@ -192,7 +193,7 @@ class FewShotTask(base.Task):
   def collapse_signals(self) -> Dict[str, str]:
     signals = super().collapse_signals()
     if self.config.model.style_source == "embedder":
-      signals["style_std"] = "style code"  # Other sources are not learnt.
+      signals["g/style_std"] = "style code"  # Other sources are not learnt.
     return signals
 
   def evaluate(self, sample, max_examples, names):

@@ -31,6 +31,7 @@ from s2f_tf.models import patchgan
 from s2f_tf.models import vgg
 from s2f_tf.serving import label2face as serving
 from s2f_tf.tasks import base
+from s2f_tf.tasks import objective
 
 GRID_ROWS = 4  # Held-out people in the sample grid.
 GRID_SEED = 7
@@ -144,25 +145,26 @@ class Label2FaceTask(base.Task):
     return {"fake": generator.generate(batch["mask"], style, training=True),
             "style": style}
 
-  def d_terms(self, generator, discriminator, batch, regularize,
-              generated=None):
+  def d_terms(self, generator, discriminator, batch, context):
     labels = self._one_hot(batch["mask"])
+    generated = context.generated
     if generated is None:
       generated = self.generator_pass(generator, batch)
     fake = tf.stop_gradient(generated["fake"])
     d = lambda image: _logits(discriminator((image, labels), training=True))
     real_logits, fake_logits = d(batch["photo"]), d(fake)
-    terms = base.discriminator_terms(self.config, d, batch["photo"], fake,
-                                     regularize, (real_logits, fake_logits))
-    del terms["d_adv"]  # Split as in SPADE's log: each half on its own.
+    terms = objective.discriminator_terms(
+        self.config, d, batch["photo"], fake, context.regularize,
+        (real_logits, fake_logits))
+    del terms["adv"]  # Split as in SPADE's log: each half on its own.
     terms["D_real"], terms["D_fake"] = hinge_halves(real_logits, fake_logits)
     return base.LossTerms(terms, watched={"generator_output": fake})
 
-  def g_terms(self, generator, discriminator, batch, regularize,
-              generated=None):
-    del regularize  # No lazy generator regulariser.
+  def g_terms(self, generator, discriminator, batch, context):
+    # No lazy generator regulariser.
     t, photo = self.config.train, batch["photo"]
     labels = self._one_hot(batch["mask"])
+    generated = context.generated
     if generated is None:
       generated = self.generator_pass(generator, batch)
     fake, style = generated["fake"], generated["style"]
@@ -190,7 +192,7 @@ class Label2FaceTask(base.Task):
   def collapse_signals(self) -> Dict[str, str]:
     signals = super().collapse_signals()
     if self.config.model.norm_mode == "sean":
-      signals["region_code_std"] = "region style codes"
+      signals["g/region_code_std"] = "region style codes"
     return signals
 
   def make_sampler(self, generator):

@@ -13,6 +13,7 @@ import tensorflow as tf
 from s2f_tf import losses
 from s2f_tf.models import lightweight
 from s2f_tf.tasks import base
+from s2f_tf.tasks import objective
 from s2f_tf.tasks import unconditional
 
 
@@ -49,16 +50,17 @@ class LightweightTask(unconditional.UnconditionalTask):
     return lightweight.build_lightweight_discriminator(
         self.config.data.image_size, self.config.model.base_channels)
 
-  def d_terms(self, generator, discriminator, batch, regularize):
+  def d_terms(self, generator, discriminator, batch, context):
     real = batch["image"]
     fake = tf.stop_gradient(generator(self._noise(batch), training=True))
     part = tf.random.uniform([], 0, 4, dtype=tf.int32)
     real_logits, recs = discriminator.call_with_reconstructions(
         real, part, training=True)
     d = lambda image: discriminator(image, training=True)
-    terms = base.discriminator_terms(self.config, d, real, fake, regularize,
-                                     (real_logits, d(fake)))
-    terms["d_recon"] = self.config.train.lambda_recon * (
+    terms = objective.discriminator_terms(self.config, d, real, fake,
+                                          context.regularize,
+                                          (real_logits, d(fake)))
+    terms["recon"] = self.config.train.lambda_recon * (
         losses.l1_reconstruction_loss(
             discriminator.reconstruction_targets(real, part), recs))
     return base.LossTerms(terms, watched={"generator_output": fake})

@@ -3,9 +3,9 @@
 The unconditional task's data, sampler, grid and evaluation, with
 StyleGAN2's networks and objective: the non-saturating loss on images drawn
 with style mixing (--style_mixing, 0.9), lazy R1 on D (the shared
-`discriminator_terms`, every --r1_interval D steps) and lazy path-length
-regularisation on G (every --pl_interval G steps, in G's own regularising
-step). The generator keeps w_avg for truncation psi; samples, grids and
+`objective.discriminator_terms`, every --r1_interval D steps) and lazy
+path-length regularisation on G (every --pl_interval G steps, in G's own
+regularising step). The generator keeps w_avg for truncation psi; samples, grids and
 evaluation use psi = 1 (the distribution that was trained), and
 `truncation_grid`, `style_mixing_grid` and the `generate` serving
 signature take any psi.
@@ -22,6 +22,7 @@ from s2f_tf import summaries
 from s2f_tf.models import stylegan2
 from s2f_tf.serving import stylegan2 as stylegan2_serving
 from s2f_tf.tasks import base
+from s2f_tf.tasks import objective
 from s2f_tf.tasks import unconditional
 
 MBSTD_GROUP = 4  # Minibatch-stddev group size (StyleGAN2).
@@ -78,30 +79,30 @@ class StyleGAN2Task(unconditional.UnconditionalTask):
     return stylegan2.mix_styles(w, generator.map(z[1]), generator.num_ws,
                                 self.config.model.style_mixing)
 
-  def d_terms(self, generator, discriminator, batch, regularize):
+  def d_terms(self, generator, discriminator, batch, context):
     n = batch["image"].shape[0]
     fake = tf.stop_gradient(generator.synthesis(
         self._mixed_ws(generator, n, False), training=True))
     d = lambda image: discriminator(image, training=True)
-    terms = base.discriminator_terms(self.config, d, batch["image"], fake,
-                                     regularize)
+    terms = objective.discriminator_terms(self.config, d, batch["image"],
+                                          fake, context.regularize)
     return base.LossTerms(terms, watched={"generator_output": fake})
 
-  def g_terms(self, generator, discriminator, batch, regularize):
+  def g_terms(self, generator, discriminator, batch, context):
     t = self.config.train
     g_loss, _ = losses.GAN_LOSSES[t.gan_loss]
     n = batch["image"].shape[0]
     fake = generator.synthesis(self._mixed_ws(generator, n, True),
                                training=True)
-    terms = {"g_adv": g_loss(discriminator(fake, training=False))}
+    terms = {"adv": g_loss(discriminator(fake, training=False))}
     measurements = {"output_std": base.output_std(fake)}
     watched = {"generator_output": fake}
-    if regularize:
+    if context.regularize:
       ws = self._mixed_ws(generator, max(n // PL_BATCH_SHRINK, 1), False)
       _, lengths = losses.path_lengths(
           lambda w: generator.synthesis(w, training=True), ws)
       penalty = losses.PathLengthPenalty(generator.pl_mean)(lengths)
-      terms["g_pl"] = t.pl_weight * t.pl_interval * penalty
+      terms["pl"] = t.pl_weight * t.pl_interval * penalty
       measurements["pl_mean"] = tf.identity(generator.pl_mean)
       watched["path_lengths"] = lengths
     return base.LossTerms(terms, measurements, watched)

@@ -19,6 +19,7 @@ from s2f_tf.data import reader
 from s2f_tf.models import dcgan
 from s2f_tf.serving import unconditional as unconditional_serving
 from s2f_tf.tasks import base
+from s2f_tf.tasks import objective
 
 GRID_NOISE = 16  # Samples in the fixed-noise grid.
 
@@ -72,18 +73,18 @@ class UnconditionalTask(base.Task):
     n = tf.shape(batch["image"])[0]
     return tf.random.normal([n, self.config.model.z_dim])
 
-  def d_terms(self, generator, discriminator, batch, regularize):
+  def d_terms(self, generator, discriminator, batch, context):
     fake = tf.stop_gradient(generator(self._noise(batch), training=True))
     d = lambda image: discriminator(image, training=True)
-    terms = base.discriminator_terms(self.config, d, batch["image"], fake,
-                                     regularize)
+    terms = objective.discriminator_terms(self.config, d, batch["image"],
+                                          fake, context.regularize)
     return base.LossTerms(terms, watched={"generator_output": fake})
 
-  def g_terms(self, generator, discriminator, batch, regularize):
-    del regularize  # No lazy generator regulariser.
+  def g_terms(self, generator, discriminator, batch, context):
+    del context  # No lazy generator regulariser.
     g_loss, _ = losses.GAN_LOSSES[self.config.train.gan_loss]
     fake = generator(self._noise(batch), training=True)
-    terms = {"g_adv": g_loss(discriminator(fake, training=True))}
+    terms = {"adv": g_loss(discriminator(fake, training=True))}
     return base.LossTerms(terms, {"output_std": base.output_std(fake)},
                           {"generator_output": fake})
 
