@@ -20,8 +20,8 @@ from s2f_tf import evaluate
 from s2f_tf import pixels
 from s2f_tf import summaries
 from s2f_tf import tasks
-from s2f_tf.metrics import heldout
 from s2f_tf.metrics import few_shot as few_shot_metrics
+from s2f_tf.metrics import heldout
 from s2f_tf.metrics import label2face as label2face_metrics
 from s2f_tf.metrics import swd
 from s2f_tf.tasks import base

@@ -30,11 +30,6 @@ GRID_EPISODES = 4  # Rows of the sample grid, each a different person.
 GRID_SEED = 7  # The grid's episodes are the same at every sample step.
 
 
-# The shared PatchGAN's outputs split for the adversarial and
-# feature-matching terms.
-_logits, _features = patchgan.logits, patchgan.features
-
-
 class FewShotTask(base.Task):
   """Sketch + K reference photos of a person -> that person's face."""
 
@@ -105,7 +100,8 @@ class FewShotTask(base.Task):
     if generated is None:
       generated = self.generator_pass(generator, batch)
     fake = tf.stop_gradient(generated["fake"])
-    d = lambda image: _logits(discriminator((image, sketch), training=True))
+    d = lambda image: patchgan.logits(
+        discriminator((image, sketch), training=True))
     if not self.config.model.cam:
       terms = objective.discriminator_terms(self.config, d, batch["photo"],
                                             fake, regularize)
@@ -117,7 +113,7 @@ class FewShotTask(base.Task):
                                                        training=True)
       terms = objective.discriminator_terms(
           self.config, d, batch["photo"], fake, regularize,
-          (_logits(real_out), _logits(fake_out)))
+          (patchgan.logits(real_out), patchgan.logits(fake_out)))
       terms["cam"] = self.config.train.lambda_cam * (
           losses.cam_discriminator_loss(real_cam, fake_cam))
     # A NaN fake shows up first in the D step; name it, not D's layers.
@@ -147,11 +143,12 @@ class FewShotTask(base.Task):
           losses.cam_discriminator_loss(generated["g_cam"], photo_cam) +
           losses.cam_generator_loss(fake_cam))
     real_out = discriminator((photo, sketch), training=False)
-    real_feats = tf.nest.map_structure(tf.stop_gradient, _features(real_out))
+    real_feats = tf.nest.map_structure(tf.stop_gradient,
+                                       patchgan.features(real_out))
     terms.update({
-        "adv": g_loss(_logits(fake_out)),
+        "adv": g_loss(patchgan.logits(fake_out)),
         "fm": t.lambda_fm * losses.feature_matching_loss(
-            real_feats, _features(fake_out)),
+            real_feats, patchgan.features(fake_out)),
         "l1": t.lambda_l1 * losses.l1_reconstruction_loss(photo, fake),
     })
     stats = {"output_std": base.output_std(fake),

@@ -38,11 +38,6 @@ GRID_SEED = 7
 SWAP_CLASS = layout.CLASS_ID["hair"]  # The region-swap measure's region.
 
 
-# The shared PatchGAN's outputs split for the adversarial and
-# feature-matching terms.
-_logits, _features = patchgan.logits, patchgan.features
-
-
 def hinge_halves(real_logits, fake_logits):
   """(real, fake) halves of `losses.hinge_discriminator_loss`, which add up
   to it: SPADE logs them apart as D_real and D_fake.
@@ -151,7 +146,8 @@ class Label2FaceTask(base.Task):
     if generated is None:
       generated = self.generator_pass(generator, batch)
     fake = tf.stop_gradient(generated["fake"])
-    d = lambda image: _logits(discriminator((image, labels), training=True))
+    d = lambda image: patchgan.logits(
+        discriminator((image, labels), training=True))
     real_logits, fake_logits = d(batch["photo"]), d(fake)
     terms = objective.discriminator_terms(
         self.config, d, batch["photo"], fake, context.regularize,
@@ -171,9 +167,9 @@ class Label2FaceTask(base.Task):
     # D in inference mode: the G step must not move spectral norm's u.
     fake_out = discriminator((fake, labels), training=False)
     real_out = discriminator((photo, labels), training=False)
-    terms = {"GAN": losses.hinge_generator_loss(_logits(fake_out)),
+    terms = {"GAN": losses.hinge_generator_loss(patchgan.logits(fake_out)),
              "GAN_Feat": t.lambda_fm * losses.feature_matching_loss(
-                 _features(real_out), _features(fake_out))}
+                 patchgan.features(real_out), patchgan.features(fake_out))}
     if t.lambda_l1 > 0:
       terms["L1"] = t.lambda_l1 * losses.l1_reconstruction_loss(photo, fake)
     if t.lambda_vgg > 0:
