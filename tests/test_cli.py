@@ -33,12 +33,21 @@ def test_dry_run_prints_the_resolved_config(tmp_path):
 
 
 def test_task_alone_trains_its_default_model(tmp_path):
-  # n_up=4: label2face's 16 px smoke size, which its default 5 would not fit.
-  result = _train(f"--workdir={tmp_path}/run", "--dry_run",
-                  "--task=label2face", "--n_up=4")
+  # Not the smoke preset: its sizes are sketch2face flags, which another
+  # task refuses.
+  result = subprocess.run(
+      [sys.executable, "-m", "s2f_tf.cli.train_main", "--task=label2face",
+       f"--workdir={tmp_path}/run", "--dry_run"],
+      capture_output=True, text=True, timeout=120, cwd=REPO)
   assert result.returncode == 0, result.stderr
   model = json.loads(result.stdout)["model"]
   assert (model["task"], model["model"]) == ("label2face", "label2face")
+  refused = _train(f"--workdir={tmp_path}/run", "--dry_run",
+                   "--task=label2face")
+  assert refused.returncode == 2  # A bad value, as other config errors.
+  assert refused.stderr.strip().splitlines()[-1] == (
+      "s2f-train: --n_res is a flag of --task=sketch2face; "
+      "--task=label2face does not read it: drop it")
 
 
 def test_bad_flag_is_one_line_without_traceback(tmp_path):

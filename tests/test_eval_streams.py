@@ -21,7 +21,7 @@ from s2f_tf import pixels
 from s2f_tf import summaries
 from s2f_tf import tasks
 from s2f_tf.metrics import few_shot as few_shot_metrics
-from s2f_tf.metrics import heldout
+from s2f_tf.metrics import heldout as heldout_lib
 from s2f_tf.metrics import label2face as label2face_metrics
 from s2f_tf.metrics import swd
 from s2f_tf.tasks import base
@@ -209,7 +209,7 @@ def test_few_shot_default_metrics_give_the_same_results_as_before(
   results = evaluate.measure(task, first_ref, 16, config.train)
   heldout = few_shot_metrics.heldout_metrics(
       lambda sketch, refs: np.asarray(refs[:, 0]), task.heldout_set,
-      heldout.mean_photo(task.train_set),
+      heldout_lib.mean_photo(task.train_set),
       few_shot_metrics.EVAL_BATCH, config.data.k_refs, 16)
   assert set(results) == set(heldout) | {"swd"} == {
       "model", "other_identity_style", "mean_train_photo", "episodes",

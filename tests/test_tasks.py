@@ -15,11 +15,16 @@ from s2f_tf import checkpointing
 from s2f_tf import config as config_lib
 from s2f_tf import evaluate
 from s2f_tf import export
+from s2f_tf import images
 from s2f_tf import losses
 from s2f_tf import numerics
 from s2f_tf import pixels
+from s2f_tf import sample as sample_lib
+from s2f_tf import summaries
 from s2f_tf import tasks
 from s2f_tf import train
+from s2f_tf.data import decode
+from s2f_tf.metrics import swd
 from s2f_tf.serving import signatures as sig
 from s2f_tf.tasks import base
 
@@ -374,51 +379,83 @@ class CycleToyTask(base.Task):
                                 for v in generator.variables}))
 
   def make_sampler(self, generator):
-    return tf.function(lambda a: generator.a2b(a, training=False),
-                       input_signature=[sig.spec(4, tf.float32, "a")])
+    """(a, b) -> {"image": a2b(a), "b2a": b2a(b), "attention"}: a nest,
+    with a one-channel map beside the image (like U-GAT-IT's CAM)."""
+    def sample(a, b):
+      image = generator.a2b(a, training=False)
+      return {"image": image, "b2a": generator.b2a(b, training=False),
+              "attention": _attention(image, a)}
+    spec = sig.spec(4, tf.float32, "a")
+    return tf.function(sample, input_signature=[spec, spec])
 
   def _domain(self, d, n):
     size = self.config.data.image_size
     return tf.broadcast_to(tf.constant(DOMAIN_COLOURS[d]), [n, size, size, 3])
 
   def sample_grid(self, sample):
-    return pixels.to_uint8(np.asarray(sample(self._domain("a", 1)))[0])
+    out = sample(self._domain("a", 1), self._domain("b", 1))
+    return summaries.image_grid(np.asarray(base.sampled_image(out)), rows=1,
+                                maps=[base.auxiliary_maps(out)["attention"]])
 
   def collapse_signals(self):
     return {}  # A constant output is this task's goal.
 
   def evaluate(self, sample, max_examples, names):
     del names  # "l1", the only one.
-    out = np.asarray(sample(self._domain("a", max_examples)))
+    out = base.sampled_image(sample(self._domain("a", max_examples),
+                                    self._domain("b", max_examples)))
+    out = np.asarray(out)
     return {"model": {"l1": float(np.abs(out - DOMAIN_COLOURS["b"]).mean())}}
 
   def eval_streams(self, sample, count, batch_size):
-    del batch_size
-    def stream():
-      out = np.asarray(sample(self._domain("a", count)))
-      yield pixels.to_uint8(self._domain("b", count).numpy()), \
-          pixels.to_uint8(out)
-    return {base.DEFAULT_STREAM: stream()}
+    """Two named streams: each direction's output against its domain."""
+    def stream(target, key):
+      for start in range(0, count, batch_size):
+        n = min(batch_size, count - start)
+        out = sample(self._domain("a", n), self._domain("b", n))
+        yield (pixels.to_uint8(self._domain(target, n).numpy()),
+               pixels.to_uint8(np.asarray(out[key])))
+    return {"a2b": stream("b", "image"), "b2a": stream("a", "b2a")}
 
   def export_module(self, generator):
     return CycleToyExport(generator)
 
+  def serving_inputs(self, signature="serving_default"):
+    if signature != "serving_default":
+      return ()
+    return (sig.InputFile("a", "a", images.Photo(), "a photo of domain a"),)
+
+
+def _attention(image, source):
+  """|a2b(a) - a| averaged over channels: [B, H, W, 1]."""
+  return tf.reduce_mean(tf.abs(image - source), axis=-1, keepdims=True)
+
 
 class CycleToyExport(sig.ExportModule):
+  """serving_default: a uint8 [B, S, S, 3] -> image uint8 and attention
+  uint8 [B, S, S, 1] (scaled by 255 / 2: |image - a| <= 2)."""
+
   SIGNATURES = ("serving_default",)
 
   def __init__(self, generator):
     super().__init__(generator, name="cycle_toy")
     self._a2b = generator.a2b.__call__
 
-  @tf.function(input_signature=[sig.spec(4, tf.float32, "a")])
+  def _outputs(self, a):
+    a = pixels.to_unit(a)
+    image = self._a2b(a)
+    attention = tf.clip_by_value(_attention(image, a) * 127.5, 0, 255)
+    return {"image": pixels.to_uint8(image),
+            "attention": tf.cast(tf.round(attention), tf.uint8)}
+
+  @tf.function(input_signature=[sig.spec(4, tf.uint8, "a")])
   def serving_default(self, a):
-    return {"image": self._a2b(a)}
+    return self._outputs(a)
 
   def examples(self, rng):
-    a = rng.uniform(-1, 1, (2, 4, 4, 3)).astype(np.float32)
+    a = rng.integers(0, 256, (2, 4, 4, 3), np.uint8)
     return {"serving_default": sig.Example(
-        {"a": a}, np.asarray(self._a2b(a)), 1e-5)}
+        {"a": a}, {k: v.numpy() for k, v in self._outputs(a).items()}, 1)}
 
 
 def _cycle_toy_config(tiny_config, task="cycle_toy", **overrides):
@@ -491,13 +528,46 @@ def test_two_generators_train_with_b2a_frozen_bit_for_bit_in_warmup(
   assert "weights/generator/generator/b2a/dense/kernel" in tags
   assert "grads/discriminator/discriminator/a/logit/kernel" in tags
 
-  again = evaluate.evaluate_workdir(workdir, max_examples=4)  # Restored.
+  # Two evaluation streams, each scored under its own name, against SWD
+  # computed here on the same images.
+  again = evaluate.evaluate_workdir(workdir, max_examples=16)  # Restored.
   assert again["step"] == 6 and np.isfinite(again["model"]["l1"])
   task, generator, _ = export.restore_for_serving(workdir)
+  sample = task.make_sampler(generator)
+  for name in ("a2b", "b2a"):
+    real, fake = (swd.Descriptors(config.data.image_size, seed)
+                  for seed in (0, 1))
+    for r, g in task.eval_streams(sample, 16, config.train.batch_size)[name]:
+      real.update(r)
+      fake.update(g)
+    assert again[name]["swd"]["x1e3_avg"] == swd.swd(real, fake).average
+  assert again["a2b"] != again["b2a"]
+  with open(os.path.join(workdir, "eval.json")) as f:
+    assert set(json.load(f)) >= {"a2b", "b2a", "model", "step"}
+
+  # The grid shows the nested sampler's attention map beside the image.
+  grid = np.asarray(Image.open(os.path.join(workdir, "samples",
+                                            "step_0000006.png")))
+  size = config.data.image_size
+  assert grid.shape[:2] == (size, 2 * size)  # Image | attention.
+  attention = grid[:, size:]
+  assert np.all(attention == attention[..., :1])  # A gray map.
+
+  # Served and sampled from a file through s2f-sample's library call.
   path = export.export(task, generator, str(tmp_path / "serving"))
-  image = tf.saved_model.load(path).signatures["serving_default"](
-      a=tf.zeros([1, 2, 2, 3]))["image"]
-  assert image.shape == (1, 2, 2, 3)
+  photo = np.full((size, size, 3), 200, np.uint8)
+  photo_path = str(tmp_path / "a.png")
+  decode.write_png(photo_path, photo)
+  written = sample_lib.sample({"a": photo_path}, str(tmp_path / "out.png"),
+                              export_dir=path,
+                              out_aux_dir=str(tmp_path / "aux"))
+  assert [os.path.basename(p) for p in written] == ["out.png",
+                                                    "attention.png"]
+  served = tf.saved_model.load(path).signatures["serving_default"](
+      a=tf.constant(photo[None]))
+  np.testing.assert_array_equal(
+      np.asarray(Image.open(written[0]).convert("RGB")),
+      served["image"].numpy()[0])
 
 
 class CycleToyNaNTask(CycleToyTask):

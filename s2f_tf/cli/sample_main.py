@@ -41,6 +41,10 @@ flags.DEFINE_list("refs", None, "Comma-separated photos of the person.")
 flags.DEFINE_list("ref_labels", None, "The parsing map of each --refs photo, "
                   "in the same order, for models that read references under "
                   "their maps.")
+flags.DEFINE_multi_string(
+    "input", None, "NAME=PATH[,PATH...]: a file for an input the model's "
+    "task reads under a name of its own, not one of the flags above "
+    "(repeat for several), e.g. --input=a=photo.png.")
 flags.DEFINE_string("out", None, "Where to write the face (PNG).")
 flags.DEFINE_string("signature", "serving_default", "Which of the model's "
                     "signatures to run.")
@@ -56,10 +60,24 @@ FLAGS = flags.FLAGS
 FILE_FLAGS = ("sketch", "sketch_from", "labels", "refs", "ref_labels")
 
 
+def _files():
+  """{flag or --input name: its file(s)}: what the task checks and reads."""
+  files = {name: FLAGS[name].value for name in FILE_FLAGS}
+  for entry in FLAGS.input or ():
+    name, _, paths = entry.partition("=")
+    if not name or not paths:
+      raise ValueError(f"--input={entry!r} must be NAME=PATH[,PATH...]")
+    if name in files:
+      raise ValueError(f"--input={entry!r}: {name} is given twice (or is "
+                       f"--{name}'s; pass --{name}={paths})")
+    files[name] = paths.split(",") if "," in paths else paths
+  return files
+
+
 def _sample() -> int:
   from s2f_tf import sample  # pylint: disable=g-import-not-at-top
   written = sample.sample(
-      {name: FLAGS[name].value for name in FILE_FLAGS}, FLAGS.out,
+      _files(), FLAGS.out,
       export_dir=FLAGS.export_dir or "", workdir=FLAGS.workdir or "",
       signature=FLAGS.signature, out_aux_dir=FLAGS.out_aux_dir or "")
   for path in written:
