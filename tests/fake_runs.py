@@ -1,4 +1,5 @@
-"""Small run folders of each kind for the report tests, without training.
+"""Small run folders of each kind for the report and sampling tests, without
+training.
 
 Each holds what s2f-train writes (config.json, flags.cfg, eval.json, PNG
 grids, progress.gif, TensorBoard events through tf.summary), in seconds.
@@ -10,6 +11,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from s2f_tf import checkpointing
 from s2f_tf import config as config_lib
 from s2f_tf import summaries
 
@@ -92,3 +94,14 @@ def write_kinds(runs_dir):
   with open(os.path.join(runs_dir, "notes", "todo.txt"), "w") as f:
     f.write("not a run\n")
   return made
+
+
+def generator_workdir(config, generator, workdir):
+  """A workdir holding `config` and `generator` as step 1's checkpoint, as
+  s2f-train leaves it (for the tools that serve from a workdir)."""
+  config_lib.save_config(config, workdir)
+  checkpoint = tf.train.Checkpoint(
+      generator=checkpointing.VariablesByPath(generator),
+      step=tf.Variable(1, dtype=tf.int64))
+  checkpointing.make_manager(checkpoint, workdir, keep=1).save(1)
+  return workdir

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from s2f_tf import checkpointing
+import fake_runs
 from s2f_tf import config as config_lib
 from s2f_tf import export
 from s2f_tf import images
@@ -113,12 +113,7 @@ def model(tiny_data_root, tmp_path_factory):
       base.model, task=TASK, model="two_inputs"))
   task = tasks.make_task(config)
   generator = task.build_generator()
-  workdir = str(root / "run")
-  config_lib.save_config(config, workdir)
-  checkpoint = tf.train.Checkpoint(
-      generator=checkpointing.VariablesByPath(generator),
-      step=tf.Variable(1, dtype=tf.int64))
-  checkpointing.make_manager(checkpoint, workdir, keep=1).save(1)
+  workdir = fake_runs.generator_workdir(config, generator, str(root / "run"))
   rng = np.random.default_rng(0)
   sketch = rng.integers(0, 256, (SIZE, SIZE), np.uint8)
   labels = rng.integers(0, CLASSES, (SIZE, SIZE), np.uint8)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from s2f_tf import checkpointing
+import fake_runs
 from s2f_tf import config as config_lib
 from s2f_tf import export
 from s2f_tf import images
@@ -38,12 +38,7 @@ def sean(tiny_data_root, tmp_path_factory):
       base_channels=4, n_up=2, spade_hidden=8, style_dim=8))
   task = tasks.make_task(config)
   generator = task.build_generator()
-  workdir = str(root / "run")
-  config_lib.save_config(config, workdir)
-  checkpoint = tf.train.Checkpoint(
-      generator=checkpointing.VariablesByPath(generator),
-      step=tf.Variable(1, dtype=tf.int64))
-  checkpointing.make_manager(checkpoint, workdir, keep=1).save(1)
+  workdir = fake_runs.generator_workdir(config, generator, str(root / "run"))
   rng = np.random.default_rng(0)
   maps = rng.integers(0, config.model.label_nc, (3, 2 * SIZE, 2 * SIZE),
                       np.uint8)
