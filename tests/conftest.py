@@ -21,15 +21,6 @@ def pytest_configure(config):
       "comparisons); `make test` runs them, `make test-fast` skips them")
 
 
-def pytest_collection_modifyitems(config, items):
-  """Slow tests first: pytest-xdist hands tests out in this order, so the
-  long end-to-end runs start early and the short ones fill in around them,
-  instead of one long run holding one process while the other sits idle at
-  the end. Order only: every test stands alone."""
-  del config  # Unused.
-  items.sort(key=lambda item: item.get_closest_marker("slow") is None)
-
-
 def pytest_unconfigure(config):
   del config  # Unused.
   shutil.rmtree(_CACHE, ignore_errors=True)
