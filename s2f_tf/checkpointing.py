@@ -271,13 +271,11 @@ def _saved_paths(reader) -> dict:
 
 def _source_checkpoint(run: str) -> str:
   """The newest readable checkpoint of `run` (workdir, folder or prefix)."""
-  if tf.io.gfile.isdir(checkpoint_dir(run)):
-    where = checkpoint_dir(run)
-    paths = saved_checkpoints(where)
-  else:
-    where = run
-    paths = (saved_checkpoints(run) if tf.io.gfile.isdir(run) else
-             [run] if tf.io.gfile.exists(run + ".index") else [])
+  folder = checkpoint_dir(run)
+  where = folder if tf.io.gfile.isdir(folder) else run
+  paths = _paths(where, None if where == folder else run)
+  if paths == [run] and not tf.io.gfile.exists(run + ".index"):
+    paths = []  # Neither a folder nor a checkpoint prefix.
   if not paths:
     raise FileNotFoundError(
         f"--init_from={run!r} holds no checkpoint; name an s2f-train workdir, "
