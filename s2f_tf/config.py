@@ -5,6 +5,10 @@ what it needs with `tiny_config()` and `dataclasses.replace`. The CLI builds a
 `Config` once from flags (`s2f_tf.flags.config_from_flags`) and writes it into
 the workdir as `config.json`, from which `s2f-eval`, `s2f-export` and
 `s2f-project` rebuild the exact same networks.
+
+Three sections are shared (data, model, train); the fourth, `family`, is the
+run's task's own section (`s2f_tf.config_families`), which config.json keeps
+under the task's name.
 """
 
 import dataclasses
@@ -12,11 +16,11 @@ import json
 import os
 from typing import Any, Dict, Tuple
 
+from s2f_tf import config_families as families
 from s2f_tf import files
 
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16", "auto")
 GAN_LOSSES = ("hinge", "non_saturating", "lsgan", "wgan", "wgan_gp")
-STYLE_SOURCES = ("embedder", "random", "zeros")
 SKETCH_METHODS = ("xdog", "canny", "mask_edges", "mask_edges+xdog")
 CHECK_NUMERICS = ("off", "grads", "full")
 STRATEGIES = ("default", "mirrored", "multiworker")
@@ -37,27 +41,7 @@ def flag_fields(cls) -> Tuple[dataclasses.Field, ...]:
                if f.metadata.get("flag", True))
 
 
-# Tasks whose networks or objectives read a family's fields: a flag of
-# these is accepted only with one of its tasks (`family_tasks`).
-_FEW_SHOT = ("sketch2face",)
-_LABEL_MAP = ("label2face",)
-_TRANSLATION = ("sketch2face", "label2face")  # Image -> face, PatchGAN D.
-_NOISE = ("unconditional", "stylegan2", "lightweight")  # Noise -> image.
-
-
-def _field(default, help_text: str, tasks: Tuple[str, ...] = ()):
-  """A dataclass field whose help text becomes the absl flag's help.
-
-  `tasks`: the tasks that read it (empty: every task); `--helpfull` lists
-  the flag under them and s2f-train refuses it for another task.
-  """
-  return dataclasses.field(default=default, metadata={"help": help_text,
-                                                      "tasks": tasks})
-
-
-def family_tasks(field: dataclasses.Field) -> Tuple[str, ...]:
-  """The tasks that read `field`; () when every task does."""
-  return field.metadata.get("tasks", ())
+_field = families.field  # Its help text becomes the flag's help.
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,10 +61,6 @@ class DataConfig:
   heldout_fraction: float = _field(0.1, "Identities never seen in training.")
   split_seed: int = _field(0, "Seed of the identity split.")
   flip: bool = _field(True, "Random horizontal flips (same for sketch/photo/mask).")
-  image_folder: str = _field(
-      "", "--model=dcgan: any folder of JPEG/PNG images; empty: the photos "
-      "of --data_root (CelebA-HQ-img/).",
-                             tasks=_NOISE)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,67 +76,9 @@ class ModelConfig:
                       "one so far: s2f for sketch2face, dcgan for "
                       "unconditional; stylegan2, lightweight and label2face "
                       "for the tasks of the same names.")
-  cam: bool = _field(False, "U-GAT-IT class-activation-map attention in G "
-                     "and D, with its auxiliary classifier loss.",
-                     tasks=_FEW_SHOT)
-  z_dim: int = _field(100, "Noise -> image models: length of the noise "
-                      "vector (and of w for stylegan2).",
-                      tasks=_NOISE)
 
   base_channels: int = _field(32, "Channels of the first encoder conv.")
-  n_downsample: int = _field(2, "Stride-2 convs in the content encoder.",
-                             tasks=_FEW_SHOT)
-  n_res: int = _field(4, "AdaLIN residual blocks in the decoder.",
-                      tasks=_FEW_SHOT)
-  style_dim: int = _field(128, "Length of the averaged style code.",
-                          tasks=_TRANSLATION)
-  mlp_dim: int = _field(128, "Hidden width of the style -> AdaLIN MLP.",
-                        tasks=_FEW_SHOT)
-  style_source: str = _field("embedder", "One of STYLE_SOURCES (debug modes).",
-                             tasks=_FEW_SHOT)
-  up_kernel: int = _field(5, "sketch2face: kernel of the decoder's "
-                          "up-sampling convs (MUNIT's 5; 3 does their work "
-                          "in 9/25 of the FLOPs: docs/speed.md).",
-                          tasks=_FEW_SHOT)
-  style_pool: int = _field(1, "sketch2face: the style embedder reads the "
-                           "reference photos average-pooled by this factor "
-                           "(1: at full size; 2: a quarter of its FLOPs).",
-                           tasks=_FEW_SHOT)
-  num_d: int = _field(2, "Discriminator scales.",
-                      tasks=_TRANSLATION)
-  d_layers: int = _field(3, "Stride-2 convs per PatchGAN scale.",
-                         tasks=_TRANSLATION)
-  d_channels: int = _field(32, "Channels of each PatchGAN's first conv.",
-                           tasks=_TRANSLATION)
-  mapping_layers: int = _field(8, "--model=stylegan2: layers of the z -> w "
-                               "mapping network.",
-                               tasks=("stylegan2",))
-  style_mixing: float = _field(0.9, "--model=stylegan2: probability of "
-                               "style mixing in training.",
-                               tasks=("stylegan2",))
 
-  norm_mode: str = _field("spade", "label2face: spade, clade or sean "
-                          "(layers.semantic_norm.NORM_MODES).",
-                          tasks=_LABEL_MAP)
-  label_nc: int = _field(19, "label2face: classes of the label map "
-                         "(CelebAMask-HQ: 19, background included).",
-                         tasks=_LABEL_MAP)
-  param_free_norm: str = _field(
-      "instance", "label2face: instance or batch norm before the "
-      "modulation (layers.semantic_norm.PARAM_FREE_NORMS); batch is "
-      "synchronized across replicas.", tasks=_LABEL_MAP)
-  spade_hidden: int = _field(128, "label2face: hidden channels of SPADE's "
-                             "conv net on the label map.",
-                             tasks=_LABEL_MAP)
-  add_dist: bool = _field(False, "label2face clade: intra-class distance "
-                          "map (ICLADE).",
-                          tasks=_LABEL_MAP)
-  use_vae: bool = _field(False, "label2face spade/clade: start from a VAE "
-                         "style code of the references, not the label map.",
-                         tasks=_LABEL_MAP)
-  n_up: int = _field(5, "label2face: x2 upsamplings after the first block "
-                     "(SPADE's 'normal': 5); image_size / 2**n_up >= 1.",
-                     tasks=_LABEL_MAP)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -182,12 +104,6 @@ class TrainConfig:
       "steps only, then alternate D and G steps on a batch each; 0: every "
       "step. (On the demo, 400 of 1,000 ended lower: docs/speed.md.)")
   gan_loss: str = _field("hinge", "One of GAN_LOSSES.")
-  lambda_l1: float = _field(10.0, "L1 reconstruction weight.",
-                            tasks=_TRANSLATION)
-  lambda_fm: float = _field(1.0, "Feature-matching weight.",
-                            tasks=_TRANSLATION)
-  lambda_cam: float = _field(1.0, "CAM auxiliary classifier weight (--cam).",
-                             tasks=_FEW_SHOT)
   weight_decay: float = _field(0.0, "L2 penalty on every kernel, both players.")
   ema_beta: float = _field(0.999, "EMA of generator weights for samples, eval "
                            "and export; 0 disables.")
@@ -196,15 +112,6 @@ class TrainConfig:
   r2_gamma: float = _field(0.0, "R2 (penalty on fake images) weight; 0: off.")
   gp_lambda: float = _field(10.0, "WGAN-GP gradient-penalty weight.")
   wgan_clip: float = _field(0.01, "WGAN critic weight clipping bound.")
-  pl_weight: float = _field(2.0, "--model=stylegan2: path-length "
-                            "regularisation weight; 0: off.",
-                            tasks=("stylegan2",))
-  pl_interval: int = _field(4, "--model=stylegan2: lazy path-length "
-                            "regularisation every N G steps.",
-                            tasks=("stylegan2",))
-  lambda_recon: float = _field(1.0, "--model=lightweight: weight of D's "
-                               "self-supervised reconstruction loss.",
-                               tasks=("lightweight",))
   precision: str = _field(
       "float32", "One of PRECISIONS; auto: a one-second probe times float32 "
       "against bfloat16 (float16 on a GPU) and trains in the low precision "
@@ -258,40 +165,140 @@ class TrainConfig:
   kid_subset_size: int = _field(
       1000, "KID: images per subset (100 subsets; 1000 as Binkowski et al. "
       "2018); needs that many --eval_episodes.")
-  lambda_vgg: float = _field(0.0, "label2face: VGG19 perceptual loss weight "
-                             "(SPADE: 10); needs --vgg_weights.",
-                             tasks=_LABEL_MAP)
-  vgg_weights: str = _field("", "label2face: Keras weights file of "
-                            "VGG19(include_top=False); never downloaded.",
-                            tasks=_LABEL_MAP)
-  lambda_kld: float = _field(0.05, "label2face --use_vae: KL weight (SPADE).",
-                             tasks=_LABEL_MAP)
+
+
+SHARED = (("data", DataConfig), ("model", ModelConfig), ("train", TrainConfig))
+
+
+def shared_flags() -> Tuple[Tuple[str, dataclasses.Field], ...]:
+  """(flag name, field) of every shared section's flag: every task's."""
+  return tuple((flag_name(section, f.name), f) for section, cls in SHARED
+               for f in flag_fields(cls))
+
+
+def register_family(task: str, section) -> None:
+  """`config_families.register`, refusing first a section field named like
+  a shared flag (one flag would set two things)."""
+  shared = {name for name, _ in shared_flags()}
+  clash = sorted(shared & {f.name for f in dataclasses.fields(section)}
+                 ) if dataclasses.is_dataclass(section) else []
+  if clash:
+    raise ValueError(f"task {task!r}'s section {section.__name__} redefines "
+                     f"the shared flag --{clash[0]}; rename its field")
+  families.register(task, section)
 
 
 @dataclasses.dataclass(frozen=True)
 class Config:
+  """A run: the shared sections and its task's own, `family`.
+
+  `family` is an instance of the task's section class
+  (`config_families.section_class(model.task)`); `with_task` switches both
+  together.
+  """
+
   data: DataConfig = DataConfig()
   model: ModelConfig = ModelConfig()
   train: TrainConfig = TrainConfig()
+  family: families.FamilyConfig = families.Sketch2FaceConfig()
 
   def to_dict(self) -> Dict[str, Any]:
-    return dataclasses.asdict(self)
+    """config.json's content: the family section under the task's name."""
+    return {"data": dataclasses.asdict(self.data),
+            "model": dataclasses.asdict(self.model),
+            "train": dataclasses.asdict(self.train),
+            self.model.task: dataclasses.asdict(self.family)}
 
   @classmethod
   def from_dict(cls, d: Dict[str, Any]) -> "Config":
-    """Rebuilds a config; unknown keys are an error so typos never pass."""
-    parts = {}
-    for name, part_cls in (("data", DataConfig), ("model", ModelConfig),
-                           ("train", TrainConfig)):
-      values = dict(d.get(name, {}))
-      if name == "model":
-        values["task"] = task_of(values)
-      known = {f.name for f in dataclasses.fields(part_cls)}
-      unknown = sorted(set(values) - known)
-      if unknown:
-        raise ValueError(f"config section '{name}' has unknown keys {unknown}")
-      parts[name] = part_cls(**values)
-    return cls(**parts)
+    """Rebuilds a config; unknown keys are an error so typos never pass.
+
+    A config.json from before per-family sections has no section under its
+    task's name: `_family_from_flat` takes the family's fields out of the
+    shared sections instead.
+    """
+    shared = {name: dict(d.get(name, {})) for name, _ in SHARED}
+    task = shared["model"]["task"] = task_of(shared["model"])
+    section = families.section_class(task)
+    unknown = sorted(set(d) - set(shared) - {task})
+    if unknown:
+      raise ValueError(f"config has unknown sections {unknown}; --task={task} "
+                       f"keeps its own settings under {task!r}")
+    family = (dict(d[task]) if task in d
+              else _family_from_flat(shared, section))
+    return cls(**{name: _section(name, part, shared[name])
+                  for name, part in SHARED},
+               family=_section(task, section, family))
+
+
+def _section(name: str, cls, values: Dict[str, Any]):
+  """`cls(**values)`; ValueError naming the keys `cls` has no field for."""
+  unknown = sorted(set(values) - {f.name for f in dataclasses.fields(cls)})
+  if unknown:
+    raise ValueError(f"config section '{name}' has unknown keys {unknown}")
+  return cls(**values)
+
+
+# Where a config.json from before per-family sections (up to commit
+# cf5659f) kept every family's fields, whatever its task.
+_FLAT_FAMILY_FIELDS = {
+    "data": ("image_folder",),
+    "model": ("cam", "z_dim", "n_downsample", "n_res", "style_dim", "mlp_dim",
+              "style_source", "up_kernel", "style_pool", "num_d", "d_layers",
+              "d_channels", "mapping_layers", "style_mixing", "norm_mode",
+              "label_nc", "param_free_norm", "spade_hidden", "add_dist",
+              "use_vae", "n_up"),
+    "train": ("lambda_l1", "lambda_fm", "lambda_cam", "pl_weight",
+              "pl_interval", "lambda_recon", "lambda_vgg", "vgg_weights",
+              "lambda_kld"),
+}
+
+
+def _family_from_flat(shared: Dict[str, Dict[str, Any]],
+                      section) -> Dict[str, Any]:
+  """An old config.json's family section, moved out of `shared` (in place).
+
+  Those files held every family's fields in the shared sections: the run's
+  family's are moved into its section, the other families' dropped (their
+  tasks never read them). A key no family ever had stays behind, and
+  `_section` reports it.
+  """
+  own = {f.name for f in dataclasses.fields(section)}
+  family = {}
+  for name, moved in _FLAT_FAMILY_FIELDS.items():
+    for key in moved:
+      if key in shared[name]:
+        value = shared[name].pop(key)
+        if key in own:
+          family[key] = value
+  return family
+
+
+def with_task(config: Config, task: str, model: str = "",
+              **family_values) -> Config:
+  """`config` for another task: its model (empty: the task's default, once
+  resolved) and a fresh section of that task, `family_values` set."""
+  return dataclasses.replace(
+      config, model=dataclasses.replace(config.model, task=task, model=model),
+      family=families.section_class(task)(**family_values))
+
+
+def with_family(config: Config, **changes) -> Config:
+  """`config` with some fields of its family section changed."""
+  return dataclasses.replace(
+      config, family=dataclasses.replace(config.family, **changes))
+
+
+def check_family(config: Config, section=None) -> None:
+  """ValueError unless `config.family` is a `section` (default: its task's
+  registered section) and not a subclass, whose extra fields config.json
+  could not load."""
+  section = section or families.section_class(config.model.task)
+  if type(config.family) is not section:  # pylint: disable=unidiomatic-typecheck
+    raise ValueError(
+        f"config.family is a {type(config.family).__name__}, but "
+        f"--task={config.model.task} reads a {section.__name__}; switch "
+        "tasks with config.with_task")
 
 
 def task_of(model_section: Dict[str, Any]) -> str:
@@ -336,12 +343,13 @@ def tiny_config(root: str = "data/synth_faces", **train_overrides) -> Config:
       data=DataConfig(root=root, synth_identities=12, synth_per_identity=5,
                       synth_size=32, image_size=16, k_refs=2,
                       heldout_fraction=0.25),
-      model=ModelConfig(task="sketch2face", model="s2f", base_channels=8,
-                        n_downsample=2, n_res=1, style_dim=16, mlp_dim=16,
-                        num_d=2, d_layers=2, d_channels=8),
+      model=ModelConfig(task="sketch2face", model="s2f", base_channels=8),
       train=TrainConfig(**{
           "batch_size": 4, "steps": 20, "log_every": 5, "image_every": 10,
           "checkpoint_every": 10, "eval_at_end": False, **train_overrides}),
+      family=families.Sketch2FaceConfig(
+          n_downsample=2, n_res=1, style_dim=16, mlp_dim=16, num_d=2,
+          d_layers=2, d_channels=8),
   )
 
 
@@ -360,12 +368,12 @@ def validate(config: Config) -> None:
   """Raises ValueError with a one-line, fixable message for a bad config.
 
   Runs before anything is built, so a typo costs a second, not a traced model.
-  These are the checks every task shares; `s2f_tf.tasks.validate` adds the
-  task's own.
+  These are the checks every task shares, then the family section's own
+  (`FamilyConfig.validate`); `s2f_tf.tasks.validate` adds the task's.
   """
+  check_family(config)
   d, m, t = config.data, config.model, config.train
   choices = ((d.sketch_method, SKETCH_METHODS, "sketch_method"),
-             (m.style_source, STYLE_SOURCES, "style_source"),
              (t.gan_loss, GAN_LOSSES, "gan_loss"),
              (t.precision, PRECISIONS, "precision"),
              (t.check_numerics, CHECK_NUMERICS, "check_numerics"),
@@ -389,9 +397,7 @@ def validate(config: Config) -> None:
               ("keep_checkpoints", t.keep_checkpoints),
               ("r1_interval", t.r1_interval),
               ("collapse_patience", t.collapse_patience),
-              ("base_channels", m.base_channels), ("style_dim", m.style_dim),
-              ("mlp_dim", m.mlp_dim), ("num_d", m.num_d),
-              ("d_layers", m.d_layers), ("d_channels", m.d_channels))
+              ("base_channels", m.base_channels))
   for name, value in positive:
     if value < 1:
       raise ValueError(f"--{name}={value} must be >= 1")
@@ -404,8 +410,7 @@ def validate(config: Config) -> None:
                      "last N steps of the run")
   non_negative = (("histogram_every", t.histogram_every),
                   ("eval_every", t.eval_every), ("r1_gamma", t.r1_gamma),
-                  ("r2_gamma", t.r2_gamma), ("weight_decay", t.weight_decay),
-                  ("lambda_cam", t.lambda_cam))
+                  ("r2_gamma", t.r2_gamma), ("weight_decay", t.weight_decay))
   for name, value in non_negative:
     if value < 0:
       raise ValueError(f"--{name}={value} must be >= 0")
@@ -440,9 +445,7 @@ def validate(config: Config) -> None:
           "checkpoint prefix (path/ckpt-N with path/ckpt-N.index); name the "
           "run to start from, optionally with :generator, :discriminator or "
           ":PATH_PREFIX")
-  if d.image_folder and not os.path.isdir(d.image_folder):
-    raise ValueError(f"--image_folder={d.image_folder!r} does not exist; "
-                     "point it at a folder of JPEG/PNG images")
+  config.family.validate()
   if not (d.synthesize or os.path.isdir(d.root)):
     raise ValueError(
         f"--data_root={d.root!r} does not exist; point it at a CelebAMask-HQ "

@@ -3,8 +3,10 @@
 Every field of the config dataclasses becomes a flag of the same name (only
 `DataConfig.root` is spelled `--data_root`), with the dataclass default and its
 help text, so a flag can never drift from the config it sets; fields that the
-run writes itself (`config.flag_fields`) are not flags. All flags are
-optional; entry points mark what they require.
+run writes itself (`config.flag_fields`) are not flags. The shared sections'
+flags serve every task; a family section's (`s2f_tf.config_families`) serve
+the tasks whose section holds the field, one flag for all of them. All flags
+are optional; entry points mark what they require.
 """
 
 import dataclasses
@@ -14,15 +16,14 @@ from typing import Any, Dict, List
 from absl import flags
 
 from s2f_tf import config as config_lib
+from s2f_tf import config_families as families
 from s2f_tf import files
 
 FLAGS = flags.FLAGS
 
-_SECTIONS = (("data", config_lib.DataConfig), ("model", config_lib.ModelConfig),
-             ("train", config_lib.TrainConfig))
 _CHOICES = {
     "sketch_method": config_lib.SKETCH_METHODS,
-    "style_source": config_lib.STYLE_SOURCES,
+    "style_source": families.STYLE_SOURCES,
     "gan_loss": config_lib.GAN_LOSSES,
     "precision": config_lib.PRECISIONS,
     "check_numerics": config_lib.CHECK_NUMERICS,
@@ -30,8 +31,10 @@ _CHOICES = {
 }
 
 
-def _define(name: str, field: dataclasses.Field, flag_values) -> None:
-  """Defines the flag of one config field.
+def _define(name: str, field: dataclasses.Field, flag_values,
+            owners=()) -> None:
+  """Defines the flag of one config field, read by `owners` (() for every
+  task).
 
   A family's flags are registered under a heading naming its tasks, so
   `--helpfull` groups them by family ("s2f_tf flags of --task=label2face").
@@ -48,24 +51,21 @@ def _define(name: str, field: dataclasses.Field, flag_values) -> None:
               flags.ArgumentParser())
     flag = flags.Flag(parser, flags.ArgumentSerializer(), name, default,
                       help_text)
-  owners = config_lib.family_tasks(field)
   module = (f"s2f_tf flags of --task={' or '.join(owners)}" if owners
             else "s2f_tf flags of every task")
   flags.DEFINE_flag(flag, flag_values, module_name=module)
 
 
 def define_config_flags(flag_values=FLAGS) -> None:
-  """Defines one flag per config field (idempotent, so tests may call it)."""
-  for section, cls in _SECTIONS:
-    for field in config_lib.flag_fields(cls):
-      name = config_lib.flag_name(section, field.name)
-      if name not in flag_values:
-        _define(name, field, flag_values)
-
-
-def _applies(field: dataclasses.Field, task: str) -> bool:
-  owners = config_lib.family_tasks(field)
-  return not owners or task in owners
+  """Defines one flag per config field, the family sections' for every
+  registered task (idempotent, so tests may call it, and call it again
+  after registering a task)."""
+  for name, field in config_lib.shared_flags():
+    if name not in flag_values:
+      _define(name, field, flag_values)
+  for name, field in families.fields_by_name().items():
+    if name not in flag_values:
+      _define(name, field, flag_values, families.owners(name))
 
 
 def check_family_flags(flag_values=FLAGS) -> None:
@@ -76,14 +76,13 @@ def check_family_flags(flag_values=FLAGS) -> None:
   error.
   """
   task = flag_values["task"].value
-  for section, cls in _SECTIONS:
-    for field in config_lib.flag_fields(cls):
-      flag = flag_values[config_lib.flag_name(section, field.name)]
-      if (not _applies(field, task) and flag.present and
-          flag.value != flag.default):
-        owners = " or ".join(config_lib.family_tasks(field))
-        raise ValueError(f"--{flag.name} is a flag of --task={owners}; "
-                         f"--task={task} does not read it: drop it")
+  for name in families.fields_by_name():
+    owners = families.owners(name)
+    flag = flag_values[name] if name in flag_values else None
+    if (task not in owners and flag is not None and flag.present and
+        flag.value != flag.default):
+      raise ValueError(f"--{name} is a flag of --task={' or '.join(owners)}; "
+                       f"--task={task} does not read it: drop it")
 
 
 EVAL_FIELDS = ("metrics", "inception", "kid_subset_size")
@@ -129,11 +128,17 @@ def config_from_flags(flag_values=FLAGS) -> config_lib.Config:
   # pylint: enable=g-import-not-at-top
   check_family_flags(flag_values)
   parts = {}
-  for section, cls in _SECTIONS:
+  for section, cls in config_lib.SHARED:
     parts[section] = cls(**{
         f.name: flag_values[config_lib.flag_name(section, f.name)].value
         for f in config_lib.flag_fields(cls)
     })
+  family = tasks.task_class(parts["model"].task).CONFIG
+  # A section registered after the flags were defined has none: no value
+  # can have been given for it, so its defaults are the run's.
+  parts["family"] = family(**{
+      f.name: flag_values[f.name].value
+      for f in dataclasses.fields(family) if f.name in flag_values})
   config = tasks.resolve_model(config_lib.Config(**parts))
   tasks.validate(config)  # Before the probe: a bad flag costs no second.
   return precision_lib.resolve_config(config)
@@ -143,13 +148,10 @@ def explicit_flag_lines(flag_values=FLAGS) -> List[str]:
   """The run's config flags as `--name=value` lines, ready to be a
   flagfile: every task's, then its family's (not other families')."""
   task = flag_values["task"].value
-  lines = []
-  for section, cls in _SECTIONS:
-    for f in config_lib.flag_fields(cls):
-      if _applies(f, task):
-        name = config_lib.flag_name(section, f.name)
-        lines.append(flag_values[name].serialize())
-  return lines
+  names = [name for name, _ in config_lib.shared_flags()] + [
+      f.name for f in dataclasses.fields(families.section_class(task))]
+  return [flag_values[name].serialize() for name in names
+          if name in flag_values]
 
 
 def write_flagfile(workdir: str, flag_values=FLAGS) -> str:

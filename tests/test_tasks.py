@@ -4,6 +4,7 @@ import dataclasses
 import json
 import os
 
+from absl import flags
 import keras
 import numpy as np
 from PIL import Image
@@ -13,8 +14,10 @@ from tensorboard.backend.event_processing import event_accumulator
 
 from s2f_tf import checkpointing
 from s2f_tf import config as config_lib
+from s2f_tf import config_families
 from s2f_tf import evaluate
 from s2f_tf import export
+from s2f_tf import flags as s2f_flags
 from s2f_tf import images
 from s2f_tf import losses
 from s2f_tf import numerics
@@ -31,13 +34,13 @@ from s2f_tf.tasks import base
 
 def _dcgan_config(root, gan_loss, **train_overrides):
   base = config_lib.tiny_config(root=root)
-  return config_lib.Config(
+  return config_lib.with_task(config_lib.Config(
       data=config_lib.DataConfig(**{**base.data.__dict__, "image_size": 32}),
-      model=config_lib.ModelConfig(task="unconditional", model="dcgan",
-                                   base_channels=8, z_dim=16),
+      model=config_lib.ModelConfig(base_channels=8),
       train=config_lib.TrainConfig(**{
           **base.train.__dict__, "gan_loss": gan_loss, "ema_beta": 0.0,
-          "g_lr": 2e-4, "d_lr": 2e-4, "beta1": 0.5, **train_overrides}))
+          "g_lr": 2e-4, "d_lr": 2e-4, "beta1": 0.5, **train_overrides})),
+                              "unconditional", "dcgan", z_dim=16)
 
 
 @pytest.mark.parametrize("gan_loss", ["non_saturating", "lsgan", "hinge",
@@ -74,12 +77,8 @@ def test_wgan_gp_dcgan_200_steps_does_not_collapse(tiny_data_root, tmp_path):
 
 
 def test_cam_r2_and_weight_decay_terms_train(tiny_config, tmp_path):
-  base = tiny_config(steps=3, r2_gamma=1.0, r1_interval=1, weight_decay=1e-4,
-                     lambda_cam=1.0)
-  config = config_lib.Config(
-      data=base.data,
-      model=config_lib.ModelConfig(**{**base.model.__dict__, "cam": True}),
-      train=base.train)
+  base = tiny_config(steps=3, r2_gamma=1.0, r1_interval=1, weight_decay=1e-4)
+  config = config_lib.with_family(base, cam=True, lambda_cam=1.0)
   state = train.setup(config, str(tmp_path))
   loop = train.Loop(state)
   results = loop.run()
@@ -190,8 +189,7 @@ def test_a_task_defined_in_a_test_trains_evaluates_and_exports(
   base_config = tiny_config(steps=60, g_lr=3e-2, d_lr=1e-3, eval_at_end=True,
                             eval_episodes=16, image_every=30,
                             checkpoint_every=30, ema_beta=0.0)
-  config = dataclasses.replace(base_config, model=dataclasses.replace(
-      base_config.model, task="toy", model=""))  # The task's default.
+  config = config_lib.with_task(base_config, "toy")  # The default model.
   workdir = str(tmp_path / "toy")
   results = train.run(config, workdir)
   assert results["step"] == 60
@@ -268,6 +266,14 @@ DOMAIN_COLOURS = {"a": (0.5, -0.5, 0.0), "b": (-0.25, 0.25, 0.75)}
 WARMUP = 3  # Iterations with b2a frozen.
 
 
+@dataclasses.dataclass(frozen=True)
+class CycleToyConfig(config_families.FamilyConfig):
+  """The toy family's own section: a flag only --task=cycle_toy accepts."""
+
+  lambda_cycle: float = config_families.field(
+      1.0, "cycle_toy: weight of the two cycle L1 terms.")
+
+
 class _TwoGenerators(keras.Model):
   """Per-pixel maps a -> b and b -> a; variables "generator/a2b/...", ..."""
 
@@ -313,6 +319,7 @@ class CycleToyTask(base.Task):
   first-built G's initial weights, so a test can watch the frozen phase.
   """
 
+  CONFIG = CycleToyConfig
   MODELS = ("cycle_toy",)
   MEASURES = {"l1": "mean |a2b(a) - b's colour|"}
   NAN_FROM = None  # With a step, a2b's gradient turns NaN from that step.
@@ -366,9 +373,10 @@ class CycleToyTask(base.Task):
     fake = {"a": generator.b2a(batch["b"]), "b": fake_b}
     logits = discriminator(fake)
     terms = {f"adv_{d}": losses.hinge_generator_loss(logits[d]) for d in "ab"}
-    terms["cycle_a"] = losses.l1_reconstruction_loss(
+    weight = self.config.family.lambda_cycle
+    terms["cycle_a"] = weight * losses.l1_reconstruction_loss(
         batch["a"], generator.b2a(fake_b))
-    terms["cycle_b"] = losses.l1_reconstruction_loss(
+    terms["cycle_b"] = weight * losses.l1_reconstruction_loss(
         batch["b"], generator.a2b(fake["a"]))
     terms["l1"] = losses.l1_reconstruction_loss(batch["b"], fake_b)
     return base.LossTerms(terms, {"output_std": base.output_std(fake_b)},
@@ -466,8 +474,7 @@ def _cycle_toy_config(tiny_config, task="cycle_toy", **overrides):
       "steps": 6, "weight_decay": 1e-2, "g_lr": 1e-2, "d_lr": 1e-2,
       "log_every": 1, "image_every": 6, "checkpoint_every": WARMUP,
       "histogram_every": 6, "ema_beta": 0.5, **overrides})
-  return dataclasses.replace(config, model=dataclasses.replace(
-      config.model, task=task, model=""))
+  return config_lib.with_task(config, task)
 
 
 def _checkpoint_values(workdir, step):
@@ -492,6 +499,9 @@ def test_two_generators_train_with_b2a_frozen_bit_for_bit_in_warmup(
     patch.setattr(tasks, "make_task", keep)
     results = train.run(config, workdir)
   assert results["step"] == 6
+  with open(os.path.join(workdir, "config.json")) as f:
+    assert json.load(f)["cycle_toy"] == {"lambda_cycle": 1.0}
+  assert config_lib.load_config(workdir).family == CycleToyConfig()
   assert {"d/adv_a", "d/adv_b", "d/l2", "d/total"} == set(results["last"]["d"])
   assert {"g/cycle_a", "g/cycle_b", "g/l1", "g/l2", "g/total",
           "g/output_std"} <= set(results["last"]["g"])
@@ -591,6 +601,35 @@ def test_a_nan_in_one_network_names_it_and_no_phase_retraces(
     assert function.experimental_get_tracing_count() == 1, name
 
 
+def test_a_registered_task_brings_its_own_section_and_flags(tiny_config,
+                                                            tmp_path):
+  _cycle_toy_config(tiny_config)  # Registers cycle_toy.
+  parse = lambda argv: _parsed(["--data_root=" + str(tmp_path), *argv])
+  fv = parse(["--task=cycle_toy", "--lambda_cycle=2.5"])
+  config = s2f_flags.config_from_flags(fv)
+  assert config.family == CycleToyConfig(lambda_cycle=2.5)
+  assert config.model.model == "cycle_toy"
+  lines = s2f_flags.explicit_flag_lines(fv)
+  assert "--lambda_cycle=2.5" in lines
+  assert not any(line.startswith("--n_res=") for line in lines)
+  with pytest.raises(ValueError, match="^--lambda_cycle is a flag of "
+                     "--task=cycle_toy.*; --task=sketch2face does not read "
+                     "it: drop it$"):
+    s2f_flags.config_from_flags(parse(["--lambda_cycle=2"]))
+  groups = fv.flags_by_module_dict()
+  owners = [m for m, found in groups.items()
+            if "lambda_cycle" in {f.name for f in found}]
+  assert len(owners) == 1 and owners[0].startswith(
+      "s2f_tf flags of --task=cycle_toy"), owners
+
+
+def _parsed(argv):
+  fv = flags.FlagValues()
+  s2f_flags.define_config_flags(fv)
+  fv(["prog"] + argv)
+  return fv
+
+
 def test_phases_are_checked_in_one_line(tiny_config):
   paths = ["generator/a2b/dense/kernel", "discriminator/a/logit/kernel"]
   base.check_phases((base.Phase("p", 0, 2), base.Phase("q", 2, 6)), 6,
@@ -620,9 +659,8 @@ def test_a_term_and_a_measurement_of_one_name_is_an_error(tiny_config,
                                                           tmp_path):
   if "twice_named" not in tasks.names():
     tasks.register("twice_named", _TwiceNamedTask)
-  config = tiny_config(ema_beta=0.0)
-  config = dataclasses.replace(config, model=dataclasses.replace(
-      config.model, task="twice_named", model="toy"))
+  config = config_lib.with_task(tiny_config(ema_beta=0.0), "twice_named",
+                                "toy")
   state = train.setup(config, str(tmp_path))
   with pytest.raises(ValueError, match="names g/l1 both as a loss term and "
                      "as a measurement; rename one"):

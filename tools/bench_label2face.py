@@ -25,6 +25,7 @@ from s2f_tf.cli import common
 
 common.quiet_tensorflow()
 
+from s2f_tf import config as config_lib  # pylint: disable=g-import-not-at-top
 from s2f_tf import flags as s2f_flags  # pylint: disable=g-import-not-at-top
 
 s2f_flags.define_config_flags()
@@ -46,12 +47,12 @@ def _median_ms(fn, repeats):
 
 
 def _config(base, mode, extra, size):
-  n_up = base.model.n_up + int(np.log2(size / base.data.image_size))
-  model = dataclasses.replace(base.model, **{
+  n_up = base.family.n_up + int(np.log2(size / base.data.image_size))
+  config = config_lib.with_family(base, **{
       "norm_mode": mode, "n_up": n_up, "use_vae": False, "add_dist": False,
       **extra})
   data = dataclasses.replace(base.data, image_size=size)
-  return dataclasses.replace(base, model=model, data=data)
+  return dataclasses.replace(config, data=data)
 
 
 def _measure(config, repeats):
@@ -67,7 +68,7 @@ def _measure(config, repeats):
     inputs = {"labels": one["mask"], "refs": one["refs"],
               "ref_labels": one["ref_mask"], "donor_refs": one["refs"],
               "donor_ref_labels": one["ref_mask"],
-              "swap": tf.zeros([1, config.model.label_nc])}
+              "swap": tf.zeros([1, config.family.label_nc])}
     sample_ms = _median_ms(lambda: state.sample(inputs).numpy(), repeats)
     g = state.generator
     norm_params = sum(int(np.prod(v.shape)) for v in g.trainable_variables

@@ -85,12 +85,11 @@ def _real_floor() -> dict:
   has no repeats, so the two halves are disjoint.
   """
   count = _EVAL_IMAGES.value
-  config = config_lib.Config(
+  config = config_lib.with_task(config_lib.Config(
       data=config_lib.DataConfig(root=os.path.join(REPO, "data/synth_faces"),
                                  synthesize=True,
                                  image_size=_IMAGE_SIZE.value),
-      model=config_lib.ModelConfig(task="unconditional", model="dcgan"),
-      train=config_lib.TrainConfig(batch_size=64))
+      train=config_lib.TrainConfig(batch_size=64)), "unconditional", "dcgan")
   images, held = [], 0
   for batch in tasks.make_task(config).make_dataset():
     images.append(pixels.to_uint8(batch["image"].numpy()))

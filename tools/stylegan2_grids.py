@@ -42,7 +42,7 @@ def body() -> int:
     raise ValueError(f"{_WORKDIR.value} is a --model="
                      f"{task.config.model.model} run, not a StyleGAN2 one")
   rng = np.random.RandomState(_SEED.value)
-  z = lambda n: rng.randn(n, task.config.model.z_dim).astype(np.float32)
+  z = lambda n: rng.randn(n, task.config.family.z_dim).astype(np.float32)
   grids = {
       "truncation.png": stylegan2_task.truncation_grid(
           generator, z(_ROWS.value), [float(p) for p in _PSIS.value]),

@@ -11,7 +11,7 @@ The discriminator is pix2pixHD's multi-scale PatchGAN (Wang et al. 2018,
 arXiv:1711.11585), conditioned on the sketch, with spectral norm on every conv
 (`models.patchgan`, which the label-map family shares).
 
-With `ModelConfig.cam`, both networks gain U-GAT-IT's class-activation-map
+With `Sketch2FaceConfig.cam`, both networks gain U-GAT-IT's class-activation-map
 attention (Kim et al. 2020, arXiv:1907.10830), whose auxiliary classifiers
 need a two-class question. U-GAT-IT asks G's encoder "source or target
 domain?", but our content encoder only ever sees sketches, so the mapping is:
@@ -40,7 +40,7 @@ import keras
 from keras import ops
 import tensorflow as tf
 
-from s2f_tf import config as config_lib
+from s2f_tf import config_families
 from s2f_tf.layers import attention
 from s2f_tf.layers import blocks
 from s2f_tf.models import base
@@ -50,46 +50,46 @@ ENCODER_RES_BLOCKS = 2  # Residual blocks after the content encoder's convs.
 STYLE_POOL_SIZE = 4  # The style embedder downsamples to about 4x4, then pools.
 
 
-def check_config(model_config, image_size):
-  """Fails early, with the fix, on configs the networks cannot honour.
+def check_config(family_config, image_size):
+  """Fails early, with the fix, on a `Sketch2FaceConfig` and image size the
+  networks cannot honour.
 
   The task's `validate` calls it too, so a bad flag fails before anything
   is loaded or built.
   """
-  factor = 2**model_config.n_downsample
+  factor = 2**family_config.n_downsample
   if not 16 <= image_size <= 256 or image_size % factor:
     raise ValueError(
         f"image_size={image_size} must be in [16, 256] and divisible by "
         f"2**n_downsample={factor}")
-  if model_config.n_res < 1:
+  if family_config.n_res < 1:
     raise ValueError("--n_res must be >= 1: style enters through AdaLIN "
                      "blocks")
-  if model_config.up_kernel < 1 or model_config.up_kernel % 2 == 0:
-    raise ValueError(f"--up_kernel={model_config.up_kernel} must be odd and "
+  if family_config.up_kernel < 1 or family_config.up_kernel % 2 == 0:
+    raise ValueError(f"--up_kernel={family_config.up_kernel} must be odd and "
                      ">= 1 (a conv centred on its pixel), e.g. 3 or 5")
-  pool = model_config.style_pool
+  pool = family_config.style_pool
   if pool < 1 or image_size % pool or image_size // pool < STYLE_POOL_SIZE:
     raise ValueError(f"--style_pool={pool} must be >= 1 and divide "
                      f"image_size={image_size} into at least "
                      f"{STYLE_POOL_SIZE} pixels")
-  if model_config.style_source not in config_lib.STYLE_SOURCES:
-    raise ValueError(f"style_source={model_config.style_source!r} is not one "
-                     f"of {config_lib.STYLE_SOURCES}")
+  if family_config.style_source not in config_families.STYLE_SOURCES:
+    raise ValueError(f"style_source={family_config.style_source!r} is not one "
+                     f"of {config_families.STYLE_SOURCES}")
 
 
-def _content_encoder(cfg):
-  """Sketch [B, H, W, 1] -> content [B, H / 2**n, W / 2**n, C * 2**n]."""
-  stack = blocks.conv_norm_relu(cfg.base_channels, 7, 1, "conv_in")
+def _content_encoder(cfg, ch):
+  """Sketch [B, H, W, 1] -> content [B, H / 2**n, W / 2**n, ch * 2**n]."""
+  stack = blocks.conv_norm_relu(ch, 7, 1, "conv_in")
   for i in range(cfg.n_downsample):
-    stack += blocks.conv_norm_relu(cfg.base_channels * 2**(i + 1), 3, 2,
-                                   f"down_{i}")
-  width = cfg.base_channels * 2**cfg.n_downsample
+    stack += blocks.conv_norm_relu(ch * 2**(i + 1), 3, 2, f"down_{i}")
+  width = ch * 2**cfg.n_downsample
   stack += [blocks.ResBlock(width, name=f"res_block_{i}")
             for i in range(ENCODER_RES_BLOCKS)]
   return keras.Sequential(stack, name="content_encoder")
 
 
-def _style_embedder(cfg, image_size):
+def _style_embedder(cfg, image_size, ch):
   """Photos [N, H, W, 3] -> style codes [N, style_dim].
 
   No normalisation: instance norm would remove exactly the per-image colour
@@ -105,7 +105,6 @@ def _style_embedder(cfg, image_size):
     return keras.layers.Conv2D(filters, size, strides=strides,
                                padding="same", activation="relu", name=name)
 
-  ch = cfg.base_channels
   stack = [conv(ch, 7, 1, "conv_in")]
   if cfg.style_pool > 1:
     stack.insert(0, keras.layers.AveragePooling2D(cfg.style_pool,
@@ -174,13 +173,15 @@ class Generator(base.ConfiguredModel):
   between these modes, the generator is ignoring its style.
   """
 
-  def __init__(self, model_config, image_size, **kwargs):
-    super().__init__(model_config, image_size, **kwargs)
-    check_config(model_config, image_size)
-    cfg = model_config
-    width = cfg.base_channels * 2**cfg.n_downsample
-    self.content_encoder = _content_encoder(cfg)
-    self.style_embedder = (_style_embedder(cfg, image_size)
+  SECTION = config_families.Sketch2FaceConfig
+
+  def __init__(self, family_config, image_size, base_channels, **kwargs):
+    super().__init__(family_config, image_size, base_channels, **kwargs)
+    check_config(family_config, image_size)
+    cfg = family_config
+    width = base_channels * 2**cfg.n_downsample
+    self.content_encoder = _content_encoder(cfg, base_channels)
+    self.style_embedder = (_style_embedder(cfg, image_size, base_channels)
                            if cfg.style_source == "embedder" else None)
     self.style_mlp = _style_mlp(cfg, n_params=cfg.n_res * 4 * width)
     self.decoder = Decoder(width, cfg.n_res, cfg.n_downsample, cfg.up_kernel,
@@ -205,7 +206,7 @@ class Generator(base.ConfiguredModel):
     if self.style_embedder is None:
       raise ValueError(
           "encode_style_per_image needs style_source='embedder', this "
-          f"generator uses {self.model_config.style_source!r}")
+          f"generator uses {self.family_config.style_source!r}")
     shape = ops.shape(refs)
     codes = self.style_embedder(ops.reshape(refs, (-1, *shape[2:])),
                                 training=training)
@@ -214,10 +215,10 @@ class Generator(base.ConfiguredModel):
 
   def encode_style(self, refs, training=False):
     """Photos [B, K, H, W, 3] -> the style [B, S], float32, averaged over K."""
-    source = self.model_config.style_source
+    source = self.family_config.style_source
     if source == "embedder":
       return ops.mean(self.encode_style_per_image(refs, training), axis=1)
-    shape = (ops.shape(refs)[0], self.model_config.style_dim)
+    shape = (ops.shape(refs)[0], self.family_config.style_dim)
     if source == "random":
       return tf.random.normal(shape)
     return ops.zeros(shape)
@@ -230,7 +231,7 @@ class Generator(base.ConfiguredModel):
     """As `generate`, plus the CAM logits [B, 2] float32 (module docstring)."""
     if self.cam is None:
       raise ValueError("generate_with_cam needs a generator built with "
-                       "ModelConfig.cam=True")
+                       "Sketch2FaceConfig.cam=True")
     return self._generate(sketch, style, training)
 
   def content_cam_logits(self, image, training=False):
@@ -241,7 +242,7 @@ class Generator(base.ConfiguredModel):
     """
     if self.cam is None:
       raise ValueError("content_cam_logits needs a generator built with "
-                       "ModelConfig.cam=True")
+                       "Sketch2FaceConfig.cam=True")
     content = self.encode_content(image, training=training)
     return self.cam(content, training=training)[1]
 
@@ -255,15 +256,18 @@ class Generator(base.ConfiguredModel):
     return self.decoder((content, params), training=training), cam_logits
 
 
-def build_generator(model_config, image_size, k_refs=1):
+def build_generator(family_config, image_size, base_channels, k_refs=1):
   """A built `Generator` (dummy batch of 1 with `k_refs` references)."""
-  generator = Generator(model_config, image_size, name="generator")
+  generator = Generator(family_config, image_size, base_channels,
+                        name="generator")
   generator({"sketch": ops.zeros((1, image_size, image_size, 1)),
              "refs": ops.zeros((1, k_refs, image_size, image_size, 3))})
   return generator
 
 
-def build_discriminator(model_config, image_size):
-  """A built `patchgan.MultiScaleDiscriminator` on (image, sketch)."""
-  return patchgan.build_discriminator(model_config, image_size,
-                                      condition_channels=1)
+def build_discriminator(family_config, image_size):
+  """A built `patchgan.MultiScaleDiscriminator` on (image, sketch), with
+  CAM attention when `family_config.cam`."""
+  return patchgan.build_discriminator(family_config, image_size,
+                                      condition_channels=1,
+                                      cam=family_config.cam)

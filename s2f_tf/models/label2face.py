@@ -1,6 +1,6 @@
 """Label map -> face: the SPADE / CLADE / SEAN generator and its encoders.
 
-One generator serves the three papers; `ModelConfig.norm_mode` picks the
+One generator serves the three papers; `Label2FaceConfig.norm_mode` picks the
 normalisation of its residual blocks (`layers.semantic_norm`):
 
   spade  Park et al. 2019, arXiv:1903.07291
@@ -29,6 +29,7 @@ import keras
 from keras import ops
 import tensorflow as tf
 
+from s2f_tf import config_families
 from s2f_tf.layers import blocks
 from s2f_tf.layers import semantic_norm
 from s2f_tf.models import base
@@ -38,19 +39,20 @@ MAX_WIDTH_MULT = 16  # SPADE's widest block is 16 * ngf.
 VAE_POOL_SIZE = 4  # SPADE's VAE encoder convolves down to 4x4.
 
 
-def check(model_config, image_size):
-  """Fails early, with the fix, on settings the generator cannot honour.
+def check(family_config, image_size):
+  """Fails early, with the fix, on a `Label2FaceConfig` and image size the
+  generator cannot honour.
 
   The task's `validate` calls it too, so a bad flag fails before anything
   is loaded or built.
   """
-  if image_size % 2**model_config.n_up:
+  if image_size % 2**family_config.n_up:
     raise ValueError(
         f"--image_size={image_size} is not divisible by 2**n_up="
-        f"{2**model_config.n_up}; lower --n_up or use a multiple of it")
+        f"{2**family_config.n_up}; lower --n_up or use a multiple of it")
   for name, value, allowed in (
-      ("norm_mode", model_config.norm_mode, semantic_norm.NORM_MODES),
-      ("param_free_norm", model_config.param_free_norm,
+      ("norm_mode", family_config.norm_mode, semantic_norm.NORM_MODES),
+      ("param_free_norm", family_config.param_free_norm,
        semantic_norm.PARAM_FREE_NORMS)):
     if value not in allowed:
       raise ValueError(f"--{name}={value!r} is unknown; use one of "
@@ -62,7 +64,7 @@ def one_hot(labels, label_nc):
   return ops.one_hot(ops.cast(labels, "int32"), label_nc, dtype="float32")
 
 
-def _vae_encoder(cfg, image_size):
+def _vae_encoder(cfg, image_size, ch):
   """Photos [N, H, W, 3] -> (mu, logvar) [N, style_dim] each.
 
   SPADE's ConvEncoder (arXiv:1903.07291, Appendix): stride-2 convs with
@@ -71,8 +73,7 @@ def _vae_encoder(cfg, image_size):
   n_down = max(int(math.log2(image_size / VAE_POOL_SIZE)), 0)
   stack = []
   for i in range(n_down):
-    stack += blocks.conv_norm_relu(cfg.base_channels * min(2**i, 8), 3, 2,
-                                   f"down_{i}")
+    stack += blocks.conv_norm_relu(ch * min(2**i, 8), 3, 2, f"down_{i}")
   stack.append(keras.layers.Flatten(name="flatten"))
   trunk = keras.Sequential(stack, name="trunk")
   inputs = keras.Input((image_size, image_size, 3))
@@ -82,14 +83,13 @@ def _vae_encoder(cfg, image_size):
   return keras.Model(inputs, (mu, logvar), name="vae_encoder")
 
 
-def _region_encoder(cfg):
+def _region_encoder(cfg, ch):
   """Photos [N, H, W, 3] -> style features [N, H/2, W/2, style_dim].
 
   SEAN's Zencoder (arXiv:1911.12861, Sec. 3.1): two stride-2 convs, one
   upsampling, a tanh conv; `semantic_norm.region_average` then pools them
   per region. No norm after the last conv: it carries the colours.
   """
-  ch = cfg.base_channels
   stack = blocks.conv_norm_relu(ch, 7, 1, "conv_in")
   for i in range(2):
     stack += blocks.conv_norm_relu(ch * 2**(i + 1), 3, 2, f"down_{i}")
@@ -99,10 +99,9 @@ def _region_encoder(cfg):
   return keras.Sequential(stack, name="region_encoder")
 
 
-def _widths(cfg):
+def _widths(n_up, ch):
   """Channels of the first block and after each of the n_up upsamplings."""
-  return [cfg.base_channels * min(2**(cfg.n_up - i), MAX_WIDTH_MULT)
-          for i in range(cfg.n_up + 1)]
+  return [ch * min(2**(n_up - i), MAX_WIDTH_MULT) for i in range(n_up + 1)]
 
 
 @keras.saving.register_keras_serializable(package="s2f_tf")
@@ -114,21 +113,23 @@ class Label2FaceGenerator(base.ConfiguredModel):
   modes ignore them. K may be dynamic.
   """
 
-  def __init__(self, model_config, image_size, **kwargs):
-    super().__init__(model_config, image_size, **kwargs)
-    check(model_config, image_size)
-    cfg = model_config
-    widths = _widths(cfg)
+  SECTION = config_families.Label2FaceConfig
+
+  def __init__(self, family_config, image_size, base_channels, **kwargs):
+    super().__init__(family_config, image_size, base_channels, **kwargs)
+    check(family_config, image_size)
+    cfg = family_config
+    widths = _widths(cfg.n_up, base_channels)
     self.base_size = image_size // 2**cfg.n_up
     norm = dict(mode=cfg.norm_mode, param_free=cfg.param_free_norm,
                 hidden=cfg.spade_hidden, add_dist=cfg.add_dist,
                 style_dim=cfg.style_dim)
     block = lambda w_in, w_out, name: semantic_norm.SemanticResBlock(
         w_in, w_out, cfg.label_nc, norm=norm, name=name)
-    self.region_encoder = (_region_encoder(cfg) if cfg.norm_mode == "sean"
-                           else None)
-    self.vae_encoder = (_vae_encoder(cfg, image_size) if cfg.use_vae
-                        else None)
+    self.region_encoder = (_region_encoder(cfg, base_channels)
+                           if cfg.norm_mode == "sean" else None)
+    self.vae_encoder = (_vae_encoder(cfg, image_size, base_channels)
+                        if cfg.use_vae else None)
     if cfg.use_vae:
       self.stem = keras.layers.Dense(self.base_size**2 * widths[0],
                                      name="stem")
@@ -150,7 +151,7 @@ class Label2FaceGenerator(base.ConfiguredModel):
     [N, L, S], present [N, L]): one code per region of each photo."""
     features = self.region_encoder(photos, training=training)
     return semantic_norm.region_average(
-        features, one_hot(labels, self.model_config.label_nc))
+        features, one_hot(labels, self.family_config.label_nc))
 
   def encode_style(self, inputs, training=False):
     """The style part of the generator's input, as a dict of float32.
@@ -159,7 +160,7 @@ class Label2FaceGenerator(base.ConfiguredModel):
     the K references that show each region; use_vae: "mu", "logvar"
     [B, style_dim], the references' posteriors averaged over K; else {}.
     """
-    cfg, style = self.model_config, {}
+    cfg, style = self.family_config, {}
     if cfg.norm_mode == "sean":
       refs, ref_labels = inputs["refs"], inputs["ref_labels"]
       shape = ops.shape(refs)
@@ -182,7 +183,7 @@ class Label2FaceGenerator(base.ConfiguredModel):
 
   def _start(self, labels_1hot, style, training):
     """The first feature map [B, base, base, widths[0]]."""
-    if not self.model_config.use_vae:
+    if not self.family_config.use_vae:
       return self.stem(semantic_norm.resize_nearest(labels_1hot,
                                                     self.base_size))
     z = style["mu"]
@@ -194,9 +195,9 @@ class Label2FaceGenerator(base.ConfiguredModel):
 
   def generate(self, labels, style, training=False):
     """Class ids [B, H, W] + `encode_style`'s dict -> image float32."""
-    labels_1hot = one_hot(labels, self.model_config.label_nc)
+    labels_1hot = one_hot(labels, self.family_config.label_nc)
     condition = {"labels": labels_1hot, **style}
-    if self.model_config.add_dist:
+    if self.family_config.add_dist:
       condition["dist"] = semantic_norm.intra_class_offsets(labels_1hot)
     x = self.head(self._start(labels_1hot, style, training), condition,
                   training=training)
@@ -214,18 +215,19 @@ def dummy_inputs(image_size, batch=1, k_refs=1):
           "ref_labels": ops.zeros((batch, k_refs, size, size), "int32")}
 
 
-def build_generator(model_config, image_size, k_refs=1):
+def build_generator(family_config, image_size, base_channels, k_refs=1):
   """A built `Label2FaceGenerator` (dummy batch of 1 with k_refs refs)."""
-  generator = Label2FaceGenerator(model_config, image_size, name="generator")
+  generator = Label2FaceGenerator(family_config, image_size, base_channels,
+                                  name="generator")
   generator(dummy_inputs(image_size, k_refs=k_refs))
   return generator
 
 
-def build_discriminator(model_config, image_size):
+def build_discriminator(family_config, image_size):
   """The multi-scale PatchGAN on (image, one-hot label map).
 
   Call it with (image, `one_hot(labels, label_nc)`): the conditioning input
   is concatenated to the image at every scale, as in SPADE / pix2pixHD.
   """
-  return patchgan.build_discriminator(model_config, image_size,
-                                      model_config.label_nc)
+  return patchgan.build_discriminator(family_config, image_size,
+                                      family_config.label_nc)

@@ -22,7 +22,6 @@ import tensorflow as tf
 
 from s2f_tf.layers import attention
 from s2f_tf.layers import spectral_norm
-from s2f_tf.models import base
 
 MAX_CHANNEL_MULT = 8  # Channel cap, as a multiple of the first conv's width.
 
@@ -89,7 +88,7 @@ def _sn_conv(filters, strides, name):
 
 
 @keras.saving.register_keras_serializable(package="s2f_tf")
-class MultiScaleDiscriminator(base.ConfiguredModel):
+class MultiScaleDiscriminator(keras.Model):
   """pix2pixHD's multi-scale discriminator (Wang et al. 2018, arXiv:1711.11585).
 
   `num_d` PatchGANs see the (image, condition) pair at full, 1/2, 1/4...
@@ -97,19 +96,20 @@ class MultiScaleDiscriminator(base.ConfiguredModel):
   the global face, the fine one the texture, with the same receptive field.
   Call with (image, condition), the condition a sketch or a one-hot label
   map of the image's size; returns a list over scales of (logits float32
-  [B, h, w, 1], [feature maps]). With `ModelConfig.cam`, `call_with_cam`
-  also returns each scale's CAM logits.
+  [B, h, w, 1], [feature maps]). With `cam`, `call_with_cam` also returns
+  each scale's CAM logits.
   """
 
-  def __init__(self, model_config, image_size, **kwargs):
-    super().__init__(model_config, image_size, **kwargs)
-    cfg = model_config
-    self.use_cam = cfg.cam
+  def __init__(self, channels, n_layers, num_scales, image_size, cam=False,
+               **kwargs):
+    super().__init__(**kwargs)
+    self.channels, self.n_layers, self.num_scales = (channels, n_layers,
+                                                     num_scales)
+    self.image_size, self.use_cam = image_size, cam
     self.scales = [
-        PatchDiscriminator(cfg.d_channels, cfg.d_layers,
-                           math.ceil(image_size / 2**i), cam=self.use_cam,
-                           name=f"scale_{i}")
-        for i in range(cfg.num_d)]
+        PatchDiscriminator(channels, n_layers, math.ceil(image_size / 2**i),
+                           cam=cam, name=f"scale_{i}")
+        for i in range(num_scales)]
     self.downsample = keras.layers.AveragePooling2D(
         3, strides=2, padding="same", name="downsample")
 
@@ -129,15 +129,23 @@ class MultiScaleDiscriminator(base.ConfiguredModel):
     """(the `call` outputs, [CAM logits float32 [B, 2] per scale])."""
     if not self.use_cam:
       raise ValueError("call_with_cam needs a discriminator built with "
-                       "ModelConfig.cam=True")
+                       "cam=True")
     return self(inputs, training=training, with_cam=True)
 
+  def get_config(self):
+    return {"name": self.name, "channels": self.channels,
+            "n_layers": self.n_layers, "num_scales": self.num_scales,
+            "image_size": self.image_size, "cam": self.use_cam}
 
-def build_discriminator(model_config, image_size, condition_channels):
+
+def build_discriminator(family_config, image_size, condition_channels,
+                        cam=False):
   """A built `MultiScaleDiscriminator` (dummy batch of 1) named
-  "discriminator", for a condition map of `condition_channels`."""
-  discriminator = MultiScaleDiscriminator(model_config, image_size,
-                                          name="discriminator")
+  "discriminator", for a condition map of `condition_channels`, sized by a
+  `config_families.TranslationConfig` (num_d, d_layers, d_channels)."""
+  discriminator = MultiScaleDiscriminator(
+      family_config.d_channels, family_config.d_layers, family_config.num_d,
+      image_size, cam=cam, name="discriminator")
   discriminator((ops.zeros((1, image_size, image_size, 3)),
                  ops.zeros((1, image_size, image_size, condition_channels))))
   return discriminator

@@ -53,7 +53,7 @@ class FewShotExport(sig.ExportModule):
     size = generator.image_size
     self._sketch_dims = ("B", size, size, 1)
     self._refs_dims = ("B", "K", size, size, 3)
-    self._style_dims = ("B", generator.model_config.style_dim)
+    self._style_dims = ("B", generator.family_config.style_dim)
     self._call = generator.__call__  # A bound method: not tracked.
 
   def _image(self, sketch, refs):

@@ -27,26 +27,27 @@ from s2f_tf import pixels
 from s2f_tf.serving import signatures as sig
 
 
-def takes_references(model_config) -> bool:
+def takes_references(family_config) -> bool:
   """Whether the signatures take refs and ref_labels: sean's region codes
   and the VAE's code come from the references; other modes read none."""
-  return model_config.norm_mode == "sean" or model_config.use_vae
+  return family_config.norm_mode == "sean" or family_config.use_vae
 
 
-def input_files(signature: str, model_config) -> Tuple[sig.InputFile, ...]:
+def input_files(signature: str, family_config
+                ) -> Tuple[sig.InputFile, ...]:
   """The label map, plus the references and their maps when the model
-  reads them; the same files for each signature."""
+  (its `Label2FaceConfig`) reads them; the same files for each signature."""
   if signature not in Label2FaceExport.SIGNATURES:
     return ()
-  classes = model_config.label_nc
+  classes = family_config.label_nc
   labels = sig.InputFile("labels", "labels", images.LabelMap(classes),
                          "a label map")
-  if not takes_references(model_config):
+  if not takes_references(family_config):
     return (labels,)
-  mode = (f"--norm_mode={model_config.norm_mode}" +
-          (" --use_vae" if model_config.use_vae else ""))
+  mode = (f"--norm_mode={family_config.norm_mode}" +
+          (" --use_vae" if family_config.use_vae else ""))
   why = ("sean reads each reference under its own mask"
-         if model_config.norm_mode == "sean" else
+         if family_config.norm_mode == "sean" else
          f"the {mode} signature takes each reference with its mask")
   return (labels,
           sig.InputFile("refs", "refs", images.Photos(), "reference photos",
@@ -79,7 +80,7 @@ class Label2FaceExport(sig.ExportModule):
 
   def __init__(self, generator: keras.Model, k_refs: int):
     super().__init__(generator, name="label2face_generator")
-    cfg = generator.model_config
+    cfg = generator.family_config
     self._label_nc, self._k_refs = cfg.label_nc, k_refs
     self._needs_refs = takes_references(cfg)
     size = generator.image_size

@@ -3,7 +3,10 @@
 A task module defines a `base.Task` subclass; one line in `_BUILTIN` (or a
 `register` call, e.g. in a test or a plug-in) makes it trainable, evaluable,
 exportable and projectable through every command. Built-in tasks are
-imported on first use, so a run pays only for its own family.
+imported on first use, so a run pays only for its own family; their config
+sections are registered in `s2f_tf.config_families` from the start, and
+`register` registers a new task's `CONFIG` there too
+(`config.register_family`).
 """
 
 import dataclasses
@@ -28,12 +31,18 @@ _REGISTERED: Dict[str, Type[base.Task]] = {}
 
 
 def register(name: str, task_class: Type[base.Task]) -> None:
-  """Makes `--task=name` build `task_class`; a name is registered once."""
+  """Makes `--task=name` build `task_class` and read its `CONFIG` section
+  (flags and config.json); a name is registered once.
+
+  Flags defined before this call lack the section's fields until
+  `flags.define_config_flags` runs again.
+  """
   if name in _BUILTIN or name in _REGISTERED:
     raise ValueError(f"task {name!r} is already registered")
   if not task_class.MODELS:
     raise ValueError(f"task {name!r} lists no MODELS; name its --model "
                      "values, the default first")
+  config_lib.register_family(name, task_class.CONFIG)
   _REGISTERED[name] = task_class
 
 

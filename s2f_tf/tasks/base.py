@@ -17,13 +17,14 @@ train at which steps (StyleGAN3 lists its phases the same way).
 import abc
 import collections.abc
 import dataclasses
-from typing import Any, Callable, Dict, Iterator, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, Sequence, Tuple, Type
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from s2f_tf import config as config_lib
+from s2f_tf import config_families
 from s2f_tf.metrics import registry
 from s2f_tf.serving import signatures as sig
 from s2f_tf.tasks import objective
@@ -127,6 +128,12 @@ class Task(abc.ABC):
   """A model family on the shared loop. Subclasses set MODELS.
 
   Attributes:
+    CONFIG: the family's config section, a frozen dataclass subclassing
+      `config_families.FamilyConfig`: the settings only this family reads.
+      The run's instance is `config.family`, config.json keeps it under the
+      task's name, and each field is a flag accepted only with the tasks
+      whose section holds it. Tasks that share settings share a base
+      section (`TranslationConfig`, `NoiseConfig`); the default has none.
     MODELS: the `--model` values this task builds; the first is its default,
       what an empty `--model` (`--task` alone) resolves to.
     EMBEDDINGS: the `s2f-project --features` it can export.
@@ -135,11 +142,13 @@ class Task(abc.ABC):
       evaluators of `s2f_tf.metrics.registry` (swd, fid, kid).
   """
 
+  CONFIG: Type[config_families.FamilyConfig] = config_families.FamilyConfig
   MODELS: Tuple[str, ...] = ()
   EMBEDDINGS: Tuple[str, ...] = ()
   MEASURES: Dict[str, str] = {}
 
   def __init__(self, config: config_lib.Config):
+    config_lib.check_family(config, self.CONFIG)
     self.config = config
 
   @classmethod

@@ -12,6 +12,7 @@ from typing import Dict, Sequence, Tuple
 import numpy as np
 import tensorflow as tf
 
+from s2f_tf import config_families
 from s2f_tf import losses
 from s2f_tf import pixels
 from s2f_tf import summaries
@@ -33,6 +34,7 @@ GRID_SEED = 7  # The grid's episodes are the same at every sample step.
 class FewShotTask(base.Task):
   """Sketch + K reference photos of a person -> that person's face."""
 
+  CONFIG = config_families.Sketch2FaceConfig
   MODELS = ("s2f",)
   EMBEDDINGS = ("style", "content")
   MEASURES = few_shot_metrics.MEASURES
@@ -40,13 +42,13 @@ class FewShotTask(base.Task):
   @classmethod
   def validate(cls, config) -> None:
     super().validate(config)
-    d, m = config.data, config.model
-    factor = 2**m.n_downsample
+    d, f = config.data, config.family
+    factor = 2**f.n_downsample
     if d.image_size % factor:
       raise ValueError(
           f"--image_size={d.image_size} is not divisible by 2**n_downsample="
           f"{factor}; use a multiple of {factor} or lower --n_downsample")
-    few_shot_models.check_config(m, d.image_size)
+    few_shot_models.check_config(f, d.image_size)
 
   @functools.cached_property
   def _splits(self) -> Tuple[reader.FaceSet, reader.FaceSet]:
@@ -69,11 +71,12 @@ class FewShotTask(base.Task):
 
   def build_generator(self):
     d = self.config.data
-    return few_shot_models.build_generator(self.config.model, d.image_size,
-                                           d.k_refs)
+    return few_shot_models.build_generator(
+        self.config.family, d.image_size, self.config.model.base_channels,
+        d.k_refs)
 
   def build_discriminator(self):
-    return few_shot_models.build_discriminator(self.config.model,
+    return few_shot_models.build_discriminator(self.config.family,
                                                self.config.data.image_size)
 
   def dummy_forwards(self, generator, discriminator):
@@ -87,7 +90,7 @@ class FewShotTask(base.Task):
     """{"fake", "style"} and with --cam G's CAM logits "g_cam": what both
     players' terms read of one forward pass."""
     style = generator.encode_style(batch["refs"], training=True)
-    if not self.config.model.cam:
+    if not self.config.family.cam:
       return {"fake": generator.generate(batch["sketch"], style,
                                          training=True), "style": style}
     fake, g_cam = generator.generate_with_cam(batch["sketch"], style,
@@ -102,7 +105,7 @@ class FewShotTask(base.Task):
     fake = tf.stop_gradient(generated["fake"])
     d = lambda image: patchgan.logits(
         discriminator((image, sketch), training=True))
-    if not self.config.model.cam:
+    if not self.config.family.cam:
       terms = objective.discriminator_terms(self.config, d, batch["photo"],
                                             fake, regularize)
     else:
@@ -114,23 +117,23 @@ class FewShotTask(base.Task):
       terms = objective.discriminator_terms(
           self.config, d, batch["photo"], fake, regularize,
           (patchgan.logits(real_out), patchgan.logits(fake_out)))
-      terms["cam"] = self.config.train.lambda_cam * (
+      terms["cam"] = self.config.family.lambda_cam * (
           losses.cam_discriminator_loss(real_cam, fake_cam))
     # A NaN fake shows up first in the D step; name it, not D's layers.
     return base.LossTerms(terms, watched={"generator_output": fake})
 
   def g_terms(self, generator, discriminator, batch, context):
     # The generator has no lazy regulariser here.
-    t = self.config.train
+    f = self.config.family
     sketch, photo = batch["sketch"], batch["photo"]
-    g_loss, _ = losses.GAN_LOSSES[t.gan_loss]
+    g_loss, _ = losses.GAN_LOSSES[self.config.train.gan_loss]
     generated = context.generated
     if generated is None:
       generated = self.generator_pass(generator, batch)
     fake, style = generated["fake"], generated["style"]
     terms = {}
     # D in inference mode: the G step must not move spectral norm's u.
-    if not self.config.model.cam:
+    if not self.config.family.cam:
       fake_out = discriminator((fake, sketch), training=False)
     else:
       # U-GAT-IT: G's own CAM classifier (sketch 1, grayscale photo 0) and
@@ -139,7 +142,7 @@ class FewShotTask(base.Task):
           tf.image.rgb_to_grayscale(photo), training=True)
       fake_out, fake_cam = discriminator.call_with_cam((fake, sketch),
                                                        training=False)
-      terms["cam"] = t.lambda_cam * (
+      terms["cam"] = f.lambda_cam * (
           losses.cam_discriminator_loss(generated["g_cam"], photo_cam) +
           losses.cam_generator_loss(fake_cam))
     real_out = discriminator((photo, sketch), training=False)
@@ -147,9 +150,9 @@ class FewShotTask(base.Task):
                                        patchgan.features(real_out))
     terms.update({
         "adv": g_loss(patchgan.logits(fake_out)),
-        "fm": t.lambda_fm * losses.feature_matching_loss(
+        "fm": f.lambda_fm * losses.feature_matching_loss(
             real_feats, patchgan.features(fake_out)),
-        "l1": t.lambda_l1 * losses.l1_reconstruction_loss(photo, fake),
+        "l1": f.lambda_l1 * losses.l1_reconstruction_loss(photo, fake),
     })
     stats = {"output_std": base.output_std(fake),
              "style_std": base.output_std(style)}
@@ -189,7 +192,7 @@ class FewShotTask(base.Task):
 
   def collapse_signals(self) -> Dict[str, str]:
     signals = super().collapse_signals()
-    if self.config.model.style_source == "embedder":
+    if self.config.family.style_source == "embedder":
       signals["g/style_std"] = "style code"  # Other sources are not learnt.
     return signals
 
@@ -224,7 +227,7 @@ class FewShotTask(base.Task):
       done += n
 
   def export_module(self, generator):
-    if self.config.model.style_source == "random":
+    if self.config.family.style_source == "random":
       raise ValueError("style_source='random' is a debugging mode with random "
                        "outputs; export a generator trained with 'embedder'")
     return few_shot_serving.FewShotExport(generator, self.config.data.k_refs)
@@ -233,10 +236,10 @@ class FewShotTask(base.Task):
                  features: Sequence[str]) -> Dict[str, base.Embedding]:
     """style: each photo alone as a K=1 reference through the embedder;
     content: the content encoder's features of its sketch, flattened."""
-    if "style" in features and self.config.model.style_source != "embedder":
+    if "style" in features and self.config.family.style_source != "embedder":
       raise ValueError(
           "--features=style needs the style embedder, but this run was "
-          f"trained with --style_source={self.config.model.style_source!r}, "
+          f"trained with --style_source={self.config.family.style_source!r}, "
           "a debugging mode that ignores reference photos and has no "
           "embedder; export --features=content, or train with "
           "--style_source=embedder")

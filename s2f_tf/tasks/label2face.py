@@ -16,6 +16,7 @@ from typing import Dict, Sequence, Tuple
 import numpy as np
 import tensorflow as tf
 
+from s2f_tf import config_families
 from s2f_tf import losses
 from s2f_tf import pixels
 from s2f_tf import summaries
@@ -55,6 +56,7 @@ def hinge_halves(real_logits, fake_logits):
 class Label2FaceTask(base.Task):
   """CelebAMask-HQ label map (+ K photos of the person) -> face."""
 
+  CONFIG = config_families.Label2FaceConfig
   MODELS = ("label2face",)
   EMBEDDINGS = ("regions",)
   MEASURES = label2face_metrics.MEASURES
@@ -66,30 +68,30 @@ class Label2FaceTask(base.Task):
   @classmethod
   def validate(cls, config) -> None:
     super().validate(config)
-    d, m, t = config.data, config.model, config.train
-    models.check(m, d.image_size)
+    d, f, t = config.data, config.family, config.train
+    models.check(f, d.image_size)
     if t.gan_loss != "hinge":
       raise ValueError(f"--task=label2face trains with --gan_loss=hinge "
                        f"(SPADE, CLADE and SEAN), got {t.gan_loss!r}")
-    if not 1 <= m.label_nc <= layout.NUM_CLASSES:
-      raise ValueError(f"--label_nc={m.label_nc} must be in [1, "
+    if not 1 <= f.label_nc <= layout.NUM_CLASSES:
+      raise ValueError(f"--label_nc={f.label_nc} must be in [1, "
                        f"{layout.NUM_CLASSES}] (CelebAMask-HQ's classes)")
-    if m.add_dist and m.norm_mode != "clade":
+    if f.add_dist and f.norm_mode != "clade":
       raise ValueError("--add_dist (ICLADE) is for --norm_mode=clade")
-    if m.use_vae and m.norm_mode == "sean":
+    if f.use_vae and f.norm_mode == "sean":
       raise ValueError("--use_vae is for spade and clade; sean takes its "
                        "style from region codes")
-    if t.lambda_vgg > 0 and not os.path.isfile(t.vgg_weights):
+    if f.lambda_vgg > 0 and not os.path.isfile(f.vgg_weights):
       raise ValueError(
-          f"--lambda_vgg={t.lambda_vgg} needs --vgg_weights=PATH, a Keras "
-          f"VGG19(include_top=False) weights file; {t.vgg_weights!r} is not "
+          f"--lambda_vgg={f.lambda_vgg} needs --vgg_weights=PATH, a Keras "
+          f"VGG19(include_top=False) weights file; {f.vgg_weights!r} is not "
           "a file (or pass --lambda_vgg=0)")
 
   @classmethod
   def measures(cls, config):
     """region_swap only with region codes (--norm_mode=sean)."""
     return {name: about for name, about in cls.MEASURES.items()
-            if name != "region_swap" or config.model.norm_mode == "sean"}
+            if name != "region_swap" or config.family.norm_mode == "sean"}
 
   @functools.cached_property
   def _splits(self) -> Tuple[reader.FaceSet, reader.FaceSet]:
@@ -97,7 +99,7 @@ class Label2FaceTask(base.Task):
     root = self.config.data.root
     for part in splits:
       labels_lib.check_class_ids(
-          part.masks, self.config.model.label_nc,
+          part.masks, self.config.family.label_nc,
           [layout.mask_path(root, int(i), "*") for i in part.image_ids])
     return splits
 
@@ -109,17 +111,18 @@ class Label2FaceTask(base.Task):
 
   def build_generator(self):
     d = self.config.data
-    return models.build_generator(self.config.model, d.image_size, d.k_refs)
+    return models.build_generator(self.config.family, d.image_size,
+                                  self.config.model.base_channels, d.k_refs)
 
   def build_discriminator(self):
     """D, and the VGG judge when --lambda_vgg > 0 (same scope, loaded once)."""
-    if self.config.train.lambda_vgg > 0:
-      self._vgg = vgg.load_features(self.config.train.vgg_weights)
-    return models.build_discriminator(self.config.model,
+    if self.config.family.lambda_vgg > 0:
+      self._vgg = vgg.load_features(self.config.family.vgg_weights)
+    return models.build_discriminator(self.config.family,
                                       self.config.data.image_size)
 
   def _one_hot(self, labels):
-    return models.one_hot(labels, self.config.model.label_nc)
+    return models.one_hot(labels, self.config.family.label_nc)
 
   def dummy_forwards(self, generator, discriminator):
     size, k = self.config.data.image_size, self.config.data.k_refs
@@ -158,7 +161,7 @@ class Label2FaceTask(base.Task):
 
   def g_terms(self, generator, discriminator, batch, context):
     # No lazy generator regulariser.
-    t, photo = self.config.train, batch["photo"]
+    f, photo = self.config.family, batch["photo"]
     labels = self._one_hot(batch["mask"])
     generated = context.generated
     if generated is None:
@@ -168,15 +171,15 @@ class Label2FaceTask(base.Task):
     fake_out = discriminator((fake, labels), training=False)
     real_out = discriminator((photo, labels), training=False)
     terms = {"GAN": losses.hinge_generator_loss(patchgan.logits(fake_out)),
-             "GAN_Feat": t.lambda_fm * losses.feature_matching_loss(
+             "GAN_Feat": f.lambda_fm * losses.feature_matching_loss(
                  patchgan.features(real_out), patchgan.features(fake_out))}
-    if t.lambda_l1 > 0:
-      terms["L1"] = t.lambda_l1 * losses.l1_reconstruction_loss(photo, fake)
-    if t.lambda_vgg > 0:
-      terms["VGG"] = t.lambda_vgg * losses.perceptual_loss(self._vgg, photo,
+    if f.lambda_l1 > 0:
+      terms["L1"] = f.lambda_l1 * losses.l1_reconstruction_loss(photo, fake)
+    if f.lambda_vgg > 0:
+      terms["VGG"] = f.lambda_vgg * losses.perceptual_loss(self._vgg, photo,
                                                            fake)
     if "mu" in style:
-      terms["KLD"] = t.lambda_kld * losses.kl_divergence_loss(
+      terms["KLD"] = f.lambda_kld * losses.kl_divergence_loss(
           style["mu"], style["logvar"])
     stats = {"output_std": base.output_std(fake)}
     watched = {"generator_output": fake}
@@ -187,7 +190,7 @@ class Label2FaceTask(base.Task):
 
   def collapse_signals(self) -> Dict[str, str]:
     signals = super().collapse_signals()
-    if self.config.model.norm_mode == "sean":
+    if self.config.family.norm_mode == "sean":
       signals["g/region_code_std"] = "region style codes"
     return signals
 
@@ -195,7 +198,7 @@ class Label2FaceTask(base.Task):
     """{labels, refs, ref_labels, donor_refs, donor_ref_labels, swap} ->
     images. Regions marked in `swap` [B, L] take their code from the donor
     references (sean); batch and K are dynamic, traced once."""
-    size, nc = self.config.data.image_size, self.config.model.label_nc
+    size, nc = self.config.data.image_size, self.config.family.label_nc
     labels = lambda rank: tf.TensorSpec([None] * (rank - 2) + [size, size],
                                         tf.int32)
     refs = tf.TensorSpec([None, None, size, size, 3])
@@ -221,7 +224,7 @@ class Label2FaceTask(base.Task):
     """numpy generate(labels, refs, ref_labels, donors..., swap) for metrics."""
     def generate(labels, refs, ref_labels, donor_refs=None,
                  donor_ref_labels=None, swap=None):
-      swap = (np.zeros((len(labels), self.config.model.label_nc), np.float32)
+      swap = (np.zeros((len(labels), self.config.family.label_nc), np.float32)
               if swap is None else swap)
       inputs = {"labels": labels, "refs": refs, "ref_labels": ref_labels,
                 "donor_refs": refs if donor_refs is None else donor_refs,
@@ -255,7 +258,7 @@ class Label2FaceTask(base.Task):
         self._generate(sample), self._splits[1],
         heldout.mean_photo(self._splits[0]),
         self.config.train.batch_size, self.config.data.k_refs, max_examples,
-        self.config.model.label_nc, swap_class=swap,
+        self.config.family.label_nc, swap_class=swap,
         class_colour="class_colour" in names), names)
 
   def eval_streams(self, sample, count, batch_size
@@ -283,7 +286,7 @@ class Label2FaceTask(base.Task):
   def embeddings(self, generator, split: str, max_points: int,
                  features: Sequence[str]) -> Dict[str, base.Embedding]:
     """regions: one point per (photo, region it shows), its SEAN code."""
-    if self.config.model.norm_mode != "sean":
+    if self.config.family.norm_mode != "sean":
       raise ValueError("--features=regions needs --norm_mode=sean: only SEAN "
                        "has region style codes")
     del features  # "regions" is the only one.
@@ -308,14 +311,14 @@ class Label2FaceTask(base.Task):
   # Serving from files -------------------------------------------------------
 
   def serving_inputs(self, signature="serving_default"):
-    return serving.input_files(signature, self.config.model)
+    return serving.input_files(signature, self.config.family)
 
   def load_serving_inputs(self, files, signature="serving_default"):
     """Each reference photo is read under its own map (`serving.load_files`)."""
     return serving.load_files(self.serving_inputs(signature), files,
                               self.config.model.task, signature,
                               self.config.data.image_size,
-                              self.config.model.label_nc)
+                              self.config.family.label_nc)
 
 
 def _masks_of(splits, image_ids: np.ndarray) -> np.ndarray:

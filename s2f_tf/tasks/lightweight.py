@@ -10,6 +10,7 @@ pixels.
 
 import tensorflow as tf
 
+from s2f_tf import config_families
 from s2f_tf import losses
 from s2f_tf.models import lightweight
 from s2f_tf.tasks import base
@@ -25,6 +26,7 @@ class LightweightTask(unconditional.UnconditionalTask):
   and spectral norm's power iteration runs once more (harmless).
   """
 
+  CONFIG = config_families.LightweightConfig
   MODELS = ("lightweight",)
 
   @classmethod
@@ -34,17 +36,14 @@ class LightweightTask(unconditional.UnconditionalTask):
       lightweight.check_size(config.data.image_size)
     except ValueError as e:
       raise ValueError(f"--model=lightweight: {e}") from None
-    if config.train.lambda_recon < 0:
+    if config.family.lambda_recon < 0:
       raise ValueError(
-          f"--lambda_recon={config.train.lambda_recon} must be >= 0")
-    if config.model.cam:
-      raise ValueError("--cam is for --task=sketch2face; LightweightGAN has "
-                       "none")
+          f"--lambda_recon={config.family.lambda_recon} must be >= 0")
 
   def build_generator(self):
-    m = self.config.model
     return lightweight.build_lightweight_generator(
-        m.z_dim, self.config.data.image_size, m.base_channels)
+        self.config.family.z_dim, self.config.data.image_size,
+        self.config.model.base_channels)
 
   def build_discriminator(self):
     return lightweight.build_lightweight_discriminator(
@@ -60,7 +59,7 @@ class LightweightTask(unconditional.UnconditionalTask):
     terms = objective.discriminator_terms(self.config, d, real, fake,
                                           context.regularize,
                                           (real_logits, d(fake)))
-    terms["recon"] = self.config.train.lambda_recon * (
+    terms["recon"] = self.config.family.lambda_recon * (
         losses.l1_reconstruction_loss(
             discriminator.reconstruction_targets(real, part), recs))
     return base.LossTerms(terms, watched={"generator_output": fake})

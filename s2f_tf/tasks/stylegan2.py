@@ -16,6 +16,7 @@ from typing import Sequence
 import numpy as np
 import tensorflow as tf
 
+from s2f_tf import config_families
 from s2f_tf import losses
 from s2f_tf import pixels
 from s2f_tf import summaries
@@ -32,13 +33,14 @@ PL_BATCH_SHRINK = 2  # Path length on half the batch, as in StyleGAN2.
 class StyleGAN2Task(unconditional.UnconditionalTask):
   """StyleGAN2 on a folder of images (the synthetic photos by default)."""
 
+  CONFIG = config_families.StyleGAN2Config
   MODELS = ("stylegan2",)
   EMBEDDINGS = ("w",)
 
   @classmethod
   def validate(cls, config) -> None:
     # Not UnconditionalTask's checks: those are DCGAN's sizes.
-    d, m, t = config.data, config.model, config.train
+    d, f, t = config.data, config.family, config.train
     try:
       stylegan2.resolutions(d.image_size)
     except ValueError:
@@ -49,18 +51,18 @@ class StyleGAN2Task(unconditional.UnconditionalTask):
       raise ValueError(
           f"--model=stylegan2 needs --batch_size a multiple of {MBSTD_GROUP} "
           f"(minibatch-stddev groups), got {t.batch_size}")
-    if not 0.0 <= m.style_mixing <= 1.0:
-      raise ValueError(f"--style_mixing={m.style_mixing} must be in [0, 1]")
-    if m.mapping_layers < 1 or t.pl_interval < 1 or t.pl_weight < 0:
+    if not 0.0 <= f.style_mixing <= 1.0:
+      raise ValueError(f"--style_mixing={f.style_mixing} must be in [0, 1]")
+    if f.mapping_layers < 1 or f.pl_interval < 1 or f.pl_weight < 0:
       raise ValueError(
-          f"--mapping_layers={m.mapping_layers} and --pl_interval="
-          f"{t.pl_interval} must be >= 1, --pl_weight={t.pl_weight} >= 0")
+          f"--mapping_layers={f.mapping_layers} and --pl_interval="
+          f"{f.pl_interval} must be >= 1, --pl_weight={f.pl_weight} >= 0")
 
   def build_generator(self):
-    m = self.config.model
+    f = self.config.family
     return stylegan2.build_stylegan2_generator(
-        m.z_dim, self.config.data.image_size, m.base_channels,
-        m.mapping_layers)
+        f.z_dim, self.config.data.image_size, self.config.model.base_channels,
+        f.mapping_layers)
 
   def build_discriminator(self):
     return stylegan2.build_stylegan2_discriminator(
@@ -68,16 +70,16 @@ class StyleGAN2Task(unconditional.UnconditionalTask):
         MBSTD_GROUP)
 
   def lazy_intervals(self) -> base.LazyIntervals:
-    t = self.config.train
+    f = self.config.family
     return base.LazyIntervals(d=super().lazy_intervals().d,
-                              g=t.pl_interval if t.pl_weight > 0 else 0)
+                              g=f.pl_interval if f.pl_weight > 0 else 0)
 
   def _mixed_ws(self, generator, n: int, update_w_avg: bool):
     """Per-layer latents of n fresh samples, style-mixed with p = mixing."""
-    z = tf.random.normal([2, n, self.config.model.z_dim])
+    z = tf.random.normal([2, n, self.config.family.z_dim])
     w = generator.map(z[0], update_w_avg=update_w_avg)
     return stylegan2.mix_styles(w, generator.map(z[1]), generator.num_ws,
-                                self.config.model.style_mixing)
+                                self.config.family.style_mixing)
 
   def d_terms(self, generator, discriminator, batch, context):
     n = batch["image"].shape[0]
@@ -89,8 +91,8 @@ class StyleGAN2Task(unconditional.UnconditionalTask):
     return base.LossTerms(terms, watched={"generator_output": fake})
 
   def g_terms(self, generator, discriminator, batch, context):
-    t = self.config.train
-    g_loss, _ = losses.GAN_LOSSES[t.gan_loss]
+    f = self.config.family
+    g_loss, _ = losses.GAN_LOSSES[self.config.train.gan_loss]
     n = batch["image"].shape[0]
     fake = generator.synthesis(self._mixed_ws(generator, n, True),
                                training=True)
@@ -102,20 +104,20 @@ class StyleGAN2Task(unconditional.UnconditionalTask):
       _, lengths = losses.path_lengths(
           lambda w: generator.synthesis(w, training=True), ws)
       penalty = losses.PathLengthPenalty(generator.pl_mean)(lengths)
-      terms["pl"] = t.pl_weight * t.pl_interval * penalty
+      terms["pl"] = f.pl_weight * f.pl_interval * penalty
       measurements["pl_mean"] = tf.identity(generator.pl_mean)
       watched["path_lengths"] = lengths
     return base.LossTerms(terms, measurements, watched)
 
   def export_module(self, generator):
     return stylegan2_serving.StyleGAN2Export(generator,
-                                             self.config.model.z_dim)
+                                             self.config.family.z_dim)
 
   def embeddings(self, generator, split, max_points, features):
     """w: the mapping network's output for max_points seeded latents."""
     del split, features  # Latents belong to no split; "w" is the only one.
     rng = np.random.RandomState(self.config.train.seed)
-    z = rng.randn(max_points, self.config.model.z_dim).astype(np.float32)
+    z = rng.randn(max_points, self.config.family.z_dim).astype(np.float32)
     w, images = [], []
     for start in range(0, max_points, 64):
       batch = tf.constant(z[start:start + 64])

@@ -11,6 +11,7 @@ from typing import Dict
 import numpy as np
 import tensorflow as tf
 
+from s2f_tf import config_families
 from s2f_tf import losses
 from s2f_tf import pixels
 from s2f_tf import summaries
@@ -27,6 +28,7 @@ GRID_NOISE = 16  # Samples in the fixed-noise grid.
 class UnconditionalTask(base.Task):
   """Noise -> image on a folder of images (the synthetic photos by default)."""
 
+  CONFIG = config_families.UnconditionalConfig
   MODELS = ("dcgan",)
 
   @classmethod
@@ -35,14 +37,11 @@ class UnconditionalTask(base.Task):
     if config.data.image_size not in dcgan.SIZES:
       raise ValueError(f"--model=dcgan needs --image_size in {dcgan.SIZES}, "
                        f"got {config.data.image_size}")
-    if config.model.cam:
-      raise ValueError("--cam is for --task=sketch2face; the DCGAN baseline "
-                       "has none")
 
   def _folder(self) -> str:
     d = self.config.data
-    if d.image_folder:
-      return d.image_folder
+    if self.config.family.image_folder:
+      return self.config.family.image_folder
     reader.ensure_face_set(d)
     return d.root  # folder.make_image_dataset reads its CelebA-HQ-img/.
 
@@ -53,9 +52,9 @@ class UnconditionalTask(base.Task):
                                      t.batch_size, seed=t.seed)
 
   def build_generator(self):
-    m = self.config.model
-    return dcgan.build_dcgan_generator(m.z_dim, self.config.data.image_size,
-                                       m.base_channels)
+    return dcgan.build_dcgan_generator(self.config.family.z_dim,
+                                       self.config.data.image_size,
+                                       self.config.model.base_channels)
 
   def build_discriminator(self):
     # WGAN and WGAN-GP critics drop batch norm (Gulrajani et al. 2017).
@@ -65,13 +64,13 @@ class UnconditionalTask(base.Task):
         batch_norm=batch_norm)
 
   def dummy_forwards(self, generator, discriminator):
-    size, z_dim = self.config.data.image_size, self.config.model.z_dim
+    size, z_dim = self.config.data.image_size, self.config.family.z_dim
     return (lambda: generator(tf.zeros([1, z_dim])),
             lambda: discriminator(tf.zeros([1, size, size, 3])))
 
   def _noise(self, batch) -> tf.Tensor:
     n = tf.shape(batch["image"])[0]
-    return tf.random.normal([n, self.config.model.z_dim])
+    return tf.random.normal([n, self.config.family.z_dim])
 
   def d_terms(self, generator, discriminator, batch, context):
     fake = tf.stop_gradient(generator(self._noise(batch), training=True))
@@ -91,13 +90,13 @@ class UnconditionalTask(base.Task):
   def make_sampler(self, generator):
     return tf.function(
         lambda z: generator(z, training=False),
-        input_signature=[tf.TensorSpec([None, self.config.model.z_dim])])
+        input_signature=[tf.TensorSpec([None, self.config.family.z_dim])])
 
   @functools.cached_property
   def _grid_noise(self) -> tf.Tensor:
     """Fixed noise, so successive grids show the same samples evolving."""
     rng = np.random.RandomState(self.config.train.seed)
-    return tf.constant(rng.randn(GRID_NOISE, self.config.model.z_dim),
+    return tf.constant(rng.randn(GRID_NOISE, self.config.family.z_dim),
                        tf.float32)
 
   def sample_grid(self, sample) -> np.ndarray:
@@ -118,7 +117,7 @@ class UnconditionalTask(base.Task):
       if done >= count:
         return
       n = min(batch_size, count - done, int(batch["image"].shape[0]))
-      z = rng.randn(n, self.config.model.z_dim).astype(np.float32)
+      z = rng.randn(n, self.config.family.z_dim).astype(np.float32)
       yield (pixels.to_uint8(batch["image"][:n].numpy()),
              pixels.to_uint8(np.asarray(base.sampled_image(
                  sample(tf.constant(z))))))
@@ -126,4 +125,4 @@ class UnconditionalTask(base.Task):
 
   def export_module(self, generator):
     return unconditional_serving.UnconditionalExport(generator,
-                                                     self.config.model.z_dim)
+                                                     self.config.family.z_dim)

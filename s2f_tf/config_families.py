@@ -1,0 +1,236 @@
+"""Per-family config sections: the settings only one model family reads.
+
+The shared sections (`config.DataConfig`, `ModelConfig`, `TrainConfig`) hold
+what every task reads; a family's networks and objective read its own frozen
+section, `Config.family`, which its task declares (`Task.CONFIG`), as NVlabs
+imaginaire gives each network its own section (`Generator(cfg.gen,
+cfg.data)`). Families that share parts share a base section: both
+image -> face families judge with one multi-scale PatchGAN
+(`TranslationConfig`), all noise -> image ones draw a noise vector
+(`NoiseConfig`).
+
+Every field is an absl flag of its own name (`s2f_tf.flags`), accepted only
+with the tasks whose section holds it (`owners`). The registry maps a task to
+its section; the built-in families are in it from the start, so
+`config.load_config` rebuilds any built-in run without importing a task (or
+TensorFlow), and `s2f_tf.tasks.register` adds the section of a task defined
+elsewhere.
+"""
+
+import dataclasses
+import os
+from typing import Dict, Tuple, Type
+
+STYLE_SOURCES = ("embedder", "random", "zeros")
+
+# Top-level keys of config.json that are not a task's section.
+SHARED_SECTIONS = ("data", "model", "train")
+
+
+def field(default, help_text: str):
+  """A dataclass field whose help text becomes the absl flag's help."""
+  return dataclasses.field(default=default, metadata={"help": help_text})
+
+
+@dataclasses.dataclass(frozen=True)
+class FamilyConfig:
+  """A task's own settings; this base has none, for tasks that need none."""
+
+  def validate(self) -> None:
+    """Raises ValueError (one fixable line) on a value no network can use.
+
+    Runs in `config.validate`, before anything is built; subclasses extend
+    it. Checks that need the shared sections belong to `Task.validate`.
+    """
+
+
+def _at_least(minimum, values) -> None:
+  """ValueError naming the first (flag, value) below `minimum`."""
+  for name, value in values:
+    if value < minimum:
+      raise ValueError(f"--{name}={value} must be >= {minimum}")
+
+
+@dataclasses.dataclass(frozen=True)
+class TranslationConfig(FamilyConfig):
+  """Image -> face with a multi-scale PatchGAN (pix2pixHD, Wang et al. 2018,
+  arXiv:1711.11585): the few-shot and label-map families."""
+
+  style_dim: int = field(128, "Length of the averaged style code.")
+  num_d: int = field(2, "Discriminator scales.")
+  d_layers: int = field(3, "Stride-2 convs per PatchGAN scale.")
+  d_channels: int = field(32, "Channels of each PatchGAN's first conv.")
+  lambda_l1: float = field(10.0, "L1 reconstruction weight.")
+  lambda_fm: float = field(1.0, "Feature-matching weight.")
+
+  def validate(self) -> None:
+    _at_least(1, (("style_dim", self.style_dim), ("num_d", self.num_d),
+                  ("d_layers", self.d_layers),
+                  ("d_channels", self.d_channels)))
+
+
+@dataclasses.dataclass(frozen=True)
+class Sketch2FaceConfig(TranslationConfig):
+  """Few-shot sketch -> face: MUNIT's content/style split with U-GAT-IT's
+  AdaLIN decoder and, optionally, its CAM attention (`models.few_shot`)."""
+
+  cam: bool = field(False, "U-GAT-IT class-activation-map attention in G "
+                    "and D, with its auxiliary classifier loss.")
+  n_downsample: int = field(2, "Stride-2 convs in the content encoder.")
+  n_res: int = field(4, "AdaLIN residual blocks in the decoder.")
+  mlp_dim: int = field(128, "Hidden width of the style -> AdaLIN MLP.")
+  style_source: str = field("embedder", "One of STYLE_SOURCES (debug modes).")
+  up_kernel: int = field(5, "sketch2face: kernel of the decoder's "
+                         "up-sampling convs (MUNIT's 5; 3 does their work "
+                         "in 9/25 of the FLOPs: docs/speed.md).")
+  style_pool: int = field(1, "sketch2face: the style embedder reads the "
+                          "reference photos average-pooled by this factor "
+                          "(1: at full size; 2: a quarter of its FLOPs).")
+  lambda_cam: float = field(1.0, "CAM auxiliary classifier weight (--cam).")
+
+  def validate(self) -> None:
+    super().validate()
+    if self.style_source not in STYLE_SOURCES:
+      raise ValueError(f"--style_source={self.style_source!r} is unknown; "
+                       f"use one of {', '.join(STYLE_SOURCES)}")
+    _at_least(1, (("mlp_dim", self.mlp_dim),))
+    _at_least(0, (("lambda_cam", self.lambda_cam),))
+
+
+@dataclasses.dataclass(frozen=True)
+class Label2FaceConfig(TranslationConfig):
+  """Label map -> face: SPADE, CLADE and SEAN (`models.label2face`)."""
+
+  norm_mode: str = field("spade", "label2face: spade, clade or sean "
+                         "(layers.semantic_norm.NORM_MODES).")
+  label_nc: int = field(19, "label2face: classes of the label map "
+                        "(CelebAMask-HQ: 19, background included).")
+  param_free_norm: str = field(
+      "instance", "label2face: instance or batch norm before the "
+      "modulation (layers.semantic_norm.PARAM_FREE_NORMS); batch is "
+      "synchronized across replicas.")
+  spade_hidden: int = field(128, "label2face: hidden channels of SPADE's "
+                            "conv net on the label map.")
+  add_dist: bool = field(False, "label2face clade: intra-class distance "
+                         "map (ICLADE).")
+  use_vae: bool = field(False, "label2face spade/clade: start from a VAE "
+                        "style code of the references, not the label map.")
+  n_up: int = field(5, "label2face: x2 upsamplings after the first block "
+                    "(SPADE's 'normal': 5); image_size / 2**n_up >= 1.")
+  lambda_vgg: float = field(0.0, "label2face: VGG19 perceptual loss weight "
+                            "(SPADE: 10); needs --vgg_weights.")
+  vgg_weights: str = field("", "label2face: Keras weights file of "
+                           "VGG19(include_top=False); never downloaded.")
+  lambda_kld: float = field(0.05, "label2face --use_vae: KL weight (SPADE).")
+
+
+@dataclasses.dataclass(frozen=True)
+class NoiseConfig(FamilyConfig):
+  """Noise -> image: what the unconditional families share."""
+
+  z_dim: int = field(100, "Noise -> image models: length of the noise "
+                     "vector (and of w for stylegan2).")
+  image_folder: str = field(
+      "", "--model=dcgan: any folder of JPEG/PNG images; empty: the photos "
+      "of --data_root (CelebA-HQ-img/).")
+
+  def validate(self) -> None:
+    if self.image_folder and not os.path.isdir(self.image_folder):
+      raise ValueError(f"--image_folder={self.image_folder!r} does not "
+                       "exist; point it at a folder of JPEG/PNG images")
+
+
+@dataclasses.dataclass(frozen=True)
+class UnconditionalConfig(NoiseConfig):
+  """DCGAN and the WGAN baselines (`models.dcgan`): the noise settings."""
+
+
+@dataclasses.dataclass(frozen=True)
+class StyleGAN2Config(NoiseConfig):
+  """StyleGAN2 (Karras et al. 2020, arXiv:1912.04958)."""
+
+  mapping_layers: int = field(8, "--model=stylegan2: layers of the z -> w "
+                              "mapping network.")
+  style_mixing: float = field(0.9, "--model=stylegan2: probability of "
+                              "style mixing in training.")
+  pl_weight: float = field(2.0, "--model=stylegan2: path-length "
+                           "regularisation weight; 0: off.")
+  pl_interval: int = field(4, "--model=stylegan2: lazy path-length "
+                           "regularisation every N G steps.")
+
+
+@dataclasses.dataclass(frozen=True)
+class LightweightConfig(NoiseConfig):
+  """LightweightGAN / FastGAN (Liu et al. 2021, arXiv:2101.04775)."""
+
+  lambda_recon: float = field(1.0, "--model=lightweight: weight of D's "
+                              "self-supervised reconstruction loss.")
+
+
+# In the order of `s2f_tf.tasks._BUILTIN`: `owners` lists tasks in it.
+_SECTIONS: Dict[str, Type[FamilyConfig]] = {
+    "sketch2face": Sketch2FaceConfig,
+    "unconditional": UnconditionalConfig,
+    "stylegan2": StyleGAN2Config,
+    "lightweight": LightweightConfig,
+    "label2face": Label2FaceConfig,
+}
+
+
+def register(task: str, section: Type[FamilyConfig]) -> None:
+  """Makes `section` the config section of `--task=task`.
+
+  `s2f_tf.tasks.register` calls it through `config.register_family`, which
+  first refuses fields named like a shared flag.
+
+  Raises:
+    ValueError: a name registered already or naming a shared section, a
+      section that is not a frozen `FamilyConfig` dataclass, or a field
+      that another section declares with another type, default or help
+      (one flag serves both, so they must agree).
+  """
+  if task in _SECTIONS or task in SHARED_SECTIONS:
+    raise ValueError(f"task {task!r} already has a config section")
+  if not (isinstance(section, type) and issubclass(section, FamilyConfig) and
+          dataclasses.is_dataclass(section) and
+          section.__dataclass_params__.frozen):
+    raise ValueError(f"task {task!r}'s CONFIG must be a frozen dataclass "
+                     "subclassing config_families.FamilyConfig")
+  known = fields_by_name()
+  for f in dataclasses.fields(section):
+    if f.name in known and _signature(known[f.name]) != _signature(f):
+      raise ValueError(
+          f"task {task!r}'s section {section.__name__} declares --{f.name} "
+          f"unlike --task={' or '.join(owners(f.name))}: one flag serves "
+          "both, so give it the same type, default and help, or rename it")
+  _SECTIONS[task] = section
+
+
+def section_class(task: str) -> Type[FamilyConfig]:
+  """The section of `--task=task`; ValueError naming the tasks (each task
+  has one: `s2f_tf.tasks.register` registers both)."""
+  if task not in _SECTIONS:
+    raise ValueError(f"--task={task!r} is unknown; use one of "
+                     f"{', '.join(_SECTIONS)}")
+  return _SECTIONS[task]
+
+
+def owners(name: str) -> Tuple[str, ...]:
+  """The tasks whose section has a field `name`, in registration order."""
+  return tuple(task for task, section in _SECTIONS.items()
+               if name in {f.name for f in dataclasses.fields(section)})
+
+
+def fields_by_name() -> Dict[str, dataclasses.Field]:
+  """Every registered section's fields, one per name (sections that share
+  a name agree on it: `register`)."""
+  out = {}
+  for section in _SECTIONS.values():
+    for f in dataclasses.fields(section):
+      out.setdefault(f.name, f)
+  return out
+
+
+def _signature(f: dataclasses.Field):
+  """What the flag of `f` is made of."""
+  return f.type, f.default, f.metadata.get("help")
