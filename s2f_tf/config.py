@@ -277,10 +277,18 @@ def _family_from_flat(shared: Dict[str, Dict[str, Any]],
 def with_task(config: Config, task: str, model: str = "",
               **family_values) -> Config:
   """`config` for another task: its model (empty: the task's default, once
-  resolved) and a fresh section of that task, `family_values` set."""
+  resolved) and that task's section, `family_values` set.
+
+  Fields the two sections share (e.g. `TranslationConfig`'s) keep their
+  values, as one flag sets them for both; the others start at defaults.
+  """
+  section = families.section_class(task)
+  own = {f.name for f in dataclasses.fields(section)}
+  kept = {key: value for key, value in dataclasses.asdict(config.family).items()
+          if key in own}
   return dataclasses.replace(
       config, model=dataclasses.replace(config.model, task=task, model=model),
-      family=families.section_class(task)(**family_values))
+      family=section(**{**kept, **family_values}))
 
 
 def with_family(config: Config, **changes) -> Config:

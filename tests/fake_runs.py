@@ -73,9 +73,9 @@ def write_kinds(runs_dir):
   write_grids(made["few_shot"], [10, 20, 30, 40])
   write_json(made["few_shot"], "eval.json", few_shot_eval(18.5))
   # Unconditional WGAN, still training: no eval.json, no GIF yet.
-  dcgan = json.loads(json.dumps(tiny))
-  dcgan["model"].update(task="unconditional", model="dcgan")
-  dcgan["train"].update(gan_loss="wgan", n_critic=5)
+  dcgan = config_lib.with_task(config_lib.tiny_config(
+      root=ESCAPE_ME, steps=40, gan_loss="wgan", n_critic=5), "unconditional",
+                               "dcgan").to_dict()
   write_json(made["dcgan_wgan"], "config.json", dcgan)
   write_events(made["dcgan_wgan"], ("d_adv", "g_adv", "output_std"),
                range(5, 21, 5), seed=1)

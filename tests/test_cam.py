@@ -12,7 +12,8 @@ from s2f_tf.layers import attention
 from s2f_tf import losses
 from s2f_tf.models import few_shot
 
-TINY = config_lib.tiny_config().model
+TINY = config_lib.tiny_config().family
+CH = config_lib.tiny_config().model.base_channels
 TINY_CAM = dataclasses.replace(TINY, cam=True)
 SIZE = 16
 
@@ -78,7 +79,7 @@ def test_cam_attention_get_config_round_trip(spectral_norm):
 
 
 def test_generator_with_cam():
-  g = few_shot.build_generator(TINY_CAM, SIZE, k_refs=2)
+  g = few_shot.build_generator(TINY_CAM, SIZE, CH, k_refs=2)
   sketch = tf.random.uniform([3, SIZE, SIZE, 1], -1, 1)
   style = g.encode_style(tf.random.uniform([3, 2, SIZE, SIZE, 3], -1, 1))
   image, cam_logits = g.generate_with_cam(sketch, style)
@@ -101,7 +102,7 @@ def test_generator_with_cam():
 
 def test_generator_cam_classifier_learns_sketch_from_grayscale_photo():
   """Two classes, as in U-GAT-IT: the loss does not saturate on one."""
-  g = few_shot.build_generator(TINY_CAM, SIZE, k_refs=1)
+  g = few_shot.build_generator(TINY_CAM, SIZE, CH, k_refs=1)
   rng = np.random.RandomState(0)
   sketch = tf.constant(np.where(rng.rand(4, SIZE, SIZE, 1) < 0.9, 1.0, -1.0),
                        tf.float32)
@@ -140,7 +141,7 @@ def test_discriminator_with_cam_keeps_call_outputs():
 
 
 def test_cam_methods_refuse_models_built_without_cam():
-  g = few_shot.build_generator(TINY, SIZE)
+  g = few_shot.build_generator(TINY, SIZE, CH)
   d = few_shot.build_discriminator(TINY, SIZE)
   with pytest.raises(ValueError, match="cam=True"):
     g.generate_with_cam(tf.zeros([1, SIZE, SIZE, 1]),

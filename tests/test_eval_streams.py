@@ -16,6 +16,7 @@ import pytest
 import tensorflow as tf
 from tensorboard.backend.event_processing import event_accumulator
 
+from s2f_tf import config as config_lib
 from s2f_tf import evaluate
 from s2f_tf import pixels
 from s2f_tf import summaries
@@ -104,8 +105,7 @@ def toy_config(tiny_config):
   if TASK not in tasks.names():
     tasks.register(TASK, TwoStreamTask)
   config = tiny_config(metrics="mean_level,swd", eval_episodes=16)
-  return dataclasses.replace(config, model=dataclasses.replace(
-      config.model, task=TASK, model="two_stream"))
+  return config_lib.with_task(config, TASK, "two_stream")
 
 
 def _tensorboard_tags(logdir):
@@ -192,11 +192,10 @@ def test_empty_metrics_resolve_to_each_tasks_measures_and_swd(tiny_config):
   for task, model, expected in (
       ("unconditional", "dcgan", "swd"),
       ("label2face", "label2face", "psnr,ssim,class_colour,swd")):
-    other = dataclasses.replace(config, model=dataclasses.replace(
-        config.model, task=task, model=model))
+    other = config_lib.with_task(config, task, model)
     assert tasks.resolve_model(other).train.metrics == expected
-  sean = dataclasses.replace(config, model=dataclasses.replace(
-      config.model, task="label2face", model="label2face", norm_mode="sean"))
+  sean = config_lib.with_task(config, "label2face", "label2face",
+                              norm_mode="sean")
   assert tasks.resolve_model(sean).train.metrics == (
       "psnr,ssim,class_colour,region_swap,swd")
 

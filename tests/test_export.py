@@ -32,6 +32,7 @@ from s2f_tf import train
 from s2f_tf.data import decode
 
 SIZE = 16  # tiny_config's image size.
+CH = 8  # Its base_channels.
 
 
 @pytest.fixture(scope="module")
@@ -172,7 +173,7 @@ def test_saved_model_cli_run_makes_an_image_and_names_bad_shapes(run, tmp_path):
 
 def test_a_failed_verification_is_loud_and_leaves_nothing(run, monkeypatch):
   other = few_shot_serving.FewShotExport(
-      few_shot.build_generator(run.config.model, SIZE), k_refs=2)
+      few_shot.build_generator(run.config.family, SIZE, CH), k_refs=2)
   with pytest.raises(export.VerificationError,
                      match=r"serving_float via tf.saved_model.load"):
     export.verify(run.path, other)
@@ -186,7 +187,7 @@ def test_a_failed_verification_is_loud_and_leaves_nothing(run, monkeypatch):
 def test_generators_are_restored_and_exported_in_float32(run):
   with precision_lib.precision_policy("mixed_float16"):
     _, generator, _ = export.restore_for_serving(run.workdir)
-    mixed = few_shot.build_generator(run.config.model, SIZE)
+    mixed = few_shot.build_generator(run.config.family, SIZE, CH)
   assert generator.compute_dtype == "float32"
   with pytest.raises(ValueError, match="float32 generator"):
     few_shot_serving.FewShotExport(mixed, k_refs=2)
@@ -196,7 +197,7 @@ def test_ema_weights_are_exported_when_the_checkpoint_has_them(run,
                                                               tmp_path):
   workdir = str(tmp_path)
   config_lib.save_config(run.config, workdir)
-  raw, ema = (few_shot.build_generator(run.config.model, SIZE)
+  raw, ema = (few_shot.build_generator(run.config.family, SIZE, CH)
               for _ in range(2))
   checkpoint = tf.train.Checkpoint(
       generator=checkpointing.VariablesByPath(raw),
@@ -211,11 +212,9 @@ def test_ema_weights_are_exported_when_the_checkpoint_has_them(run,
 
 
 def test_unconditional_generator_exports_noise_to_image(run):
-  config = dataclasses.replace(
-      run.config,
-      data=dataclasses.replace(run.config.data, image_size=32),
-      model=dataclasses.replace(run.config.model, task="unconditional",
-                                model="dcgan", z_dim=8))
+  config = config_lib.with_task(dataclasses.replace(
+      run.config, data=dataclasses.replace(run.config.data, image_size=32)),
+                                "unconditional", "dcgan", z_dim=8)
   task = tasks.make_task(config)
   generator = task.build_generator()
   path = export.export(task, generator, str(run.root / "dcgan"))

@@ -31,8 +31,7 @@ def _read(logdir):
 def test_each_run_logs_its_flags_and_metrics(tmp_path):
   few_shot = config_lib.tiny_config(root="faces", g_lr=3e-4)
   dcgan = dataclasses.replace(
-      few_shot, model=dataclasses.replace(few_shot.model, task="unconditional",
-                                          model="dcgan"),
+      config_lib.with_task(few_shot, "unconditional", "dcgan"),
       train=dataclasses.replace(few_shot.train, gan_loss="wgan", n_critic=5))
   hparams.write_hparams(str(tmp_path / "a"), few_shot,
                         {"model/psnr": 18.5, "model/ssim": 0.6}, step=20)

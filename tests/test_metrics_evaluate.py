@@ -17,12 +17,12 @@ from s2f_tf.metrics import inception
 
 def _dcgan_config(root, **train_overrides):
   tiny = config_lib.tiny_config(root=root)
-  return config_lib.Config(
+  return config_lib.with_task(config_lib.Config(
       data=dataclasses.replace(tiny.data, image_size=32),
-      model=config_lib.ModelConfig(task="unconditional", model="dcgan",
-                                   base_channels=8, z_dim=16),
+      model=config_lib.ModelConfig(base_channels=8),
       train=dataclasses.replace(tiny.train, ema_beta=0.0, eval_episodes=16,
-                                **train_overrides))
+                                **train_overrides)), "unconditional", "dcgan",
+                              z_dim=16)
 
 
 def _evaluate(config, workdir, **settings):

@@ -10,7 +10,8 @@ import tensorflow as tf
 from s2f_tf import config as config_lib
 from s2f_tf.models import few_shot
 
-TINY = config_lib.tiny_config().model
+TINY = config_lib.tiny_config().family
+CH = config_lib.tiny_config().model.base_channels
 
 
 def _inputs(batch, k, size, seed=0):
@@ -23,8 +24,10 @@ def _inputs(batch, k, size, seed=0):
 def _tiny_models():
   config = config_lib.tiny_config()
   size = config.data.image_size
-  return (few_shot.build_generator(config.model, size, config.data.k_refs),
-          few_shot.build_discriminator(config.model, size))
+  return (few_shot.build_generator(config.family, size,
+                                   config.model.base_channels,
+                                   config.data.k_refs),
+          few_shot.build_discriminator(config.family, size))
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +37,7 @@ def models():
 
 @pytest.mark.parametrize("size", [16, 32])
 def test_output_shapes(size):
-  g = few_shot.build_generator(TINY, size, k_refs=2)
+  g = few_shot.build_generator(TINY, size, CH, k_refs=2)
   d = few_shot.build_discriminator(TINY, size)
   sketch, refs = _inputs(3, 2, size)
   image = g({"sketch": sketch, "refs": refs})
@@ -82,7 +85,7 @@ def test_k_at_inference_may_differ_from_training(models):
 @pytest.mark.parametrize("source", ["random", "zeros"])
 def test_debug_style_sources_ignore_references(source):
   g = few_shot.build_generator(
-      dataclasses.replace(TINY, style_source=source), 16)
+      dataclasses.replace(TINY, style_source=source), 16, CH)
   sketch, refs = _inputs(2, 3, 16)
   style = g.encode_style(refs).numpy()
   assert style.shape == (2, TINY.style_dim)
@@ -146,13 +149,15 @@ def test_get_config_round_trip(models):
   for model in models:
     clone = type(model).from_config(model.get_config())
     assert clone.get_config() == model.get_config()
-    assert clone.model_config == TINY
+  assert clone.num_scales == TINY.num_d and clone.channels == TINY.d_channels
+  g = type(models[0]).from_config(models[0].get_config())
+  assert (g.family_config, g.base_channels) == (TINY, CH)
 
 
 @pytest.mark.parametrize("size", [12, 18, 512])
 def test_unsupported_image_sizes_fail_early(size):
   with pytest.raises(ValueError, match="image_size"):
-    few_shot.Generator(TINY, size)
+    few_shot.Generator(TINY, size, CH)
 
 
 def _kernel_shapes(model):
@@ -165,9 +170,10 @@ def test_cheaper_up_convs_and_pooled_style_photos_change_only_their_layers():
   fewer; every other variable keeps its path and shape (a default run's
   checkpoint is untouched by the new flags), and outputs keep theirs."""
   size = 16
-  full = few_shot.build_generator(TINY, size, k_refs=2)
+  full = few_shot.build_generator(TINY, size, CH, k_refs=2)
   cheap = few_shot.build_generator(
-      dataclasses.replace(TINY, up_kernel=3, style_pool=2), size, k_refs=2)
+      dataclasses.replace(TINY, up_kernel=3, style_pool=2), size, CH,
+      k_refs=2)
   sketch, refs = _inputs(2, 2, size)
   assert tuple(cheap({"sketch": sketch, "refs": refs}).shape) == (
       2, size, size, 3)
@@ -193,4 +199,4 @@ def test_cheaper_up_convs_and_pooled_style_photos_change_only_their_layers():
 def test_bad_up_kernel_or_style_pool_fails_with_the_flag(field, value,
                                                          message):
   with pytest.raises(ValueError, match=message):
-    few_shot.Generator(dataclasses.replace(TINY, **{field: value}), 16)
+    few_shot.Generator(dataclasses.replace(TINY, **{field: value}), 16, CH)

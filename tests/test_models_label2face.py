@@ -6,14 +6,15 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from s2f_tf import config as config_lib
+from s2f_tf import config_families
 from s2f_tf import precision
 from s2f_tf.data import layout
 from s2f_tf.models import label2face
 
 SIZE = 16
-TINY = dataclasses.replace(config_lib.tiny_config().model, n_up=2,
-                           spade_hidden=8, style_dim=8, base_channels=4)
+TINY = config_families.Label2FaceConfig(n_up=2, spade_hidden=8, style_dim=8,
+                                        num_d=2, d_layers=2, d_channels=8)
+CH = 4
 MODES = [dict(norm_mode="spade"), dict(norm_mode="clade", add_dist=True),
          dict(norm_mode="sean"), dict(norm_mode="spade", use_vae=True),
          dict(norm_mode="clade", param_free_norm="batch")]
@@ -44,7 +45,7 @@ def test_one_hot_commutes_with_flip_relabelling():
     str(v) for v in m.values()))
 def test_modes_shapes_dtypes_and_round_trip(mode):
   cfg = dataclasses.replace(TINY, **mode)
-  g = label2face.build_generator(cfg, SIZE, k_refs=2)
+  g = label2face.build_generator(cfg, SIZE, CH, k_refs=2)
   inputs = _inputs(k=3)  # K differs from the build's: dynamic.
   y = g(inputs)
   assert y.shape == (2, SIZE, SIZE, 3) and y.dtype == tf.float32
@@ -59,14 +60,14 @@ def test_modes_shapes_dtypes_and_round_trip(mode):
 def test_mixed_bfloat16_keeps_float32_output(norm_mode):
   cfg = dataclasses.replace(TINY, norm_mode=norm_mode)
   with precision.precision_policy("mixed_bfloat16"):
-    g = label2face.build_generator(cfg, SIZE)
+    g = label2face.build_generator(cfg, SIZE, CH)
     y = g(_inputs(), training=True)
   assert y.dtype == tf.float32 and np.isfinite(y.numpy()).all()
 
 
 def _sean():
   return label2face.build_generator(
-      dataclasses.replace(TINY, norm_mode="sean"), SIZE, k_refs=2)
+      dataclasses.replace(TINY, norm_mode="sean"), SIZE, CH, k_refs=2)
 
 
 def test_sean_codes_average_only_references_that_show_the_region():
@@ -105,4 +106,4 @@ def test_discriminator_reads_image_and_one_hot_map():
 
 def test_size_not_divisible_by_upsampling_is_a_clear_error():
   with pytest.raises(ValueError, match="2\\*\\*n_up=8"):
-    label2face.build_generator(dataclasses.replace(TINY, n_up=3), 20)
+    label2face.build_generator(dataclasses.replace(TINY, n_up=3), 20, CH)

@@ -111,12 +111,12 @@ def test_real_tensorboard_lists_both_and_serves_the_codes(run):
       np.testing.assert_allclose(served, outputs[name], rtol=1e-5, atol=1e-6)
 
 
-def _copy_run(workdir, dest, **model_overrides):
+def _copy_run(workdir, dest, **family_overrides):
   """A workdir with `workdir`'s checkpoints and an edited config.json."""
   config = config_lib.load_config(workdir)
   os.makedirs(dest)
-  config_lib.save_config(dataclasses.replace(config, model=dataclasses.replace(
-      config.model, **model_overrides)), dest)
+  config_lib.save_config(config_lib.with_family(config, **family_overrides),
+                         dest)
   shutil.copytree(checkpointing.checkpoint_dir(workdir),
                   checkpointing.checkpoint_dir(dest))
   return dest

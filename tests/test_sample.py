@@ -6,7 +6,6 @@ function runs it from an export and from a workdir with no change to the
 sampler or the CLI.
 """
 
-import dataclasses
 import os
 import types
 
@@ -109,8 +108,7 @@ def model(tiny_data_root, tmp_path_factory):
   a label map, and what the generator draws from them."""
   root = tmp_path_factory.mktemp("sample")
   base = config_lib.tiny_config(root=tiny_data_root)
-  config = dataclasses.replace(base, model=dataclasses.replace(
-      base.model, task=TASK, model="two_inputs"))
+  config = config_lib.with_task(base, TASK, "two_inputs")
   task = tasks.make_task(config)
   generator = task.build_generator()
   workdir = fake_runs.generator_workdir(config, generator, str(root / "run"))

@@ -33,14 +33,16 @@ def sean(tiny_data_root, tmp_path_factory):
   label map and two references with their maps, all at 2 * SIZE."""
   root = tmp_path_factory.mktemp("sample_l2f")
   base = config_lib.tiny_config(root=tiny_data_root)
-  config = dataclasses.replace(base, model=dataclasses.replace(
-      base.model, task="label2face", model="label2face", norm_mode="sean",
-      base_channels=4, n_up=2, spade_hidden=8, style_dim=8))
+  config = config_lib.with_task(base, "label2face", "label2face",
+                                norm_mode="sean", n_up=2, spade_hidden=8,
+                                style_dim=8)
+  config = dataclasses.replace(config, model=dataclasses.replace(
+      config.model, base_channels=4))
   task = tasks.make_task(config)
   generator = task.build_generator()
   workdir = fake_runs.generator_workdir(config, generator, str(root / "run"))
   rng = np.random.default_rng(0)
-  maps = rng.integers(0, config.model.label_nc, (3, 2 * SIZE, 2 * SIZE),
+  maps = rng.integers(0, config.family.label_nc, (3, 2 * SIZE, 2 * SIZE),
                       np.uint8)
   photos = os.path.join(tiny_data_root, "CelebA-HQ-img")
   return types.SimpleNamespace(

@@ -16,14 +16,19 @@ import tensorflow as tf
 from tensorboard.backend.event_processing import event_accumulator
 
 import step_comparison
+from s2f_tf import config as config_lib
 from s2f_tf import precision as precision_lib
 from s2f_tf import tasks
 from s2f_tf import train
 
 
-def _with_model(config, **model_overrides):
-  return dataclasses.replace(
-      config, model=dataclasses.replace(config.model, **model_overrides))
+def _tiny_label2face(config):
+  """`config` as a tiny spade label2face run (tiny_config's PatchGAN)."""
+  config = config_lib.with_task(config, "label2face", "label2face",
+                                norm_mode="spade", n_up=2, spade_hidden=8,
+                                style_dim=8)
+  return dataclasses.replace(config, model=dataclasses.replace(
+      config.model, base_channels=4))
 
 
 def _state_variables(state):
@@ -52,19 +57,18 @@ def _measurements(out):
   return {k: float(v) for k, v in out.measurements.items()}
 
 
-@pytest.mark.parametrize("train_overrides,model_overrides", [
+@pytest.mark.parametrize("train_overrides,variant", [
     # RMSprop, D clipped before G reads it, G's CAM logits travel with the
     # fake, weight decay on both players.
-    ({"gan_loss": "wgan", "weight_decay": 1e-4}, {"cam": True}),
-    ({"precision": "mixed_float16"}, {}),  # Hinge, one loss scale each.
-    ({}, {"task": "label2face", "model": "label2face", "norm_mode": "spade",
-          "base_channels": 4, "n_up": 2, "spade_hidden": 8, "style_dim": 8}),
+    ({"gan_loss": "wgan", "weight_decay": 1e-4},
+     lambda config: config_lib.with_family(config, cam=True)),
+    ({"precision": "mixed_float16"}, lambda config: config),  # Hinge.
+    ({}, _tiny_label2face),
 ], ids=["wgan_clip_cam_decay", "float16_hinge", "label2face_spade"])
-def test_shared_step_equals_d_step_then_g_step(train_overrides,
-                                               model_overrides, tiny_config,
-                                               tmp_path):
-  config = _with_model(tiny_config(shared_generator_pass=True,
-                                   **train_overrides), **model_overrides)
+def test_shared_step_equals_d_step_then_g_step(train_overrides, variant,
+                                               tiny_config, tmp_path):
+  config = variant(tiny_config(shared_generator_pass=True,
+                               **train_overrides))
   with precision_lib.precision_policy(config.train.precision):
     alternating = train.setup(config, str(tmp_path / "alternating"))
     shared = train.setup(config, str(tmp_path / "shared"))
@@ -190,8 +194,8 @@ def test_shared_pass_steps_without_the_flag_is_refused(tiny_config):
 
 def test_flag_is_refused_for_a_task_that_does_not_share_its_pass(
     tiny_config):
-  config = _with_model(tiny_config(shared_generator_pass=True),
-                       task="unconditional", model="dcgan")
+  config = config_lib.with_task(tiny_config(shared_generator_pass=True),
+                                "unconditional", "dcgan")
   config = dataclasses.replace(
       config, data=dataclasses.replace(config.data, image_size=32))
   tasks.validate(dataclasses.replace(config, train=dataclasses.replace(

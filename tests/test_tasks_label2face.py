@@ -31,12 +31,13 @@ MODES = {"spade": dict(norm_mode="spade"),
 
 
 def l2f_config(root, mode="sean", **train_overrides):
-  """tiny_config's data and schedule with a tiny label2face network."""
-  base = config_lib.tiny_config(root=root, **train_overrides)
-  model = dataclasses.replace(
-      base.model, task="label2face", model="label2face", base_channels=4,
-      n_up=2, spade_hidden=8, style_dim=8, **MODES[mode])
-  return dataclasses.replace(base, model=model)
+  """tiny_config's data, schedule and PatchGAN with a tiny label2face
+  network."""
+  config = config_lib.with_task(
+      config_lib.tiny_config(root=root, **train_overrides), "label2face",
+      "label2face", n_up=2, spade_hidden=8, style_dim=8, **MODES[mode])
+  return dataclasses.replace(config, model=dataclasses.replace(
+      config.model, base_channels=4))
 
 
 @pytest.mark.parametrize("mode", ["sean", "spade_vae"])
@@ -81,22 +82,20 @@ def test_d_real_and_d_fake_are_the_halves_of_the_hinge_loss():
     (dict(n_up=5), {}, "divisible by 2\\*\\*n_up=32"),
     (dict(label_nc=20), {}, "--label_nc=20 must be in"),
     ({}, dict(gan_loss="lsgan"), "--gan_loss=hinge"),
-    ({}, dict(lambda_vgg=10.0, vgg_weights="/nope.h5"), "--vgg_weights"),
+    (dict(lambda_vgg=10.0, vgg_weights="/nope.h5"), {}, "--vgg_weights"),
 ])
 def test_bad_configs_are_one_line_errors(overrides, train_overrides, match,
                                          tiny_data_root):
-  config = l2f_config(tiny_data_root, "spade", **train_overrides)
-  config = dataclasses.replace(
-      config, model=dataclasses.replace(config.model, **overrides))
+  config = config_lib.with_family(
+      l2f_config(tiny_data_root, "spade", **train_overrides), **overrides)
   with pytest.raises(ValueError, match=match) as e:
     tasks.validate(config)
   assert "\n" not in str(e.value)
 
 
 def test_label_past_label_nc_stops_before_training(tiny_data_root, tmp_path):
-  config = l2f_config(tiny_data_root, "clade_dist")
-  config = dataclasses.replace(config, model=dataclasses.replace(
-      config.model, label_nc=layout.CLASS_ID["hair"]))  # Hair is 13.
+  config = config_lib.with_family(l2f_config(tiny_data_root, "clade_dist"),
+                                  label_nc=layout.CLASS_ID["hair"])  # 13.
   with pytest.raises(ValueError, match=r"CelebAMask-HQ-mask-anno.*label "
                      r"value \d+ >= --label_nc=13"):
     train.run(config, str(tmp_path))
@@ -132,7 +131,7 @@ def test_region_codes_embedding_has_a_region_column(tiny_data_root):
   regions = embedding.metadata["region"]
   assert len(regions) == len(embedding.values) > 8  # Several per photo.
   assert set(regions) <= set(layout.CLASS_NAMES) and "skin" in set(regions)
-  assert embedding.values.shape[1] == task.config.model.style_dim
+  assert embedding.values.shape[1] == task.config.family.style_dim
 
 
 @pytest.mark.slow
@@ -177,13 +176,13 @@ def test_presets_parse_and_the_gpu_ones_need_their_vgg_file(mode, tmp_path):
 
   demo = parse([f"--flagfile={REPO}/flags/label2face_demo.cfg",
                 f"--norm_mode={mode}"])
-  assert (demo.model.task, demo.model.norm_mode) == ("label2face", mode)
+  assert (demo.model.task, demo.family.norm_mode) == ("label2face", mode)
   gpu = f"--flagfile={REPO}/flags/{mode}_celebamask_256.cfg"
   with pytest.raises(ValueError, match="--vgg_weights=PATH"):
     parse([gpu, f"--data_root={tmp_path}"])
   weights = tmp_path / "vgg19.weights.h5"
   weights.write_bytes(b"")  # Existence is checked first, contents on load.
   config = parse([gpu, f"--data_root={tmp_path}", f"--vgg_weights={weights}"])
-  assert (config.model.norm_mode, config.data.image_size,
-          config.train.lambda_fm, config.train.g_lr,
+  assert (config.family.norm_mode, config.data.image_size,
+          config.family.lambda_fm, config.train.g_lr,
           config.train.d_lr) == (mode, 256, 10.0, 1e-4, 4e-4)

@@ -13,15 +13,16 @@ from s2f_tf import tasks
 from s2f_tf import train
 
 
-def _config(root, image_size=32, **train_overrides):
+def _config(root, image_size=32, lambda_recon=1.0, **train_overrides):
   base = config_lib.tiny_config(root=root)
-  return config_lib.Config(
+  return config_lib.with_task(config_lib.Config(
       data=dataclasses.replace(base.data, image_size=image_size),
-      model=config_lib.ModelConfig(task="lightweight", model="lightweight",
-                                   base_channels=4, z_dim=8),
+      model=config_lib.ModelConfig(base_channels=4),
       train=dataclasses.replace(base.train, **{
           "gan_loss": "hinge", "steps": 2, "image_every": 2,
-          "checkpoint_every": 2, **train_overrides}))
+          "checkpoint_every": 2, **train_overrides})), "lightweight",
+                              "lightweight", z_dim=8,
+                              lambda_recon=lambda_recon)
 
 
 def test_bad_image_size_fails_in_one_line(tmp_path):

@@ -15,16 +15,16 @@ from s2f_tf import train
 from s2f_tf.tasks import stylegan2 as stylegan2_task
 
 
-def _config(root, image_size=16, **train_overrides):
+def _config(root, image_size=16, pl_interval=2, **train_overrides):
   base = config_lib.tiny_config(root=root)
-  return config_lib.Config(
+  return config_lib.with_task(config_lib.Config(
       data=dataclasses.replace(base.data, image_size=image_size),
-      model=config_lib.ModelConfig(task="stylegan2", model="stylegan2",
-                                   base_channels=4, z_dim=8, mapping_layers=2),
+      model=config_lib.ModelConfig(base_channels=4),
       train=dataclasses.replace(base.train, **{
           "gan_loss": "non_saturating", "r1_gamma": 1.0, "r1_interval": 2,
-          "pl_interval": 2, "steps": 2, "image_every": 2,
-          "checkpoint_every": 2, **train_overrides}))
+          "steps": 2, "image_every": 2, "checkpoint_every": 2,
+          **train_overrides})), "stylegan2", "stylegan2", z_dim=8,
+                              mapping_layers=2, pl_interval=pl_interval)
 
 
 @pytest.mark.parametrize("change, message", [

@@ -31,10 +31,9 @@ def _saved(workdir, part):
           if owner == part}
 
 
-def _target(source_config, init_from, **model_overrides):
+def _target(source_config, init_from, **family_overrides):
   return dataclasses.replace(
-      source_config,
-      model=dataclasses.replace(source_config.model, **model_overrides),
+      config_lib.with_family(source_config, **family_overrides),
       train=dataclasses.replace(source_config.train, seed=1,
                                 init_from=init_from))
 
