@@ -80,7 +80,6 @@ class ModelConfig:
   base_channels: int = _field(32, "Channels of the first encoder conv.")
 
 
-
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
   """Optimisation, precision, logging and checkpointing."""
@@ -177,8 +176,12 @@ def shared_flags() -> Tuple[Tuple[str, dataclasses.Field], ...]:
 
 
 def register_family(task: str, section) -> None:
-  """`config_families.register`, refusing first a section field named like
-  a shared flag (one flag would set two things)."""
+  """`config_families.register`, refusing first a task named like a shared
+  section (config.json keys both) and a section field named like a shared
+  flag (one flag would set two things)."""
+  if task in dict(SHARED):
+    raise ValueError(f"task {task!r} is named like a shared config section; "
+                     "rename the task")
   shared = {name for name, _ in shared_flags()}
   clash = sorted(shared & {f.name for f in dataclasses.fields(section)}
                  ) if dataclasses.is_dataclass(section) else []
@@ -302,7 +305,8 @@ def check_family(config: Config, section=None) -> None:
   registered section) and not a subclass, whose extra fields config.json
   could not load."""
   section = section or families.section_class(config.model.task)
-  if type(config.family) is not section:  # pylint: disable=unidiomatic-typecheck
+  # pylint: disable-next=unidiomatic-typecheck
+  if type(config.family) is not section:
     raise ValueError(
         f"config.family is a {type(config.family).__name__}, but "
         f"--task={config.model.task} reads a {section.__name__}; switch "

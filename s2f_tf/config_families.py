@@ -23,9 +23,6 @@ from typing import Dict, Tuple, Type
 
 STYLE_SOURCES = ("embedder", "random", "zeros")
 
-# Top-level keys of config.json that are not a task's section.
-SHARED_SECTIONS = ("data", "model", "train")
-
 
 def field(default, help_text: str):
   """A dataclass field whose help text becomes the absl flag's help."""
@@ -184,12 +181,12 @@ def register(task: str, section: Type[FamilyConfig]) -> None:
   first refuses fields named like a shared flag.
 
   Raises:
-    ValueError: a name registered already or naming a shared section, a
-      section that is not a frozen `FamilyConfig` dataclass, or a field
+    ValueError: a name registered already, a section that is not a frozen
+      `FamilyConfig` dataclass, or a field
       that another section declares with another type, default or help
       (one flag serves both, so they must agree).
   """
-  if task in _SECTIONS or task in SHARED_SECTIONS:
+  if task in _SECTIONS:
     raise ValueError(f"task {task!r} already has a config section")
   if not (isinstance(section, type) and issubclass(section, FamilyConfig) and
           dataclasses.is_dataclass(section) and

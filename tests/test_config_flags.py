@@ -117,8 +117,9 @@ OLD_SKETCH2FACE = {
              "synthesize": True},
     "model": {"add_dist": False, "base_channels": 32, "cam": False,
               "d_channels": 32, "d_layers": 3, "label_nc": 19,
-              "mapping_layers": 8, "mlp_dim": 128, "model": "", "n_downsample": 2,
-              "n_res": 4, "n_up": 5, "norm_mode": "spade", "num_d": 2,
+              "mapping_layers": 8, "mlp_dim": 128, "model": "",
+              "n_downsample": 2, "n_res": 4, "n_up": 5, "norm_mode": "spade",
+              "num_d": 2,
               "param_free_norm": "instance", "spade_hidden": 128,
               "style_dim": 128, "style_mixing": 0.9, "style_pool": 1,
               "style_source": "embedder", "task": "sketch2face",
@@ -339,3 +340,8 @@ def test_a_section_that_disagrees_with_a_flag_is_refused(fields, message):
   assert "clash" not in config_families.owners("z_dim")
   with pytest.raises(ValueError, match="'clash' is unknown"):
     config_families.section_class("clash")
+
+
+def test_a_task_named_like_a_shared_section_is_refused():
+  with pytest.raises(ValueError, match="'train' is named like a shared"):
+    config_lib.register_family("train", config_families.FamilyConfig)

@@ -10,7 +10,8 @@ from s2f_tf.models import patchgan
 
 TINY = config_lib.tiny_config().family
 TINY_LABELS = config_families.Label2FaceConfig(
-    n_up=2, **{f: getattr(TINY, f) for f in ("num_d", "d_layers", "d_channels")})
+    n_up=2, num_d=TINY.num_d, d_layers=TINY.d_layers,
+    d_channels=TINY.d_channels)
 SIZE = 32
 
 
