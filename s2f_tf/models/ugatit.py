@@ -9,8 +9,8 @@ apart. An MLP turns the reweighted map into one gamma and one beta, shared
 by every AdaLIN of the residual decoder (as in the authors' code); nearest
 x2 up-sampling with LIN and a 7x7 conv + tanh give the image. `light`
 feeds the MLP the globally average-pooled features instead of the whole
-flattened map: at 256 px and 64 channels that is 268M of the full model's
-~271M weights (`generator_parameter_count`).
+flattened map: at 256 px and 64 channels that one layer is 268M of the
+full generator's 279M weights; light has 10.6M (`generator_parameter_count`).
 
 The discriminator is a spectral-norm PatchGAN with its own CAM branch
 before the logits conv; each domain has a global (7-layer) and a local
