@@ -165,7 +165,8 @@ class ImagePool(tf.Module):
   compiled step and is checkpointed with it; outputs are float32 and carry
   no gradient. Randomness comes from the pool's own `tf.random.Generator`
   (seeded by `seed`, else from the OS), whose state is also a variable: a
-  restored run draws what the original would have drawn.
+  restored run draws what the original would have drawn. Under XLA
+  (`jit_compile`) the same state gives other draws of the same distribution.
 
   Under a `tf.distribute` strategy create the pool inside `strategy.scope()`:
   the variables are then sync-on-read, so each replica keeps its own pool
