@@ -167,6 +167,28 @@ def l1_reconstruction_loss(target, generated):
   return tf.reduce_mean(_per_example(lambda t, g: tf.abs(g - t), target, generated))
 
 
+def cycle_loss(real, reconstructed):
+  """Mean |F(G(x)) - x|: cycle consistency, L1.
+
+  Zhu et al. 2017 (CycleGAN), arXiv:1703.10593, Eq. 2; U-GAT-IT's cycle
+  term (Kim et al. 2020, arXiv:1907.10830, weight 10 in both). Without a
+  paired target, the round trip A -> B -> A is what forbids G to map every
+  input to the same plausible B image.
+  """
+  return l1_reconstruction_loss(real, reconstructed)
+
+
+def identity_loss(real, mapped):
+  """Mean |G(y) - y| for y already in G's target domain: identity, L1.
+
+  Taigman et al. 2017, arXiv:1611.02200, as CycleGAN uses it (Zhu et al.
+  2017, arXiv:1703.10593, Sec. 5.2, weight 0.5 x the cycle weight) and
+  U-GAT-IT (Kim et al. 2020, arXiv:1907.10830, weight 10): it keeps the
+  colours of inputs the generator has no reason to change.
+  """
+  return l1_reconstruction_loss(real, mapped)
+
+
 def cam_generator_loss(cam_logits):
   """Sigmoid cross-entropy of CAM logits against "1".
 
@@ -188,7 +210,9 @@ def cam_discriminator_loss(real_cam, fake_cam):
   CAM logits with the same objective as its main output (least squares
   there); here it is always cross-entropy, so the auxiliary classifier is a
   probability whatever `gan_loss` the main output uses. Arguments as for
-  `cam_generator_loss`.
+  `cam_generator_loss`. It is also U-GAT-IT's CAM loss of the generator,
+  whose classifier tells its source domain (1) from its target domain (0);
+  `s2f_tf.models.ugatit` maps the paper's terms to these losses.
   """
   return non_saturating_discriminator_loss(real_cam, fake_cam)
 

@@ -201,6 +201,20 @@ def test_reflect_conv_output_shape(strides, size):
   assert tuple(layer.compute_output_shape((2, 7, 8, 3))) == tuple(out.shape)
 
 
+def test_spectral_norm_of_a_reflect_conv_pads_by_reflection():
+  keras.utils.set_random_seed(0)
+  layer = spectral_norm.SpectralNorm(
+      blocks.ReflectConv2D(3, 4, strides=2, name="conv"))
+  x = tf.random.normal([2, 6, 6, 2])
+  out = layer(x)
+  kernel = layer.layer.kernel / layer.sigma()
+  padded = tf.pad(x, [[0, 0], [1, 2], [1, 2], [0, 0]], mode="REFLECT")
+  expected = tf.nn.conv2d(padded, kernel, 2, "VALID") + layer.layer.bias
+  assert out.shape == (2, 3, 3, 3)
+  np.testing.assert_allclose(out.numpy(), expected.numpy(), rtol=1e-5,
+                             atol=1e-5)
+
+
 def test_reflect_conv_rejects_other_padding():
   with pytest.raises(ValueError, match="reflection"):
     blocks.ReflectConv2D(4, 3, padding="same")
@@ -214,6 +228,7 @@ def test_reflect_conv_rejects_other_padding():
     lambda: normalization.AdaLIN(name="adalin"),
     lambda: blocks.ReflectConv2D(4, 7, strides=2, name="conv"),
     lambda: blocks.ResBlock(8, name="res"),
+    lambda: blocks.ResBlock(8, use_bias=False, name="res_no_bias"),
     lambda: blocks.AdaLINResBlock(8, name="ada_res"),
 ])
 def test_get_config_round_trip(make):

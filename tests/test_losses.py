@@ -121,6 +121,51 @@ def test_l1_reconstruction_matches_numpy():
       np.abs(generated - target).mean(), rtol=1e-5)
 
 
+@pytest.mark.parametrize("fn", [losses.cycle_loss, losses.identity_loss])
+def test_cycle_and_identity_losses_are_l1_per_image(fn):
+  real = _logits(0, (3, 4, 4, 3))
+  # bfloat16 as a mixed-precision generator hands it in: still float32 out.
+  other = tf.cast(tf.constant(_logits(1, (3, 4, 4, 3))), tf.bfloat16)
+  loss = fn(real, other)
+  assert loss.dtype == tf.float32 and loss.shape == ()
+  reference = np.abs(tf.cast(other, tf.float32).numpy() - real).mean()
+  np.testing.assert_allclose(loss.numpy(), reference, rtol=1e-6)
+  real_var = tf.Variable(real)
+  with tf.GradientTape() as tape:
+    grad_loss = fn(real, real_var * 1.0 + 0.5)
+  # d mean|x + 0.5 - x| / dx = sign(0.5) / N for every element.
+  np.testing.assert_allclose(tape.gradient(grad_loss, real_var).numpy(),
+                             np.full(real.shape, 1.0 / real.size), rtol=1e-6)
+
+
+def test_ugatit_losses_from_ours():
+  """U-GAT-IT's terms, written as the authors' code writes them (MSE and
+  BCE-with-logits means, summed over the global and local D), against the
+  losses the unpaired task composes them from (`models.ugatit` docstring)."""
+  rng = np.random.RandomState(0)
+  mse = lambda x, t: np.mean((x - t)**2)
+  bce = lambda x, t: np.mean(np.log1p(np.exp(-x)) if t else np.log1p(np.exp(x)))
+  patches = [rng.randn(2, 8, 8, 1).astype("float32"),
+             rng.randn(2, 32, 32, 1).astype("float32")]
+  fakes = [rng.randn(*p.shape).astype("float32") for p in patches]
+  cams = [rng.randn(2, 2).astype("float32") for _ in range(2)]
+  fake_cams = [rng.randn(2, 2).astype("float32") for _ in range(2)]
+  # D: MSE(real, 1) + MSE(fake, 0) for outputs and CAM logits, both Ds.
+  for real, fake in ((patches, fakes), (cams, fake_cams)):
+    paper = sum(mse(r, 1) + mse(f, 0) for r, f in zip(real, fake))
+    np.testing.assert_allclose(
+        4 * losses.lsgan_discriminator_loss(real, fake).numpy(), paper,
+        rtol=1e-5)
+    paper = sum(mse(f, 1) for f in fake)
+    np.testing.assert_allclose(4 * losses.lsgan_generator_loss(fake).numpy(),
+                               paper, rtol=1e-5)
+  # G's CAM: BCE(source-domain logits, 1) + BCE(target-domain logits, 0).
+  source, target = cams
+  np.testing.assert_allclose(
+      losses.cam_discriminator_loss(source, target).numpy(),
+      bce(source, 1) + bce(target, 0), rtol=1e-5)
+
+
 def test_kl_divergence_matches_the_gaussian_closed_form():
   mu, logvar = _logits(0, (3, 4)), _logits(1, (3, 4))
   var = np.exp(logvar)

@@ -21,7 +21,8 @@ class CAMAttention(keras.layers.Layer):
 
   Call with features [B, H, W, C]; returns (features [B, H, W, C], logits
   float32 [B, 2] (GAP, GMP)). What the logits classify is the caller's
-  choice (see `s2f_tf.models.few_shot`).
+  choice (see `s2f_tf.models.few_shot` and `s2f_tf.models.ugatit`);
+  `heatmap` turns the features into U-GAT-IT's attention map.
 
   Args:
     negative_slope: of the output LeakyReLU: 0 (ReLU) in U-GAT-IT's
@@ -78,3 +79,15 @@ class CAMAttention(keras.layers.Layer):
     return {**super().get_config(), "negative_slope": self.negative_slope,
             "spectral_norm": self.spectral_norm}
 
+
+
+def heatmap(features):
+  """U-GAT-IT's attention map: CAM's output summed over channels.
+
+  Kim et al. 2020, arXiv:1907.10830 (Fig. 2 and the authors' code): where
+  the reweighted features are large is where the auxiliary classifier looks.
+  `features` is `CAMAttention`'s first output [B, H, W, C]; returns float32
+  [B, H, W, 1], summed in float32 (a bfloat16 sum over 2048 channels keeps
+  ~3 significant digits).
+  """
+  return ops.sum(ops.cast(features, "float32"), axis=-1, keepdims=True)

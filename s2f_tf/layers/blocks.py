@@ -31,9 +31,12 @@ class ReflectConv2D(keras.layers.Conv2D):
     """(before, after) per spatial axis: k - 1 in all, any odd one after."""
     return [((k - 1) // 2, k // 2) for k in self.kernel_size]
 
-  def call(self, inputs):
+  def convolution_op(self, inputs, kernel):
+    # Padding here, not in call(): `SpectralNorm` convolves through this op
+    # with its normalised kernel, so a wrapped ReflectConv2D pads too.
     paddings = [(0, 0), *self._pads(), (0, 0)]
-    return super().call(ops.pad(inputs, paddings, mode="reflect"))
+    return super().convolution_op(ops.pad(inputs, paddings, mode="reflect"),
+                                  kernel)
 
   def compute_output_shape(self, input_shape):
     padded = [None if d is None else d + before + after
@@ -42,28 +45,31 @@ class ReflectConv2D(keras.layers.Conv2D):
         (input_shape[0], *padded, input_shape[3]))
 
 
-def conv_norm_relu(filters, kernel_size, strides, name):
+def conv_norm_relu(filters, kernel_size, strides, name, use_bias=True):
   """Reflection-padded conv, instance norm, ReLU, as a list to stack.
 
   The encoder unit of MUNIT (Huang et al. 2018, arXiv:1804.04732) and of
   SPADE's and SEAN's encoders. A list, not a Sequential, so its layers sit
   directly in the caller's stack and keep the variable paths `name/...`,
-  `name_norm/...`.
+  `name_norm/...`. Instance norm subtracts any bias, so `use_bias=False`
+  (U-GAT-IT, CycleGAN) only drops dead weights.
   """
-  return [ReflectConv2D(filters, kernel_size, strides=strides, name=name),
+  return [ReflectConv2D(filters, kernel_size, strides=strides,
+                        use_bias=use_bias, name=name),
           normalization.InstanceNorm(name=f"{name}_norm"),
           keras.layers.ReLU(name=f"{name}_relu")]
 
 
-def up_block(filters, name, kernel_size=5):
+def up_block(filters, name, kernel_size=5, use_bias=True):
   """Nearest x2, conv, ILN, ReLU: resize-conv avoids checkerboard artefacts.
 
   Odena et al. 2016, doi:10.23915/distill.00003; ILN as in U-GAT-IT (Kim et
-  al. 2020, arXiv:1907.10830). MUNIT's 5x5 kernel by default.
+  al. 2020, arXiv:1907.10830). MUNIT's 5x5 kernel by default; U-GAT-IT's is
+  3x3, without bias.
   """
   return keras.Sequential([
       keras.layers.UpSampling2D(2, interpolation="nearest", name="upsample"),
-      ReflectConv2D(filters, kernel_size, name="conv"),
+      ReflectConv2D(filters, kernel_size, use_bias=use_bias, name="conv"),
       normalization.LayerInstanceNorm(name="iln"),
       keras.layers.ReLU(name="relu"),
   ], name=name)
@@ -74,15 +80,16 @@ class ResBlock(keras.layers.Layer):
   """conv-IN-ReLU-conv-IN plus identity, at constant width.
 
   He et al. 2016, arXiv:1512.03385, with instance norm as in MUNIT's content
-  encoder (arXiv:1804.04732).
+  encoder (arXiv:1804.04732) and CycleGAN's generator (arXiv:1703.10593).
+  `use_bias=False` drops the biases the norms subtract anyway.
   """
 
-  def __init__(self, filters, **kwargs):
+  def __init__(self, filters, use_bias=True, **kwargs):
     super().__init__(**kwargs)
-    self.filters = filters
-    self.conv_0 = ReflectConv2D(filters, 3, name="conv_0")
+    self.filters, self.use_bias = filters, use_bias
+    self.conv_0 = ReflectConv2D(filters, 3, use_bias=use_bias, name="conv_0")
     self.norm_0 = normalization.InstanceNorm(name="norm_0")
-    self.conv_1 = ReflectConv2D(filters, 3, name="conv_1")
+    self.conv_1 = ReflectConv2D(filters, 3, use_bias=use_bias, name="conv_1")
     self.norm_1 = normalization.InstanceNorm(name="norm_1")
 
   def call(self, x):
@@ -90,7 +97,8 @@ class ResBlock(keras.layers.Layer):
     return x + self.norm_1(self.conv_1(y))
 
   def get_config(self):
-    return {**super().get_config(), "filters": self.filters}
+    return {**super().get_config(), "filters": self.filters,
+            "use_bias": self.use_bias}
 
 
 @keras.saving.register_keras_serializable(package="s2f_tf")
@@ -99,14 +107,15 @@ class AdaLINResBlock(keras.layers.Layer):
 
   Call with (x, params): params [B, 4 * filters] from the style MLP holds
   gamma and beta of `adalin_0`, then gamma and beta of `adalin_1`.
+  `use_bias=False` as in U-GAT-IT's decoder.
   """
 
-  def __init__(self, filters, **kwargs):
+  def __init__(self, filters, use_bias=True, **kwargs):
     super().__init__(**kwargs)
-    self.filters = filters
-    self.conv_0 = ReflectConv2D(filters, 3, name="conv_0")
+    self.filters, self.use_bias = filters, use_bias
+    self.conv_0 = ReflectConv2D(filters, 3, use_bias=use_bias, name="conv_0")
     self.adalin_0 = normalization.AdaLIN(name="adalin_0")
-    self.conv_1 = ReflectConv2D(filters, 3, name="conv_1")
+    self.conv_1 = ReflectConv2D(filters, 3, use_bias=use_bias, name="conv_1")
     self.adalin_1 = normalization.AdaLIN(name="adalin_1")
 
   def call(self, inputs):
@@ -119,4 +128,5 @@ class AdaLINResBlock(keras.layers.Layer):
     return input_shape[0]
 
   def get_config(self):
-    return {**super().get_config(), "filters": self.filters}
+    return {**super().get_config(), "filters": self.filters,
+            "use_bias": self.use_bias}

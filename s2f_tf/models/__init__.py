@@ -10,6 +10,10 @@
   dcgan     DCGAN generator and critic (the unconditional baselines)
   stylegan2 mapping network, skip generator, residual D (StyleGAN2)
   lightweight  SLE generator, self-supervised D (LightweightGAN / FastGAN)
+  ugatit    CAM-attention AdaLIN generator (full and light), CAM PatchGAN
+            (U-GAT-IT, unpaired translation)
+  cyclegan  ResNet generator, 70x70 PatchGAN, history image pool
+            (CycleGAN, the unpaired baseline)
 
 Models are built from a config by their task (`s2f_tf.tasks`); shared parts
 live in `s2f_tf.layers`.
