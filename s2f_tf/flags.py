@@ -165,6 +165,14 @@ def write_flagfile(workdir: str, flag_values=FLAGS) -> str:
 def define_data_flags() -> None:
   """`s2f-data`'s flags: where to write a face set and how to draw it."""
   flags.DEFINE_string("out", None, "synth: directory to create.")
+  flags.DEFINE_enum("style", "photo", ("photo", "anime"),
+                    "synth: 'photo' writes the few-shot face set "
+                    "(CelebAMask-HQ layout); 'anime' an unpaired photo -> "
+                    "anime set (U-GAT-IT layout trainA trainB testA testB, "
+                    "with the true other-domain rendering of every test "
+                    "image under hidden/).")
+  flags.DEFINE_float("test_fraction", 0.2, "synth --style=anime: share of "
+                     "the people held out for testA and testB.")
   flags.DEFINE_integer("identities", 200, "synth: people.", lower_bound=1)
   flags.DEFINE_integer("per_identity", 12, "synth: photos per person.",
                        lower_bound=1)

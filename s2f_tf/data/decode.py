@@ -5,12 +5,15 @@ downloads, HTML error pages saved as `.jpg`. Conversions are made here once;
 anything that cannot be converted raises `BadFile`, which callers turn into a
 skipped, counted and logged sample instead of a crashed epoch. Photos that
 come without a dataset's layout (an image folder, a user's own files) are
-centre-cropped to a square and resized here too (`read_photo`).
+centre-cropped to a square and resized here too (`read_photo`), and listed
+and decoded in bulk (`list_images`, `read_photos`) for the image-folder
+readers.
 """
 
 import concurrent.futures
 import os
-from typing import Callable, Iterable, List, Mapping, Tuple, TypeVar
+from typing import (Callable, Dict, Iterable, List, Mapping, Sequence,
+                    Tuple, TypeVar)
 
 from absl import logging
 import cv2
@@ -18,6 +21,7 @@ import numpy as np
 
 from s2f_tf.data import layout
 
+EXTENSIONS = (".jpg", ".jpeg", ".png")
 _T = TypeVar("_T")
 _R = TypeVar("_R")
 # Paths already reported, so a bad file is logged once per process even when
@@ -87,6 +91,45 @@ def fit_square(image: np.ndarray, size: int) -> np.ndarray:
 def read_photo(path: str, size: int) -> np.ndarray:
   """Photo file -> uint8 RGB [size, size, 3]. Raises BadFile."""
   return fit_square(read_image(path, "rgb"), size)
+
+
+def list_images(root: str) -> List[str]:
+  """Every image file under `root`, recursively, sorted (a stable order).
+
+  Any letter case of `EXTENSIONS`; hidden folders (`.s2f_cache`, ...) are
+  not searched.
+  """
+  paths = []
+  for folder, subfolders, files in os.walk(root):
+    subfolders[:] = [d for d in subfolders if not d.startswith(".")]
+    paths += [os.path.join(folder, f) for f in files
+              if f.lower().endswith(EXTENSIONS)]
+  return sorted(paths)
+
+
+def read_photos(paths: Sequence[str], size: int, workers: int
+                ) -> Tuple[np.ndarray, List[str], Dict[str, str]]:
+  """`read_photo` of every path; bad files are logged once and skipped.
+
+  Returns:
+    (uint8 RGB [M, size, size, 3] of the M usable files, their paths in
+    input order, {bad path: reason}).
+  """
+  images = np.zeros((len(paths), size, size, 3), np.uint8)
+
+  def load(row: int):
+    try:
+      images[row] = read_photo(paths[row], size)
+    except BadFile as e:
+      log_bad_once(e)
+      return e
+    return None
+
+  errors = parallel_map(load, range(len(paths)), workers)
+  keep = [e is None for e in errors]
+  return (images[np.array(keep, bool)],
+          [p for p, ok in zip(paths, keep) if ok],
+          {e.path: e.reason for e in errors if e is not None})
 
 
 def _convert(path: str, image: np.ndarray, mode: str) -> np.ndarray:

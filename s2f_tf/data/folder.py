@@ -12,7 +12,7 @@ Memory is N x S x S x 3 bytes, once: CelebA's 202,599 photos at 64 px take
 """
 
 import os
-from typing import Dict, List, Tuple
+from typing import Dict, Tuple
 
 from absl import logging
 import numpy as np
@@ -21,8 +21,6 @@ import tensorflow as tf
 from s2f_tf import pixels
 from s2f_tf.data import decode
 from s2f_tf.data import layout
-
-EXTENSIONS = (".jpg", ".jpeg", ".png")
 
 
 def image_folder(root: str) -> str:
@@ -36,19 +34,10 @@ def image_folder(root: str) -> str:
   """
   if not os.path.isdir(root):
     raise FileNotFoundError(f"image folder {root} not found: expected a "
-                            f"directory of {'/'.join(EXTENSIONS)} images")
+                            f"directory of {'/'.join(decode.EXTENSIONS)} "
+                            "images")
   photos = os.path.join(root, layout.IMAGE_DIR)
   return photos if os.path.isdir(photos) else root
-
-
-def list_images(root: str) -> List[str]:
-  """Every image file under `root`, recursively, sorted (a stable order)."""
-  paths = []
-  for folder, subfolders, files in os.walk(root):
-    subfolders[:] = [d for d in subfolders if not d.startswith(".")]
-    paths += [os.path.join(folder, f) for f in files
-              if f.lower().endswith(EXTENSIONS)]
-  return sorted(paths)
 
 
 def load_images(root: str, image_size: int,
@@ -60,32 +49,18 @@ def load_images(root: str, image_size: int,
     ValueError: no image file under `root`, or none that decodes.
   """
   folder = image_folder(root)
-  paths = list_images(folder)
+  paths = decode.list_images(folder)
   if not paths:
-    raise ValueError(f"{folder} holds no {'/'.join(EXTENSIONS)} image "
+    raise ValueError(f"{folder} holds no {'/'.join(decode.EXTENSIONS)} image "
                      "(searched recursively, any letter case)")
-  images = np.zeros((len(paths), image_size, image_size, 3), np.uint8)
-
-  def load(row: int):
-    try:
-      images[row] = decode.read_photo(paths[row], image_size)
-    except decode.BadFile as e:
-      return e
-    return None
-
-  errors = decode.parallel_map(load, range(len(paths)), workers)
-  keep = np.array([e is None for e in errors], bool)
-  skipped = {e.path: e.reason for e in errors if e is not None}
-  for e in errors:
-    if e is not None:
-      decode.log_bad_once(e)
-  if not keep.any():
+  images, _, skipped = decode.read_photos(paths, image_size, workers)
+  if not len(images):
     raise ValueError(f"no usable image under {folder}: all {len(paths)} were "
                      "skipped (see the warnings above for each path and "
                      "reason)")
   logging.info("Loaded %d images from %s at %d px; skipped %d",
-               len(paths) - len(skipped), folder, image_size, len(skipped))
-  return images[keep], skipped
+               len(images), folder, image_size, len(skipped))
+  return images, skipped
 
 
 def make_image_dataset(root: str, image_size: int, batch_size: int, *,

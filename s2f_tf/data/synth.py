@@ -8,6 +8,11 @@ colour, background, clothes, accessories) comes from an RNG seeded by
 open or closed, eye openness, lighting, noise) from one seeded by (seed, idx).
 Every file therefore depends only on the seed and its own index, never on the
 number of workers or the order they finish in.
+
+The person (`Style`), the shot (`Shot`) and the geometry (`draw_person` on a
+`Canvas`, `warp`) are public because `anime` draws the same people in the
+same shots in another style: that shared model is what makes the true anime
+rendering of every synthetic photo known.
 """
 
 import dataclasses
@@ -31,10 +36,11 @@ _IRIS = ((92, 58, 36), (60, 110, 160), (70, 120, 70), (110, 115, 120))
 _METAL = ((212, 175, 55), (200, 200, 205))
 _HAIR_STYLES = ("short", "long", "bob", "bun", "bald")
 _SHIFT = 4  # Fractional bits of OpenCV drawing coordinates.
+FACE_Y = 0.47  # Face centre height in image units, before the pose.
 
 
 @dataclasses.dataclass(frozen=True)
-class _Style:
+class Style:
   """What stays the same across one person's photos (lengths in image units)."""
   skin: np.ndarray
   hair: np.ndarray
@@ -58,11 +64,12 @@ class _Style:
   necklace: bool
 
 
-def _style(seed: int, identity: int) -> _Style:
+def person_style(seed: int, identity: int) -> Style:
+  """The identity-level style of person `identity` (1-based)."""
   rng = np.random.default_rng([seed, 0, identity])
   jitter = lambda: rng.uniform(-10, 10, 3).astype(np.float32)
   skin = _SKIN_LIGHT + rng.uniform() * (_SKIN_DARK - _SKIN_LIGHT) + jitter()
-  return _Style(
+  return Style(
       skin=skin,
       hair=np.float32(_HAIR[rng.integers(len(_HAIR))]) + jitter(),
       iris=np.float32(_IRIS[rng.integers(len(_IRIS))]) + jitter(),
@@ -79,7 +86,7 @@ def _style(seed: int, identity: int) -> _Style:
       earrings=rng.uniform() < 0.2, necklace=rng.uniform() < 0.15)
 
 
-class _Canvas:
+class Canvas:
   """Draws in image units ([0, 1] across) with sub-pixel precision."""
 
   def __init__(self, size: int):
@@ -101,73 +108,135 @@ class _Canvas:
                  cv2.LINE_8, _SHIFT)
 
 
-def _draw_body(c: _Canvas, s: _Style, face_y: float) -> None:
+def _draw_body(c: Canvas, s: Style) -> None:
   """Back to front: back hair, neck, clothes, necklace, ears, face."""
   lab = c.labels
   if s.hair_style == "long":
-    c.ellipse(lab, _C["hair"], (0.5, face_y + 0.08), (s.face_w + 0.07, 0.36))
+    c.ellipse(lab, _C["hair"], (0.5, FACE_Y + 0.08), (s.face_w + 0.07, 0.36))
   if s.hair_style == "bob":
-    c.ellipse(lab, _C["hair"], (0.5, face_y + 0.02),
+    c.ellipse(lab, _C["hair"], (0.5, FACE_Y + 0.02),
               (s.face_w + 0.06, s.face_h + 0.02))
   neck_w = s.face_w * 0.45
-  c.polygon(lab, _C["neck"], [(0.5 - neck_w, face_y), (0.5 + neck_w, face_y),
+  c.polygon(lab, _C["neck"], [(0.5 - neck_w, FACE_Y), (0.5 + neck_w, FACE_Y),
                               (0.5 + neck_w, 0.95), (0.5 - neck_w, 0.95)])
   c.ellipse(lab, _C["cloth"], (0.5, 1.05), (0.42, 0.22))
   if s.necklace:
     c.ellipse(lab, _C["neck_l"], (0.5, 0.80), (neck_w, 0.05), arc=(0, 180),
               thickness=0.015)
   for side, part in ((1, "l_ear"), (-1, "r_ear")):
-    c.ellipse(lab, _C[part], (0.5 + side * s.face_w, face_y + 0.01),
+    c.ellipse(lab, _C[part], (0.5 + side * s.face_w, FACE_Y + 0.01),
               (0.035, 0.06))
     if s.earrings:
-      c.ellipse(lab, _C["ear_r"], (0.5 + side * s.face_w, face_y + 0.075),
+      c.ellipse(lab, _C["ear_r"], (0.5 + side * s.face_w, FACE_Y + 0.075),
                 (0.014, 0.014))
-  c.ellipse(lab, _C["skin"], (0.5, face_y), (s.face_w, s.face_h))
+  c.ellipse(lab, _C["skin"], (0.5, FACE_Y), (s.face_w, s.face_h))
 
 
-def _draw_features(c: _Canvas, s: _Style, face_y: float, eye_open: float,
-                   mouth_open: float) -> None:
+@dataclasses.dataclass(frozen=True)
+class Shot:
+  """What changes from one picture of a person to the next."""
+  eye_open: float
+  mouth_open: float
+  light_x: float  # Where the light comes from (photos only).
+  angle: float  # Head rotation in degrees.
+  scale: float
+  shift: np.ndarray  # (2,) in image units.
+  gain: float  # Exposure (photos only).
+
+
+def draw_shot(seed: int, idx: int) -> Tuple[Shot, np.random.Generator]:
+  """Shot `idx`, and its generator, whose next draws are the photo's noise."""
+  rng = np.random.default_rng([seed, 1, idx])
+  eye_open = rng.uniform(0.35, 1.0) if rng.uniform() > 0.1 else 0.1
+  mouth_open = 0.0 if rng.uniform() < 0.5 else rng.uniform(0.3, 1.0)
+  # Keyword arguments are evaluated in order: the draws keep their order.
+  return Shot(eye_open=eye_open, mouth_open=mouth_open,
+              light_x=rng.uniform(-0.05, 0.05), angle=rng.uniform(-10, 10),
+              scale=rng.uniform(0.9, 1.1), shift=rng.uniform(-0.06, 0.06, 2),
+              gain=rng.uniform(0.9, 1.1)), rng
+
+
+@dataclasses.dataclass(frozen=True)
+class Look:
+  """Feature proportions relative to a photo's (all 1 and 0 for a photo)."""
+  eye_w: float = 1.0
+  eye_h: float = 1.0
+  brow_lift: float = 0.0  # Image units.
+  nose: float = 1.0
+  mouth: float = 1.0
+  parting: float = 1.0
+
+
+PHOTO = Look()
+
+
+def _draw_features(c: Canvas, s: Style, shot: Shot, look: Look) -> None:
   """Nose, glasses, eyes, brows and mouth; the person's left is image right."""
-  lab, eye_y = c.labels, face_y - 0.02
-  c.polygon(lab, _C["nose"], [(0.5, eye_y), (0.47, eye_y + s.nose_len),
-                              (0.53, eye_y + s.nose_len)])
+  lab, eye_y, eye_w = c.labels, FACE_Y - 0.02, s.eye_w * look.eye_w
+  tip, half = eye_y + s.nose_len, 0.03 * look.nose
+  c.polygon(lab, _C["nose"], [(0.5, tip - s.nose_len * look.nose),
+                              (0.5 - half, tip), (0.5 + half, tip)])
   for side, eye, brow in ((1, "l_eye", "l_brow"), (-1, "r_eye", "r_brow")):
     x = 0.5 + side * s.eye_gap
     if s.glasses:
-      c.ellipse(lab, _C["eye_g"], (x, eye_y), (s.eye_w + 0.022, 0.04))
+      c.ellipse(lab, _C["eye_g"], (x, eye_y), (eye_w + 0.022, 0.04))
     c.ellipse(lab, _C[eye], (x, eye_y),
-              (s.eye_w, max(0.02 * eye_open, 0.004)))
-    c.ellipse(lab, _C[brow], (x, eye_y + 0.02), (s.eye_w * 1.3, 0.06),
-              angle=side * s.brow_tilt, arc=(220, 320), thickness=0.018)
-  mouth_y, gap = face_y + 0.55 * s.face_h, 0.035 * mouth_open
+              (eye_w, max(0.02 * look.eye_h * shot.eye_open, 0.004)))
+    c.ellipse(lab, _C[brow], (x, eye_y + 0.02 - look.brow_lift),
+              (eye_w * 1.3, 0.06), angle=side * s.brow_tilt, arc=(220, 320),
+              thickness=0.018)
+  mouth_w = s.mouth_w * look.mouth
+  mouth_y = FACE_Y + 0.55 * s.face_h
+  gap = 0.035 * look.mouth * shot.mouth_open
   if gap > 0:
-    c.ellipse(lab, _C["mouth"], (0.5, mouth_y), (s.mouth_w * 0.85, gap / 2))
-  c.ellipse(lab, _C["u_lip"], (0.5, mouth_y - gap / 2), (s.mouth_w, 0.016),
-            arc=(180, 360))
+    c.ellipse(lab, _C["mouth"], (0.5, mouth_y), (mouth_w * 0.85, gap / 2))
+  c.ellipse(lab, _C["u_lip"], (0.5, mouth_y - gap / 2),
+            (mouth_w, 0.016 * look.mouth), arc=(180, 360))
   c.ellipse(lab, _C["l_lip"], (0.5, mouth_y + gap / 2),
-            (s.mouth_w * 0.9, 0.02), arc=(0, 180))
+            (mouth_w * 0.9, 0.02 * look.mouth), arc=(0, 180))
 
 
-def _draw_top(c: _Canvas, s: _Style, face_y: float) -> None:
+def _draw_top(c: Canvas, s: Style, look: Look) -> None:
   """Front hair (a cap minus a forehead with a side parting), then a hat."""
   if s.hair_style != "bald":
     cap = np.zeros_like(c.labels)
-    c.ellipse(cap, 1, (0.5, face_y - 0.03), (s.face_w + 0.02, s.face_h + 0.02))
-    c.ellipse(cap, 0, (0.5 + s.parting, face_y - 0.04),
+    c.ellipse(cap, 1, (0.5, FACE_Y - 0.03), (s.face_w + 0.02, s.face_h + 0.02))
+    c.ellipse(cap, 0, (0.5 + s.parting * look.parting, FACE_Y - 0.04),
               (s.face_w * 0.85, s.face_h * 0.62))
-    cap[int((face_y - 0.02) * c.size):] = 0
+    cap[int((FACE_Y - 0.02) * c.size):] = 0
     if s.hair_style == "bun":
-      c.ellipse(cap, 1, (0.5, face_y - s.face_h - 0.04), (0.07, 0.06))
+      c.ellipse(cap, 1, (0.5, FACE_Y - s.face_h - 0.04), (0.07, 0.06))
     c.labels[cap > 0] = _C["hair"]
   if s.hat:
-    top = face_y - 0.6 * s.face_h
+    top = FACE_Y - 0.6 * s.face_h
     c.ellipse(c.labels, _C["hat"], (0.5, top),
               (s.face_w + 0.03, 0.5 * s.face_h), arc=(180, 360))
     c.ellipse(c.labels, _C["hat"], (0.5, top), (s.face_w + 0.09, 0.03))
 
 
-def _paint(c: _Canvas, s: _Style, face_y: float,
-           rng: np.random.Generator) -> np.ndarray:
+def draw_person(c: Canvas, s: Style, shot: Shot, look: Look = PHOTO) -> None:
+  """Draws the person's label map on `c`, back to front, before the pose."""
+  _draw_body(c, s)
+  _draw_features(c, s, shot, look)
+  _draw_top(c, s, look)
+
+
+def warp(image: np.ndarray, shot: Shot, interpolation: int,
+         offset: float = 0.0) -> np.ndarray:
+  """Applies the shot's rotation, scale and shift (edges replicated).
+
+  `offset` pixels are added to the shift: a canvas drawn at k times the size
+  needs (k - 1) / 2 so that its pixel centres fall where the k x k blocks of
+  the final image have theirs.
+  """
+  size = image.shape[0]
+  pose = cv2.getRotationMatrix2D((size / 2, size / 2), shot.angle, shot.scale)
+  pose[:, 2] += shot.shift * size + offset
+  return cv2.warpAffine(image, pose, (size, size), flags=interpolation,
+                        borderMode=cv2.BORDER_REPLICATE)
+
+
+def _paint(c: Canvas, s: Style, shot: Shot) -> np.ndarray:
   """Colours the label map into a float RGB photo with shading and details."""
   palette = np.zeros((layout.NUM_CLASSES, 3), np.float32)
   palette[[_C[p] for p in ("skin", "nose", "l_ear", "r_ear", "neck")]] = (
@@ -185,18 +254,18 @@ def _paint(c: _Canvas, s: _Style, face_y: float,
                    palette[c.labels])
   # A soft light from a per-photo direction gives XDoG some shading to draw.
   yy, xx = np.mgrid[0:c.size, 0:c.size].astype(np.float32) / c.size
-  light = 1.08 - 0.6 * ((xx - 0.5 - rng.uniform(-0.05, 0.05)) ** 2 +
-                        (yy - face_y + 0.05) ** 2)
+  light = 1.08 - 0.6 * ((xx - 0.5 - shot.light_x) ** 2 +
+                        (yy - FACE_Y + 0.05) ** 2)
   image *= light[:, :, None]
   eyes = np.isin(c.labels, (_C["l_eye"], _C["r_eye"]))
   for side in (1, -1):
     iris = np.zeros_like(c.labels)
-    c.ellipse(iris, 1, (0.5 + side * s.eye_gap, face_y - 0.02), (0.014, 0.014))
+    c.ellipse(iris, 1, (0.5 + side * s.eye_gap, FACE_Y - 0.02), (0.014, 0.014))
     image[eyes & (iris > 0)] = s.iris
   if s.glasses:
     for side in (1, -1):
       c.ellipse(image, (30.0, 30.0, 35.0), (0.5 + side * s.eye_gap,
-                                            face_y - 0.02),
+                                            FACE_Y - 0.02),
                 (s.eye_w + 0.022, 0.04), thickness=0.012)
   return image
 
@@ -204,25 +273,15 @@ def _paint(c: _Canvas, s: _Style, face_y: float,
 def render_face(seed: int, identity: int, idx: int,
                 size: int) -> Tuple[np.ndarray, np.ndarray]:
   """One synthetic photo (uint8 RGB [S, S, 3]) and its label map ([S, S])."""
-  s = _style(seed, identity)
-  rng = np.random.default_rng([seed, 1, idx])
-  eye_open = rng.uniform(0.35, 1.0) if rng.uniform() > 0.1 else 0.1
-  mouth_open = 0.0 if rng.uniform() < 0.5 else rng.uniform(0.3, 1.0)
-  face_y = 0.47
-  c = _Canvas(size)
-  _draw_body(c, s, face_y)
-  _draw_features(c, s, face_y, eye_open, mouth_open)
-  _draw_top(c, s, face_y)
-  image = cv2.GaussianBlur(_paint(c, s, face_y, rng), (0, 0), 0.6)
-  pose = cv2.getRotationMatrix2D((size / 2, size / 2), rng.uniform(-10, 10),
-                                 rng.uniform(0.9, 1.1))
-  pose[:, 2] += rng.uniform(-0.06, 0.06, 2) * size
-  warp = lambda a, how: cv2.warpAffine(a, pose, (size, size), flags=how,
-                                       borderMode=cv2.BORDER_REPLICATE)
-  image = warp(image, cv2.INTER_LINEAR) * rng.uniform(0.9, 1.1)
+  s = person_style(seed, identity)
+  shot, rng = draw_shot(seed, idx)
+  c = Canvas(size)
+  draw_person(c, s, shot)
+  image = cv2.GaussianBlur(_paint(c, s, shot), (0, 0), 0.6)
+  image = warp(image, shot, cv2.INTER_LINEAR) * shot.gain
   image += rng.standard_normal(image.shape, dtype=np.float32) * 3.0
   photo = np.clip(image + 0.5, 0, 255).astype(np.uint8)
-  return photo, warp(c.labels, cv2.INTER_NEAREST)
+  return photo, warp(c.labels, shot, cv2.INTER_NEAREST)
 
 
 def _write_face(out_dir: str, seed: int, identity: int, idx: int,
