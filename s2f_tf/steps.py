@@ -6,8 +6,9 @@ run's phases (`Task.phases`: which iterations, which variables are frozen,
 whether the players share one generator pass); for each phase the loop asks
 for a kind of step, compiled on first use: a discriminator step, a
 generator step that also updates the EMA generator, the same steps in their
-lazy-regularisation variant (separate functions, as in StyleGAN2 /
-StyleGAN3, rather than a data-dependent branch), a step that updates both
+lazy-regularisation variant (separate functions, as Karras et al. 2020,
+arXiv:1912.04958, run lazy regularisation, rather than a data-dependent
+branch), a step that updates both
 players from one generator forward pass, and a gradients-only function for
 histograms. Each player's update returns a `StepResult` of float32 tensors
 reduced over replicas (the shared step a (D, G) pair); the loop fetches its
