@@ -191,6 +191,11 @@ def register_family(task: str, section) -> None:
   families.register(task, section)
 
 
+def unregister_family(task: str) -> None:
+  """Undoes `register_family` (`s2f_tf.tasks.unregister`)."""
+  families.unregister(task)
+
+
 @dataclasses.dataclass(frozen=True)
 class Config:
   """A run: the shared sections and its task's own, `family`.

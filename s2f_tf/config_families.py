@@ -172,6 +172,7 @@ _SECTIONS: Dict[str, Type[FamilyConfig]] = {
     "lightweight": LightweightConfig,
     "label2face": Label2FaceConfig,
 }
+_BUILTIN_SECTIONS = frozenset(_SECTIONS)
 
 
 def register(task: str, section: Type[FamilyConfig]) -> None:
@@ -201,6 +202,13 @@ def register(task: str, section: Type[FamilyConfig]) -> None:
           f"unlike --task={' or '.join(owners(f.name))}: one flag serves "
           "both, so give it the same type, default and help, or rename it")
   _SECTIONS[task] = section
+
+
+def unregister(task: str) -> None:
+  """Forgets the section `register` added for `task`; built-ins stay."""
+  if task in _BUILTIN_SECTIONS or task not in _SECTIONS:
+    raise ValueError(f"task {task!r} has no registered section to remove")
+  del _SECTIONS[task]
 
 
 def section_class(task: str) -> Type[FamilyConfig]:

@@ -42,3 +42,15 @@ def tiny_config(tiny_data_root):
   def make(**train_overrides):
     return config_lib.tiny_config(root=tiny_data_root, **train_overrides)
   return make
+
+
+@pytest.fixture(autouse=True)
+def _forget_tasks_registered_by_the_test():
+  """A task a test registers is gone after it: left registered, its section
+  would own flags in every later test of the process (pytest-xdist runs
+  files in any order)."""
+  from s2f_tf import tasks  # pylint: disable=g-import-not-at-top
+  before = set(tasks.names())
+  yield
+  for name in set(tasks.names()) - before:
+    tasks.unregister(name)

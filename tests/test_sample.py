@@ -94,7 +94,13 @@ class _TwoInputTask(few_shot.FewShotTask):
                           "a label map"))
 
 
-tasks.register(TASK, _TwoInputTask)
+@pytest.fixture(scope="module", autouse=True)
+def _registered():
+  """The task exists for this module's tests only: a registration left
+  behind would own the few-shot flags in later tests of the process."""
+  tasks.register(TASK, _TwoInputTask)
+  yield
+  tasks.unregister(TASK)
 
 
 def _write(path, image):

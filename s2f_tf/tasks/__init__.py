@@ -46,6 +46,15 @@ def register(name: str, task_class: Type[base.Task]) -> None:
   _REGISTERED[name] = task_class
 
 
+def unregister(name: str) -> None:
+  """Forgets a task `register` added, and its section: for tests and
+  notebooks that define a task for a while. Built-in tasks stay."""
+  if name not in _REGISTERED:
+    raise ValueError(f"task {name!r} was not registered")
+  del _REGISTERED[name]
+  config_lib.unregister_family(name)
+
+
 def names() -> Tuple[str, ...]:
   return tuple(_BUILTIN) + tuple(_REGISTERED)
 
