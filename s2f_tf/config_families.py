@@ -185,15 +185,13 @@ class UnpairedConfig(FamilyConfig):
   """Unpaired A <-> B translation: U-GAT-IT (Kim et al. 2020,
   arXiv:1907.10830) and CycleGAN (Zhu et al. 2017, arXiv:1703.10593).
 
-  A negative weight means the model's paper weight (`s2f_tf.tasks.unpaired`
+  Data come from --data_root in the U-GAT-IT folder layout (trainA/
+  trainB/ testA/ testB/); with --synthesize a missing one is filled with
+  the synthetic photo -> anime set of the --synth_* flags (test people:
+  --heldout_fraction). A negative weight means the model's paper weight (`s2f_tf.tasks.unpaired`
   maps the papers' sums to our halved LSGAN).
   """
 
-  unpaired_root: str = field(
-      "data/synth_anime", "unpaired: the U-GAT-IT folder layout (trainA/ "
-      "trainB/ testA/ testB/); with --synthesize a missing one is filled "
-      "with the synthetic photo -> anime set of the --synth_* flags "
-      "(test people: --heldout_fraction).")
   light: bool = field(False, "unpaired --model=ugatit: U-GAT-IT-light, the "
                       "gamma/beta MLP reads globally pooled features (10.6M "
                       "instead of 279M generator weights at 256 px).")

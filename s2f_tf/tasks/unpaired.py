@@ -32,6 +32,7 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
+from s2f_tf import config as config_lib
 from s2f_tf import config_families
 from s2f_tf import losses
 from s2f_tf import pixels
@@ -51,6 +52,7 @@ EVAL_BATCH = 16
 # (G's adversarial weight, D's) that reproduce each paper's objective.
 PAPER_ADV = {"ugatit": (4.0, 4.0), "cyclegan": (2.0, 1.0)}
 HIDDEN_PAIR = "hidden_pair"
+SYNTHETIC_ROOT = "data/synth_anime"  # The presets' synthetic set.
 
 
 def ensure_unpaired_set(root: str, data) -> None:
@@ -77,6 +79,12 @@ class UnpairedTask(base.Task):
   def validate(cls, config) -> None:
     super().validate(config)
     t, size = config.train, config.data.image_size
+    if config.data.root == config_lib.DataConfig().root:
+      raise ValueError(
+          f"--task=unpaired reads the U-GAT-IT layout (trainA/ trainB/ "
+          f"testA/ testB/) at --data_root, not the face set at "
+          f"{config.data.root}; pass --data_root={SYNTHETIC_ROOT} "
+          "--synthesize (the synthetic photo -> anime set) or your folder")
     if t.gan_loss != "lsgan":
       raise ValueError(f"--task=unpaired trains with --gan_loss=lsgan "
                        f"(U-GAT-IT and CycleGAN), got {t.gan_loss!r}")
@@ -109,7 +117,7 @@ class UnpairedTask(base.Task):
 
   @property
   def root(self) -> str:
-    return self.config.family.unpaired_root
+    return self.config.data.root
 
   def make_dataset(self) -> tf.data.Dataset:
     ensure_unpaired_set(self.root, self.config.data)
