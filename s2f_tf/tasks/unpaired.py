@@ -269,8 +269,10 @@ class UnpairedTask(base.Task):
     """Up to GRID_ROWS test images of `direction`, each of another person
     where the set names people."""
     inputs = self.test_pairs[direction].inputs
-    _, first = np.unique(inputs.identities, return_index=True)
-    rows = np.sort(first) if len(first) > 1 else np.arange(len(inputs))
+    rows = np.arange(len(inputs))
+    if np.all(inputs.identities != domains.UNKNOWN):
+      _, first = np.unique(inputs.identities, return_index=True)
+      rows = np.sort(first)
     return inputs.images[rows[:GRID_ROWS]]
 
   def sample_grid(self, sample) -> np.ndarray:
