@@ -79,13 +79,8 @@ class UnpairedTask(base.Task):
   def validate(cls, config) -> None:
     super().validate(config)
     t, size = config.train, config.data.image_size
-    if config.data.root == config_lib.DataConfig().root:
-      raise ValueError(
-          f"--task=unpaired reads the U-GAT-IT layout (trainA/ trainB/ "
-          f"testA/ testB/) at --data_root, not the face set at "
-          f"{config.data.root}; pass --data_root={SYNTHETIC_ROOT} "
-          "--synthesize (the synthetic photo -> anime set) or your folder")
-    if t.gan_loss != "lsgan":
+    # The default --gan_loss (unset) means the papers' LSGAN here.
+    if t.gan_loss not in ("lsgan", config_lib.TrainConfig().gan_loss):
       raise ValueError(f"--task=unpaired trains with --gan_loss=lsgan "
                        f"(U-GAT-IT and CycleGAN), got {t.gan_loss!r}")
     if t.r1_gamma or t.r2_gamma:
@@ -117,7 +112,10 @@ class UnpairedTask(base.Task):
 
   @property
   def root(self) -> str:
-    return self.config.data.root
+    """--data_root; the shared default (the face set's) means the
+    synthetic photo -> anime set at SYNTHETIC_ROOT."""
+    root = self.config.data.root
+    return SYNTHETIC_ROOT if root == config_lib.DataConfig().root else root
 
   def make_dataset(self) -> tf.data.Dataset:
     ensure_unpaired_set(self.root, self.config.data)
