@@ -69,13 +69,15 @@ class ModelConfig:
 
   task: str = _field("sketch2face", "What the run learns (s2f_tf.tasks): "
                      "sketch2face (few-shot), label2face (label map -> "
-                     "face), or noise -> image with unconditional (DCGAN / "
-                     "WGAN), stylegan2 or lightweight.")
+                     "face), unpaired (A <-> B translation), or noise -> "
+                     "image with unconditional (DCGAN / WGAN), stylegan2 or "
+                     "lightweight.")
   model: str = _field("", "One of the task's networks; empty: the task's "
-                      "default, which config.json records. Each task has "
-                      "one so far: s2f for sketch2face, dcgan for "
-                      "unconditional; stylegan2, lightweight and label2face "
-                      "for the tasks of the same names.")
+                      "default, which config.json records: s2f for "
+                      "sketch2face, dcgan for unconditional, ugatit "
+                      "(default) or cyclegan for unpaired; stylegan2, "
+                      "lightweight and label2face for the tasks of the same "
+                      "names.")
 
   base_channels: int = _field(32, "Channels of the first encoder conv.")
 

@@ -41,6 +41,19 @@ class FamilyConfig:
     """
 
 
+def _n_res():
+  """--n_res, one flag for the families with AdaLIN/residual decoders."""
+  return field(4, "Residual blocks: sketch2face's AdaLIN decoder blocks; "
+               "unpaired: per generator (U-GAT-IT's encoder and AdaLIN "
+               "decoder each have n_res; CycleGAN's ResNet has n_res, paper "
+               "9 at 256 px and 6 at <= 128).")
+
+
+def _d_channels():
+  """--d_channels, one flag for every family with a PatchGAN."""
+  return field(32, "Channels of each PatchGAN's first conv.")
+
+
 def _at_least(minimum, values) -> None:
   """ValueError naming the first (flag, value) below `minimum`."""
   for name, value in values:
@@ -56,7 +69,7 @@ class TranslationConfig(FamilyConfig):
   style_dim: int = field(128, "Length of the averaged style code.")
   num_d: int = field(2, "Discriminator scales.")
   d_layers: int = field(3, "Stride-2 convs per PatchGAN scale.")
-  d_channels: int = field(32, "Channels of each PatchGAN's first conv.")
+  d_channels: int = _d_channels()
   lambda_l1: float = field(10.0, "L1 reconstruction weight.")
   lambda_fm: float = field(1.0, "Feature-matching weight.")
 
@@ -74,7 +87,7 @@ class Sketch2FaceConfig(TranslationConfig):
   cam: bool = field(False, "U-GAT-IT class-activation-map attention in G "
                     "and D, with its auxiliary classifier loss.")
   n_downsample: int = field(2, "Stride-2 convs in the content encoder.")
-  n_res: int = field(4, "AdaLIN residual blocks in the decoder.")
+  n_res: int = _n_res()
   mlp_dim: int = field(128, "Hidden width of the style -> AdaLIN MLP.")
   style_source: str = field("embedder", "One of STYLE_SOURCES (debug modes).")
   up_kernel: int = field(5, "sketch2face: kernel of the decoder's "
@@ -164,6 +177,48 @@ class LightweightConfig(NoiseConfig):
                               "self-supervised reconstruction loss.")
 
 
+UNPAIRED_MODELS = ("ugatit", "cyclegan")  # --task=unpaired's, default first.
+
+
+@dataclasses.dataclass(frozen=True)
+class UnpairedConfig(FamilyConfig):
+  """Unpaired A <-> B translation: U-GAT-IT (Kim et al. 2020,
+  arXiv:1907.10830) and CycleGAN (Zhu et al. 2017, arXiv:1703.10593).
+
+  Data come from --data_root in the U-GAT-IT folder layout (trainA/
+  trainB/ testA/ testB/); with --synthesize a missing one is filled with
+  the synthetic photo -> anime set of the --synth_* flags (test people:
+  --heldout_fraction). A negative weight means the model's paper weight (`s2f_tf.tasks.unpaired`
+  maps the papers' sums to our halved LSGAN).
+  """
+
+  light: bool = field(False, "unpaired --model=ugatit: U-GAT-IT-light, the "
+                      "gamma/beta MLP reads globally pooled features (10.6M "
+                      "instead of 279M generator weights at 256 px).")
+  n_res: int = _n_res()
+  d_channels: int = _d_channels()
+  lambda_adv: float = field(
+      -1.0, "unpaired: weight of both players' adversarial LSGAN terms; < 0: "
+      "the paper's (U-GAT-IT 4, CycleGAN 2 for G and 1 for D).")
+  lambda_cycle: float = field(10.0, "unpaired: weight of the cycle L1 "
+                              "terms (both papers: 10).")
+  lambda_identity: float = field(
+      -1.0, "unpaired: weight of the identity L1 terms; < 0: the paper's "
+      "(U-GAT-IT 10, CycleGAN 0.5 x --lambda_cycle).")
+  lambda_cam_g: float = field(1000.0, "unpaired --model=ugatit: weight of "
+                              "the generators' CAM classifier BCE (paper: "
+                              "1000).")
+  pool_size: int = field(50, "unpaired --model=cyclegan: generated images "
+                         "kept in each discriminator's history pool; 0: "
+                         "none.")
+
+  def validate(self) -> None:
+    _at_least(1, (("n_res", self.n_res), ("d_channels", self.d_channels)))
+    _at_least(0, (("lambda_cycle", self.lambda_cycle),
+                  ("lambda_cam_g", self.lambda_cam_g),
+                  ("pool_size", self.pool_size)))
+
+
 # In the order of `s2f_tf.tasks._BUILTIN`: `owners` lists tasks in it.
 _SECTIONS: Dict[str, Type[FamilyConfig]] = {
     "sketch2face": Sketch2FaceConfig,
@@ -171,6 +226,7 @@ _SECTIONS: Dict[str, Type[FamilyConfig]] = {
     "stylegan2": StyleGAN2Config,
     "lightweight": LightweightConfig,
     "label2face": Label2FaceConfig,
+    "unpaired": UnpairedConfig,
 }
 _BUILTIN_SECTIONS = frozenset(_SECTIONS)
 

@@ -270,7 +270,7 @@ WARMUP = 3  # Iterations with b2a frozen.
 class CycleToyConfig(config_families.FamilyConfig):
   """The toy family's own section: a flag only --task=cycle_toy accepts."""
 
-  lambda_cycle: float = config_families.field(
+  toy_cycle: float = config_families.field(
       1.0, "cycle_toy: weight of the two cycle L1 terms.")
 
 
@@ -373,7 +373,7 @@ class CycleToyTask(base.Task):
     fake = {"a": generator.b2a(batch["b"]), "b": fake_b}
     logits = discriminator(fake)
     terms = {f"adv_{d}": losses.hinge_generator_loss(logits[d]) for d in "ab"}
-    weight = self.config.family.lambda_cycle
+    weight = self.config.family.toy_cycle
     terms["cycle_a"] = weight * losses.l1_reconstruction_loss(
         batch["a"], generator.b2a(fake_b))
     terms["cycle_b"] = weight * losses.l1_reconstruction_loss(
@@ -500,7 +500,7 @@ def test_two_generators_train_with_b2a_frozen_bit_for_bit_in_warmup(
     results = train.run(config, workdir)
   assert results["step"] == 6
   with open(os.path.join(workdir, "config.json")) as f:
-    assert json.load(f)["cycle_toy"] == {"lambda_cycle": 1.0}
+    assert json.load(f)["cycle_toy"] == {"toy_cycle": 1.0}
   assert config_lib.load_config(workdir).family == CycleToyConfig()
   assert {"d/adv_a", "d/adv_b", "d/l2", "d/total"} == set(results["last"]["d"])
   assert {"g/cycle_a", "g/cycle_b", "g/l1", "g/l2", "g/total",
@@ -605,20 +605,20 @@ def test_a_registered_task_brings_its_own_section_and_flags(tiny_config,
                                                             tmp_path):
   _cycle_toy_config(tiny_config)  # Registers cycle_toy.
   parse = lambda argv: _parsed(["--data_root=" + str(tmp_path), *argv])
-  fv = parse(["--task=cycle_toy", "--lambda_cycle=2.5"])
+  fv = parse(["--task=cycle_toy", "--toy_cycle=2.5"])
   config = s2f_flags.config_from_flags(fv)
-  assert config.family == CycleToyConfig(lambda_cycle=2.5)
+  assert config.family == CycleToyConfig(toy_cycle=2.5)
   assert config.model.model == "cycle_toy"
   lines = s2f_flags.explicit_flag_lines(fv)
-  assert "--lambda_cycle=2.5" in lines
+  assert "--toy_cycle=2.5" in lines
   assert not any(line.startswith("--n_res=") for line in lines)
-  with pytest.raises(ValueError, match="^--lambda_cycle is a flag of "
+  with pytest.raises(ValueError, match="^--toy_cycle is a flag of "
                      "--task=cycle_toy.*; --task=sketch2face does not read "
                      "it: drop it$"):
-    s2f_flags.config_from_flags(parse(["--lambda_cycle=2"]))
+    s2f_flags.config_from_flags(parse(["--toy_cycle=2"]))
   groups = fv.flags_by_module_dict()
   owners = [m for m, found in groups.items()
-            if "lambda_cycle" in {f.name for f in found}]
+            if "toy_cycle" in {f.name for f in found}]
   assert len(owners) == 1 and owners[0].startswith(
       "s2f_tf flags of --task=cycle_toy"), owners
 

@@ -33,7 +33,7 @@ def default_res_blocks(image_size: int) -> int:
   return 9 if image_size > 128 else 6
 
 
-def _gaussian_init(model: keras.Model) -> None:
+def gaussian_init(model: keras.Model) -> None:
   """Every conv kernel ~ N(0, 0.02), the paper's initialisation."""
   init = keras.initializers.RandomNormal(0.0, 0.02)
   for v in model.trainable_variables:
@@ -87,7 +87,7 @@ def build_cyclegan_generator(image_size, base_channels=64, n_res=None,
   """A built, N(0, 0.02)-initialised generator; n_res None: the paper's."""
   generator = CycleGANGenerator(image_size, base_channels, n_res, name=name)
   generator(ops.zeros((1, image_size, image_size, 3)))
-  _gaussian_init(generator)
+  gaussian_init(generator)
   return generator
 
 
@@ -146,7 +146,7 @@ def build_cyclegan_discriminator(image_size, base_channels=64,
   discriminator = CycleGANDiscriminator(image_size, base_channels, n_layers,
                                         name=name)
   discriminator(ops.zeros((1, image_size, image_size, 3)))
-  _gaussian_init(discriminator)
+  gaussian_init(discriminator)
   return discriminator
 
 

@@ -26,6 +26,7 @@ _BUILTIN = {
     "stylegan2": "s2f_tf.tasks.stylegan2:StyleGAN2Task",
     "lightweight": "s2f_tf.tasks.lightweight:LightweightTask",
     "label2face": "s2f_tf.tasks.label2face:Label2FaceTask",
+    "unpaired": "s2f_tf.tasks.unpaired:UnpairedTask",
 }
 _REGISTERED: Dict[str, Type[base.Task]] = {}
 

@@ -1,0 +1,234 @@
+"""--task=unpaired: U-GAT-IT and CycleGAN on the seam, on a tiny anime set."""
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+from PIL import Image
+import pytest
+import tensorflow as tf
+from tensorboard.backend.event_processing import event_accumulator
+
+from s2f_tf import config as config_lib
+from s2f_tf import evaluate
+from s2f_tf import export
+from s2f_tf import pixels
+from s2f_tf import tasks
+from s2f_tf import train
+from s2f_tf.data import anime
+from s2f_tf.data import decode
+from s2f_tf.tasks import base
+
+SIZE = 32
+
+
+@pytest.fixture(scope="module")
+def anime_root(tmp_path_factory):
+  """8 people x 3 images at 32 px: 3 people in each train domain, 1 in
+  each test domain (with hidden truths)."""
+  root = str(tmp_path_factory.mktemp("anime") / "set")
+  anime.write_unpaired_set(root, identities=8, per_identity=3, size=SIZE,
+                           seed=0, test_fraction=0.25)
+  return root
+
+
+def _config(root, model, **train_overrides):
+  c = config_lib.tiny_config(root=root, **{
+      "gan_loss": "lsgan", "batch_size": 2, "ema_beta": 0.0, "g_lr": 2e-3,
+      "d_lr": 2e-3, "beta1": 0.5, "eval_episodes": 8, **train_overrides})
+  c = dataclasses.replace(
+      c, data=dataclasses.replace(c.data, image_size=SIZE),
+      model=dataclasses.replace(c.model, base_channels=4))
+  c = config_lib.with_task(c, "unpaired", model, light=True, n_res=1,
+                           d_channels=4, pool_size=0)
+  tasks.validate(c)
+  return c
+
+
+def _batch(seed):
+  rng = np.random.default_rng(seed)
+  return {d: tf.constant(rng.uniform(-1, 1, (2, SIZE, SIZE, 3)), tf.float32)
+          for d in "ab"}
+
+
+def _lsgan_d(real, fake):  # Lists over a domain's networks.
+  per = [np.mean(0.5 * (r - 1) ** 2 + 0.5 * f ** 2, axis=tuple(range(
+      1, r.ndim))) for r, f in zip(real, fake)]
+  return np.mean(np.mean(per, axis=0))
+
+
+def _lsgan_g(fake):
+  per = [np.mean(0.5 * (f - 1) ** 2, axis=tuple(range(1, f.ndim)))
+         for f in fake]
+  return np.mean(np.mean(per, axis=0))
+
+
+def _softplus(x):
+  return np.logaddexp(0.0, x)
+
+
+def test_ugatit_generator_terms_match_numpy(anime_root):
+  task = tasks.make_task(_config(anime_root, "ugatit"))
+  g, d = task.build_generator(), task.build_discriminator()
+  batch = _batch(0)
+  terms = {k: float(v) for k, v in task.g_terms(
+      g, d, batch, base.StepContext(tf.constant(0, tf.int64))).terms.items()}
+  np_ = lambda x: np.asarray(x, np.float64)
+  t = lambda direction, x: {k: np_(v) for k, v in g.translate(
+      direction, x, training=True).items()}
+  x = {k: np_(v) for k, v in batch.items()}
+  into = {"a": ("b2a", "b"), "b": ("a2b", "a")}
+  for dom, (direction, source) in into.items():
+    fake, same = t(direction, batch[source]), t(direction, batch[dom])
+    judged = [{k: np_(v) for k, v in o.items()} for o in d.judge(
+        dom, tf.constant(fake["image"], tf.float32), training=False)]
+    assert terms[f"adv_{dom}"] == pytest.approx(
+        4 * _lsgan_g([o["logits"] for o in judged]), rel=1e-4)
+    assert terms[f"adv_cam_{dom}"] == pytest.approx(
+        4 * _lsgan_g([o["cam_logits"] for o in judged]), rel=1e-4)
+    assert terms[f"identity_{dom}"] == pytest.approx(
+        10 * np.abs(same["image"] - x[dom]).mean(), rel=1e-4)
+    bce = (_softplus(-fake["cam_logits"]).mean(axis=1) +
+           _softplus(same["cam_logits"]).mean(axis=1)).mean()
+    assert terms[f"cam_{dom}"] == pytest.approx(1000 * bce, rel=1e-4)
+    back = t(into[source][0], tf.constant(fake["image"], tf.float32))
+    assert terms[f"cycle_{source}"] == pytest.approx(
+        10 * np.abs(back["image"] - x[source]).mean(), rel=1e-4)
+  assert len(terms) == 10
+
+
+@pytest.mark.parametrize("model, names", [
+    ("ugatit", {"adv_a", "adv_cam_a", "adv_b", "adv_cam_b"}),
+    ("cyclegan", {"adv_a", "adv_b"})])
+def test_discriminator_terms_match_numpy(anime_root, model, names):
+  task = tasks.make_task(_config(anime_root, model))
+  g, d = task.build_generator(), task.build_discriminator()
+  batch = _batch(1)
+  state = [v.numpy() for v in d.non_trainable_variables]  # Spectral norm u.
+  terms = task.d_terms(g, d, batch, base.StepContext(
+      tf.constant(0, tf.int64))).terms
+  assert set(terms) == names
+  for v, value in zip(d.non_trainable_variables, state):
+    v.assign(value)  # The same power iteration again.
+  fakes = {"a": g.translate("b2a", batch["b"])["image"],
+           "b": g.translate("a2b", batch["a"])["image"]}
+  weight = 4.0 if model == "ugatit" else 1.0
+  for dom in "ab":
+    real = d.judge(dom, batch[dom], training=True)
+    fake = d.judge(dom, fakes[dom], training=True)
+    for key, name in (("logits", "adv"), ("cam_logits", "adv_cam")):
+      if f"{name}_{dom}" in names:
+        want = weight * _lsgan_d([np.asarray(o[key]) for o in real],
+                                 [np.asarray(o[key]) for o in fake])
+        assert float(terms[f"{name}_{dom}"]) == pytest.approx(want, rel=1e-4)
+
+
+def _scalars(workdir, tag):
+  events = event_accumulator.EventAccumulator(
+      os.path.join(workdir, "train"),
+      size_guidance={event_accumulator.TENSORS: 0})
+  events.Reload()
+  return [float(tf.make_ndarray(e.tensor_proto))
+          for e in events.Tensors(tag)]
+
+
+@pytest.mark.parametrize("model", ["ugatit", "cyclegan"])
+def test_a_short_run_trains_evaluates_and_scores_hidden_pairs(
+    anime_root, model, tmp_path):
+  config = _config(anime_root, model, steps=30, log_every=1, image_every=30,
+                   checkpoint_every=30, eval_at_end=True,
+                   metrics="hidden_pair,swd")
+  workdir = str(tmp_path / model)
+  results = train.run(config, workdir)
+  assert results["step"] == 30
+  for name in ("g/cycle_a", "g/cycle_b"):
+    values = _scalars(workdir, "train/" + name)
+    assert len(values) == 30
+    assert np.mean(values[-5:]) < np.mean(values[:5]), (name, values)
+  with open(os.path.join(workdir, "eval.json")) as f:
+    scores = json.load(f)
+  assert set(scores) >= {"a2b", "b2a", "hidden_pair"}
+  assert scores["a2b"]["swd"]["images"] == 3
+
+  # hidden_pair equals a NumPy recomputation with the restored generator.
+  task, generator, _ = tasks.restore(workdir)
+  pairs = task.test_pairs
+  for direction in ("a2b", "b2a"):
+    inputs = pixels.to_unit(pairs[direction].inputs.images)
+    truth = (pairs[direction].truths.astype(np.float64) / 255.0)
+    out = np.asarray(generator.translate(direction, tf.constant(
+        inputs, tf.float32), training=False)["image"], np.float64)
+    for name, image in (("model", (out + 1) / 2), ("identity",
+                                                   (inputs + 1) / 2)):
+      got = scores["hidden_pair"][direction][name]
+      mse = ((image - truth) ** 2).mean(axis=(1, 2, 3))
+      assert got["psnr"] == pytest.approx(np.mean(10 * np.log10(1 / mse)),
+                                          rel=1e-4)
+      assert got["l1"] == pytest.approx(
+          np.abs(2 * image - 2 * truth).mean(), rel=1e-4)
+
+  # The grid: a2b rows then b2a rows of input | heatmap | output | cycle.
+  grid = np.asarray(Image.open(os.path.join(workdir, "samples",
+                                            "step_0000030.png")))
+  columns = 4 if model == "ugatit" else 3
+  assert grid.shape == (2 * SIZE, columns * SIZE, 3)  # 1 test person each.
+  np.testing.assert_array_equal(grid[:SIZE, :SIZE],
+                                pairs["a2b"].inputs.images[0])
+  np.testing.assert_array_equal(grid[SIZE:, :SIZE],
+                                pairs["b2a"].inputs.images[0])
+  if model == "ugatit":
+    _check_export_and_cli(workdir, task, generator, tmp_path)
+
+
+def _check_export_and_cli(workdir, task, generator, tmp_path):
+  """Export round trip within 1e-5 both ways, then s2f-sample's a2b."""
+  path = export.export(task, generator, str(tmp_path / "serving"))
+  loaded = tf.saved_model.load(path)
+  assert set(loaded.signatures) == {"serving_default", "a2b", "b2a",
+                                    "a2b_float", "b2a_float",
+                                    "a2b_attention"}
+  photo = task.test_pairs["a2b"].inputs.images[:1]
+  for direction in ("a2b", "b2a"):
+    served = loaded.signatures[f"{direction}_float"](
+        image=tf.constant(photo))["image"].numpy()
+    want = generator.translate(direction, pixels.to_unit(photo),
+                               training=False)["image"].numpy()
+    assert np.abs(served - want).max() <= 1e-5
+  photo_path = str(tmp_path / "photo.png")
+  decode.write_png(photo_path, photo[0])
+  out = str(tmp_path / "anime.png")
+  subprocess.run(
+      [sys.executable, "-m", "s2f_tf.cli.sample_main", f"--export_dir={path}",
+       "--signature=a2b", f"--input=image={photo_path}", f"--out={out}"],
+      check=True, capture_output=True, env={**os.environ,
+                                            "PYTHONPATH": os.getcwd()})
+  served = loaded.signatures["a2b"](image=tf.constant(photo))["image"]
+  np.testing.assert_array_equal(np.asarray(Image.open(out).convert("RGB")),
+                                served.numpy()[0])
+  again = evaluate.evaluate_workdir(workdir, max_examples=8)
+  assert set(again) >= {"a2b", "b2a", "hidden_pair"}
+
+
+def test_a_folder_without_trainb_is_one_line(anime_root, tmp_path):
+  root = tmp_path / "half"
+  os.makedirs(root / "trainA")
+  decode.write_png(str(root / "trainA" / "x.png"),
+                   np.zeros((SIZE, SIZE, 3), np.uint8))
+  config = _config(str(root), "ugatit")
+  with pytest.raises(ValueError, match=r"has no trainB/ folder") as info:
+    tasks.make_task(config).make_dataset()
+  assert "\n" not in str(info.value)
+
+
+def test_bad_settings_are_one_line_errors(anime_root):
+  config = _config(anime_root, "ugatit")
+  for change, message in (
+      (dict(train=dataclasses.replace(config.train, gan_loss="wgan")),
+       "--task=unpaired trains with --gan_loss=lsgan"),
+      (dict(data=dataclasses.replace(config.data, image_size=16)),
+       "need image_size >= 17")):
+    with pytest.raises(ValueError, match=message):
+      tasks.validate(dataclasses.replace(config, **change))
