@@ -7,6 +7,7 @@ import sys
 import numpy as np
 import pytest
 
+import files_on_disk  # pylint: disable=g-bad-import-order
 from s2f_tf.data import decode
 from s2f_tf.data import layout
 from s2f_tf.data import sketch
@@ -22,16 +23,6 @@ def root(tmp_path_factory):
                                         SEED)
   assert summary["images"] == IDENTITIES * PER_IDENTITY
   return out
-
-
-def _all_files(root):
-  files = {}
-  for folder, _, names in os.walk(root):
-    for name in names:
-      path = os.path.join(folder, name)
-      with open(path, "rb") as f:
-        files[os.path.relpath(path, root)] = f.read()
-  return files
 
 
 def test_writes_the_celebamask_hq_layout(root):
@@ -83,11 +74,11 @@ def test_same_seed_same_files_for_any_worker_count(tmp_path, root):
   again = str(tmp_path / "again")
   synth.write_synthetic_faces(again, IDENTITIES, PER_IDENTITY, SIZE, SEED,
                               workers=1)
-  assert _all_files(again) == _all_files(root)
+  assert files_on_disk.all_files(again) == files_on_disk.all_files(root)
   other = str(tmp_path / "other")
   synth.write_synthetic_faces(other, IDENTITIES, PER_IDENTITY, SIZE, SEED + 1)
-  original = _all_files(root)
-  differing = [k for k, v in _all_files(other).items()
+  original = files_on_disk.all_files(root)
+  differing = [k for k, v in files_on_disk.all_files(other).items()
                if k.endswith(".jpg") and original[k] != v]
   assert len(differing) == IDENTITIES * PER_IDENTITY
 

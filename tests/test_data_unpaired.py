@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
+import files_on_disk  # pylint: disable=g-bad-import-order
 from s2f_tf import pixels
 from s2f_tf.data import anime
 from s2f_tf.data import decode
@@ -41,16 +42,6 @@ def copy(root, tmp_path):
   return out
 
 
-def _all_files(root):
-  files = {}
-  for folder, _, names in os.walk(root):
-    for name in names:
-      path = os.path.join(folder, name)
-      with open(path, "rb") as f:
-        files[os.path.relpath(path, root)] = f.read()
-  return files
-
-
 def _shot(name):
   """(person, idx) of a synthetic file name '{person:05d}_{k:03d}.png'."""
   person, k = (int(x) for x in name[:-4].split("_"))
@@ -64,7 +55,7 @@ def test_same_seed_same_bytes_for_any_worker_count(root, tmp_path):
   again = str(tmp_path / "again")
   anime.write_unpaired_set(again, IDENTITIES, PER_IDENTITY, SIZE, SEED,
                            FRACTION, workers=1)
-  assert _all_files(again) == _all_files(root)
+  assert files_on_disk.all_files(again) == files_on_disk.all_files(root)
   for render in (synth.render_face, anime.render_anime):
     assert not np.array_equal(render(SEED, 1, 0, SIZE)[0],
                               render(SEED + 1, 1, 0, SIZE)[0])
