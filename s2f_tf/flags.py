@@ -81,7 +81,8 @@ def check_family_flags(flag_values=FLAGS) -> None:
     flag = flag_values[name] if name in flag_values else None
     if (task not in owners and flag is not None and flag.present and
         flag.value != flag.default):
-      raise ValueError(f"--{name} is a flag of --task={' or '.join(owners)}; "
+      readers = " or ".join(f"--task={owner}" for owner in owners)
+      raise ValueError(f"--{name} is a flag of {readers}; "
                        f"--task={task} does not read it: drop it")
 
 

@@ -46,7 +46,8 @@ def test_task_alone_trains_its_default_model(tmp_path):
                    "--task=label2face")
   assert refused.returncode == 2  # A bad value, as other config errors.
   assert refused.stderr.strip().splitlines()[-1] == (
-      "s2f-train: --n_res is a flag of --task=sketch2face; "
+      "s2f-train: --n_res is a flag of --task=sketch2face or "
+      "--task=unpaired; "
       "--task=label2face does not read it: drop it")
 
 

@@ -263,10 +263,10 @@ def test_auto_precision_is_resolved_before_the_config_exists():
     (["--task=sketch2face", "--norm_mode=clade"],
      "^--norm_mode is a flag of --task=label2face;"),
     (["--task=label2face", "--z_dim=64"],
-     "^--z_dim is a flag of --task=unconditional or stylegan2 or "
-     "lightweight;"),
+     "^--z_dim is a flag of --task=unconditional or --task=stylegan2 or "
+     "--task=lightweight;"),
     (["--task=unconditional", "--lambda_l1=3"],
-     "^--lambda_l1 is a flag of --task=sketch2face or label2face;"),
+     "^--lambda_l1 is a flag of --task=sketch2face or --task=label2face;"),
 ])
 def test_a_family_flag_is_refused_for_another_task(argv, message):
   with pytest.raises(ValueError, match=message):
