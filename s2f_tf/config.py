@@ -20,6 +20,7 @@ from s2f_tf import config_families as families
 from s2f_tf import files
 
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16", "auto")
+KID_PROTOCOLS = ("subsets", "blocks")
 GAN_LOSSES = ("hinge", "non_saturating", "lsgan", "wgan", "wgan_gp")
 SKETCH_METHODS = ("xdog", "canny", "mask_edges", "mask_edges+xdog")
 CHECK_NUMERICS = ("off", "grads", "full")
@@ -166,6 +167,11 @@ class TrainConfig:
   kid_subset_size: int = _field(
       1000, "KID: images per subset (100 subsets; 1000 as Binkowski et al. "
       "2018); needs that many --eval_episodes.")
+  kid_protocol: str = _field(
+      "subsets", "KID's estimator: subsets (100 random subsets of "
+      "--kid_subset_size, mean and std; Binkowski et al. 2018, "
+      "torch-fidelity) or blocks (TF-GAN's blocks of 10, mean and standard "
+      "error; U-GAT-IT's Table 3, on 100 test images). docs/metrics.md")
 
 
 SHARED = (("data", DataConfig), ("model", ModelConfig), ("train", TrainConfig))
@@ -396,6 +402,7 @@ def validate(config: Config) -> None:
              (t.gan_loss, GAN_LOSSES, "gan_loss"),
              (t.precision, PRECISIONS, "precision"),
              (t.check_numerics, CHECK_NUMERICS, "check_numerics"),
+             (t.kid_protocol, KID_PROTOCOLS, "kid_protocol"),
              (t.strategy, STRATEGIES, "strategy"))
   for value, allowed, name in choices:
     if value not in allowed:

@@ -97,7 +97,8 @@ def measure(task: base.Task, sample: base.Sampler, count: int,
     return results
   options = registry.Options(
       metrics=wanted, inception=t.inception or None,
-      kid_subset_size=t.kid_subset_size, seed=t.seed)
+      kid_subset_size=t.kid_subset_size, kid_protocol=t.kid_protocol,
+      seed=t.seed)
   streams = task.eval_streams(sample, count, t.batch_size)
   for name, batches in streams.items():  # One stream at a time.
     scores = registry.evaluate_stream(batches, options, logging.warning)

@@ -86,7 +86,7 @@ def check_family_flags(flag_values=FLAGS) -> None:
                        f"--task={task} does not read it: drop it")
 
 
-EVAL_FIELDS = ("metrics", "inception", "kid_subset_size")
+EVAL_FIELDS = ("metrics", "inception", "kid_subset_size", "kid_protocol")
 
 
 def define_eval_flags(flag_values=FLAGS) -> None:

@@ -7,6 +7,7 @@ import pytest
 from s2f_tf.metrics import distribution
 from s2f_tf.metrics import fid
 from s2f_tf.metrics import inception
+from s2f_tf.metrics import kid
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +50,19 @@ def test_all_metrics_in_one_pass_match_the_modules(stand_in):
   assert results["fid"]["value"] == pytest.approx(
       fid.frechet_distance(*stats), rel=1e-6)
   assert results["kid"]["subset_size"] == 10
+
+
+def test_kid_blocks_protocol_is_tf_gans_estimator_on_the_features(stand_in):
+  results, lines = _run(("kid",), inception=stand_in, kid_protocol="blocks",
+                        stream={"shift": 40})
+  assert not lines
+  net = inception.Inception(stand_in)
+  real, fake = (np.concatenate(x) for x in zip(*_batches(shift=40)))
+  want = kid.kid_blocks(net(real), net(fake), 10)
+  assert results["kid"] == {"mean": pytest.approx(want.mean, rel=1e-6),
+                            "std_error": pytest.approx(want.std_error,
+                                                       rel=1e-6),
+                            "blocks": 3, "max_block_size": 10, "images": 24}
 
 
 def test_fid_and_kid_without_inception_are_skipped_in_one_line():

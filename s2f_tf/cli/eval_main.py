@@ -4,7 +4,8 @@
   s2f-eval --workdir=runs/demo --metrics=psnr,ssim,swd,fid,kid \
       --inception=classify_image_graph_def.pb --max_episodes=10000
 Writes workdir/eval.json and TensorBoard scalars under workdir/eval.
---metrics, --inception and --kid_subset_size default to the run's own.
+--metrics, --inception, --kid_subset_size and --kid_protocol default to the
+run's own.
 """
 
 import json

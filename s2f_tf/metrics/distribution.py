@@ -21,6 +21,8 @@ from s2f_tf.metrics import kid
 from s2f_tf.metrics import swd
 
 METRICS = ("swd", "fid", "kid")
+# --kid_protocol=blocks: U-GAT-IT's published KIDs used TF-GAN's blocks of 10.
+KID_BLOCK_SIZE = 10
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,6 +33,7 @@ class Options:
   inception: Optional[str] = None  # path to the .pb or .tgz
   kid_subsets: int = 100
   kid_subset_size: int = 1000
+  kid_protocol: str = "subsets"  # or "blocks": TF-GAN's, blocks of 10.
   seed: int = 0
 
 
@@ -69,8 +72,13 @@ def _feature_metrics(features: _Features, options: Options, log) -> Dict:
   if "kid" in options.metrics:
     try:
       real, fake = (np.concatenate(k) for k in features.kept)
-      result = kid.kid(real, fake, options.kid_subsets,
-                       options.kid_subset_size, options.seed)
+      if options.kid_protocol == "blocks":
+        result = kid.kid_blocks(real, fake, KID_BLOCK_SIZE)
+      else:
+        result = kid.kid(real, fake, options.kid_subsets,
+                         options.kid_subset_size, options.seed)
+      # Numbers only (they become TensorBoard scalars); the keys tell the
+      # protocols apart: subsets/std against blocks/std_error.
       results["kid"] = dict(dataclasses.asdict(result), images=len(fake))
     except kid.KidError as e:
       log(f"KID skipped: {e}")
