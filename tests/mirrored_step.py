@@ -6,12 +6,10 @@ devices, which a pytest process has long done. Prints one JSON line: per
 group of variables, the largest difference and the float32 rounding bound
 it must stay under (step_comparison.py derives them).
 
-  python tests/mirrored_step.py DATA_ROOT WORKDIR [CONFIG_JSON [SKIP]]
+  python tests/mirrored_step.py DATA_ROOT WORKDIR [CONFIG_JSON]
 
 CONFIG_JSON, a config.json of another task, replaces the tiny few-shot
-config (its strategy is set here). Variables whose name contains SKIP are
-left out of the comparison: the gradient of a noise scale is its
-correlation with fresh random noise, which no two runs share.
+config (its strategy is set here).
 """
 
 import dataclasses
@@ -60,8 +58,7 @@ def _config_maker(data_root: str, config_json: str):
       config, train=dataclasses.replace(config.train, strategy=strategy))
 
 
-def main(data_root: str, workdir: str, config_json: str = "",
-         skip: str = "") -> None:
+def main(data_root: str, workdir: str, config_json: str = "") -> None:
   make = _config_maker(data_root, config_json)
   precision.make_optimizer = step_comparison.sgd  # Before train.setup.
   single = train.setup(make("default"), os.path.join(workdir, "single"))
@@ -75,7 +72,7 @@ def main(data_root: str, workdir: str, config_json: str = "",
 
   groups = step_comparison.compare(
       single, mirrored, iter(single.dataset),
-      GLOBAL_BATCH * single.config.data.image_size**2, skip, distributed)
+      GLOBAL_BATCH * single.config.data.image_size**2, distributed)
   owners = {**step_comparison.models(mirrored),
             **step_comparison.optimizers(mirrored)}
   copies, differ = _replica_copies(mirrored.strategy,

@@ -153,12 +153,10 @@ def _bounds(first, second, summands):
   return bounds
 
 
-def _differences(first, second, summands, skip):
+def _differences(first, second, summands):
   """Per group, the variable closest to its bound: its difference, bound,
   their ratio and its name."""
   a, b = _values(first), _values(second)
-  if skip:
-    a = {name: value for name, value in a.items() if skip not in name}
   groups = {}
   for name, (group, bound) in _bounds(a, b, summands).items():
     diff = float(np.abs(a[name] - b[name]).max())
@@ -188,14 +186,13 @@ def _restart(state, start):
       velocity.assign(tf.zeros_like(velocity))
 
 
-def compare(first, second, batches: Iterator, summands: int, skip: str = "",
+def compare(first, second, batches: Iterator, summands: int,
             second_batch: Callable = lambda batch: batch) -> Dict:
   """Per group, the closer to its bound of BATCHES one-step comparisons.
 
   Each starts both runs from `first`'s models as they are now (the
   comparison is of a step, not of seeding) and steps `first` on a global
-  batch from `batches`, `second` on `second_batch(batch)`. Variables whose
-  name contains `skip` are left out. Returns {group: {"diff", "bound",
+  batch from `batches`, `second` on `second_batch(batch)`. Returns {group: {"diff", "bound",
   "ratio", "worst", "ratios"}} with the ratios of every batch.
   """
   start = {name: v.numpy() for name, v in variables(models(first)).items()}
@@ -205,7 +202,7 @@ def compare(first, second, batches: Iterator, summands: int, skip: str = "",
       _restart(state, start)
     _step(first, batch)
     _step(second, second_batch(batch))
-    runs.append(_differences(first, second, summands, skip))
+    runs.append(_differences(first, second, summands))
   return {group: dict(min((run[group] for run in runs),
                           key=lambda g: g["ratio"]),
                       ratios=[run[group]["ratio"] for run in runs])

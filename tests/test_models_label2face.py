@@ -95,6 +95,34 @@ def test_sean_ignores_references_when_no_region_has_a_code():
   assert np.abs(g(a).numpy() - g(b).numpy()).max() > 1e-4
 
 
+@pytest.mark.parametrize("mode", [m for m in MODES if "use_vae" not in m],
+                         ids=lambda m: "-".join(str(v) for v in m.values()))
+def test_an_example_reads_only_itself_unless_batch_norm(mode):
+  """In training mode, example 0's output is bit for bit the same whatever
+  example 1 holds: no layer but batch norm mixes the examples of a batch,
+  which is what lets a mirrored step split the batch over replicas
+  (test_tasks_label2face compares that step for synchronized batch norm).
+  Same shapes, same kernels, same spectral-norm state: example 0's
+  arithmetic is the same sums in the same order, so the comparison is
+  exact. The VAE draws fresh noise per call and is left out."""
+  cfg = dataclasses.replace(TINY, **mode)
+  g = label2face.build_generator(cfg, SIZE, CH, k_refs=2)
+  inputs, other = _inputs(seed=3), _inputs(seed=4)
+  changed = {k: np.concatenate([inputs[k][:1], other[k][1:]]) for k in inputs}
+  state = [v.numpy() for v in g.non_trainable_variables]
+
+  def example_0(x):  # From the same spectral-norm u (a call advances it).
+    for v, value in zip(g.non_trainable_variables, state):
+      v.assign(value)
+    return g(x, training=True).numpy()[0]
+
+  first, second = example_0(inputs), example_0(changed)
+  if cfg.param_free_norm == "batch":
+    assert np.abs(first - second).max() > 1e-4  # The check can fail.
+  else:
+    np.testing.assert_array_equal(first, second)
+
+
 def test_discriminator_reads_image_and_one_hot_map():
   d = label2face.build_discriminator(TINY, SIZE)
   labels = label2face.one_hot(_inputs()["labels"], TINY.label_nc)

@@ -86,9 +86,9 @@ def test_shared_step_names_the_poisoned_layer_and_stops_that_step(
 @pytest.mark.parametrize("where", ["forward", "backward"])
 def test_full_mode_names_the_op_and_layer(where, tiny_config, tmp_path):
   config = tiny_config(steps=2, check_numerics="full")
-  tf.debugging.enable_check_numerics()
+  state = train.setup(config, str(tmp_path))
+  tf.debugging.enable_check_numerics()  # After the build, as train.run.
   try:
-    state = train.setup(config, str(tmp_path))
     if where == "forward":
       _poison(state.generator, POISONED, lambda y: tf.sqrt(y - 1e3))
     else:

@@ -69,14 +69,14 @@ def _latest_step(workdir):
 
 @pytest.fixture(scope="module")
 def resumed_run(tiny_data_root, tmp_path_factory):
-  """A run SIGKILLed at three random moments, then run to the end.
+  """A run SIGKILLed at two random moments, then run to the end.
 
   Returns (workdir, stderr of every start, the final result).
   """
   workdir = str(tmp_path_factory.mktemp("killed") / "run")
   rng = random.Random(17)
   stderrs = []
-  for _ in range(3):
+  for _ in range(2):
     proc = _start(workdir, tiny_data_root)
     _wait_for(os.path.join(workdir, "train"), proc)  # The loop has begun.
     time.sleep(rng.uniform(0.0, 2.0))

@@ -61,13 +61,17 @@ def _sample(*args):
 
 def test_labels_give_the_signature_image_from_export_and_workdir(sean,
                                                                  tmp_path):
-  faces = []
-  for source in (f"--export_dir={sean.path}", f"--workdir={sean.workdir}"):
-    out = str(tmp_path / f"face{len(faces)}.png")
-    done = _sample(source, f"--labels={sean.labels}", f"--refs={sean.refs}",
-                   f"--ref_labels={sean.ref_labels}", f"--out={out}")
-    assert done.returncode == 0, done.stderr
-    faces.append(decode.read_image(out, "rgb"))
+  # The command with the export; the library call it makes with the workdir.
+  out = str(tmp_path / "face0.png")
+  done = _sample(f"--export_dir={sean.path}", f"--labels={sean.labels}",
+                 f"--refs={sean.refs}", f"--ref_labels={sean.ref_labels}",
+                 f"--out={out}")
+  assert done.returncode == 0, done.stderr
+  faces = [decode.read_image(out, "rgb")]
+  out = str(tmp_path / "face1.png")
+  assert sample.sample(_files(sean, labels=1, refs=1, ref_labels=1), out,
+                       workdir=sean.workdir) == [out]
+  faces.append(decode.read_image(out, "rgb"))
   refs = np.stack([decode.read_photo(p, SIZE) for p in sean.refs.split(",")])
   nearest = sean.maps[:, ::2, ::2]  # 32 -> 16 px, nearest-neighbour.
   want = tf.saved_model.load(sean.path).signatures["label2face"](
@@ -79,29 +83,30 @@ def test_labels_give_the_signature_image_from_export_and_workdir(sean,
 
 
 def test_bad_flags_and_maps_are_one_line_errors(sean, tmp_path):
+  """The command prints the library's message in one line (exit 2); the
+  other cases call the library the command calls."""
+  out = tmp_path / "face.png"
+  failed = _sample(f"--export_dir={sean.path}", f"--labels={sean.labels}",
+                   f"--refs={sean.refs}", f"--out={out}")
+  assert failed.returncode == 2, failed.stderr
+  assert failed.stderr.splitlines()[-1] == (
+      "s2f-sample: sean reads each reference under its own mask: pass "
+      "--ref_labels with one map per --refs"), failed.stderr
+  assert "Traceback" not in failed.stderr
   bad = sean.maps[0].copy()
   bad[3, 5] = 19
   bad = _write(tmp_path / "bad.png", bad)
-  out = f"--out={tmp_path / 'face.png'}"
-  source = f"--export_dir={sean.path}"
-  for args, message in [
-      ((f"--labels={sean.labels}", f"--refs={sean.refs}"),
-       "sean reads each reference under its own mask: pass --ref_labels "
-       "with one map per --refs"),
-      ((f"--labels={bad}", f"--refs={sean.refs}",
-        f"--ref_labels={sean.ref_labels}"),
+  for files, message in [
+      (dict(_files(sean, refs=1, ref_labels=1), labels=bad),
        f"{bad}: label value 19 >= --label_nc=19"),
-      ((f"--sketch={sean.labels}", f"--refs={sean.refs}"),
+      (dict(_files(sean, refs=1), sketch=sean.labels),
        "this model draws a face from a label map (--task=label2face): pass "
        "--labels with --refs and --ref_labels, not --sketch or --sketch_from"),
-
   ]:
-    failed = _sample(source, *args, out)
-    assert failed.returncode == 2, failed.stderr
-    assert failed.stderr.splitlines()[-1].startswith(
-        f"s2f-sample: {message}"), failed.stderr
-    assert "Traceback" not in failed.stderr
-  assert not os.path.exists(tmp_path / "face.png")
+    with pytest.raises(ValueError) as info:
+      sample.sample(files, str(out), export_dir=sean.path)
+    assert str(info.value).startswith(message), str(info.value)
+  assert not os.path.exists(out)
 
 
 def _files(sean, **given):

@@ -109,7 +109,11 @@ def test_xla_shared_step_matches_the_plain_one(tiny_config, tmp_path,
                                                monkeypatch):
   """XLA fuses and reorders the plain graph's float32 arithmetic: gradients,
   weights and EMA weights after one SGD step agree to its rounding, by the
-  bounds the mirrored comparison uses (step_comparison.py)."""
+  bounds the mirrored comparison uses (step_comparison.py).
+
+  The suite's one XLA comparison: every step (D, G, shared) is compiled by
+  the same `TrainSteps._compile`, and the shared step holds both players'
+  updates and the EMA."""
   monkeypatch.setattr(precision_lib, "make_optimizer", step_comparison.sgd)
   plain, jit = (train.setup(tiny_config(shared_generator_pass=True,
                                         jit_compile=jit),

@@ -135,30 +135,24 @@ def test_region_codes_embedding_has_a_region_column(tiny_data_root):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("mode", ["sean", "spade_batch"])
-def test_mirrored_step_equals_single_device_step(mode, tiny_data_root,
-                                                 tmp_path):
-  """As test_distribute's, for SEAN and for synchronized batch norm.
+def test_mirrored_step_equals_single_device_step(tiny_data_root, tmp_path):
+  """As test_distribute's, for synchronized batch norm, with lazy R1.
 
-  CLADE's layers hold no state across examples, so a mirrored step treats
-  them as it treats the few-shot task's (test_distribute); SEAN's region
-  codes and synchronized batch norm are what replicas could split wrongly.
-
-  SEAN's noise scales start at 0, so the noise adds nothing to the forward
-  pass, but their gradients correlate with fresh noise: those are skipped.
-  The VAE's sampled code has no such way out; its layers are shared with
-  spade, which is compared. Lazy R1 (a second compiled D step)
-  runs with spade_batch only: the PatchGAN and its R1 are the few-shot
-  task's, which test_distribute compares with R1 too.
+  Batch norm is the one label2face layer that mixes the examples of a
+  batch (test_models_label2face checks that every other mode's example
+  reads only itself, SEAN's region codes included), so it is what replicas
+  could split wrongly; this step also carries the task's own loss terms
+  (feature matching, L1) and its label-map PatchGAN. The VAE's sampled
+  code has no bit-for-bit twin on two replicas; its layers are spade's.
   """
-  lazy_r1 = dict(r1_gamma=1.0, r1_interval=4) if mode == "spade_batch" else {}
+  mode, lazy_r1 = "spade_batch", dict(r1_gamma=1.0, r1_interval=4)
   config = l2f_config(tiny_data_root, mode, batch_size=8, **lazy_r1)
   config_path = os.path.join(tmp_path, "config.json")
   with open(config_path, "w") as f:
     json.dump(config.to_dict(), f)
   out = subprocess.run(
       [sys.executable, os.path.join(REPO, "tests", "mirrored_step.py"),
-       tiny_data_root, str(tmp_path), config_path, "noise_scale"],
+       tiny_data_root, str(tmp_path), config_path],
       capture_output=True, text=True, timeout=MIRRORED_TIMEOUT, check=False,
       env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
   assert out.returncode == 0, out.stderr[-4000:]

@@ -72,9 +72,9 @@ def test_trains_under_mixed_precision(precision, tiny_data_root, tmp_path):
 def test_numerics_guard_names_demodulation_and_path_length(tiny_data_root,
                                                           tmp_path):
   config = _config(tiny_data_root, check_numerics="full")
-  tf.debugging.enable_check_numerics()
+  state = train.setup(config, str(tmp_path / "demod"))
+  tf.debugging.enable_check_numerics()  # After the build, as train.run.
   try:
-    state = train.setup(config, str(tmp_path / "demod"))
     conv = state.generator.synthesis.stages[1][1][0]  # b8_conv0
     conv.kernel.assign(conv.kernel * 1e25)  # Demodulation's sum overflows.
     with pytest.raises(numerics.NumericsError) as info:

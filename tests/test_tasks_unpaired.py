@@ -13,7 +13,6 @@ import tensorflow as tf
 from tensorboard.backend.event_processing import event_accumulator
 
 from s2f_tf import config as config_lib
-from s2f_tf import evaluate
 from s2f_tf import export
 from s2f_tf import pixels
 from s2f_tf import tasks
@@ -208,8 +207,6 @@ def _check_export_and_cli(workdir, task, generator, tmp_path):
   served = loaded.signatures["a2b"](image=tf.constant(photo))["image"]
   np.testing.assert_array_equal(np.asarray(Image.open(out).convert("RGB")),
                                 served.numpy()[0])
-  again = evaluate.evaluate_workdir(workdir, max_examples=8)
-  assert set(again) >= {"a2b", "b2a", "hidden_pair"}
 
 
 def test_a_folder_without_trainb_is_one_line(anime_root, tmp_path):

@@ -67,18 +67,18 @@ class FewShotExport(sig.ExportModule):
 
   @tf.function(input_signature=[sig.spec(4, tf.uint8, "sketch"),
                                 sig.spec(5, tf.uint8, "refs")],
-               jit_compile=False)
+               jit_compile=False, autograph=False)
   def serving_default(self, sketch, refs):
     return {"image": pixels.to_uint8(self._image(sketch, refs))}
 
   @tf.function(input_signature=[sig.spec(4, tf.float32, "sketch"),
                                 sig.spec(5, tf.float32, "refs")],
-               jit_compile=False)
+               jit_compile=False, autograph=False)
   def serving_float(self, sketch, refs):
     return {"image": self._image(sketch, refs)}
 
   @tf.function(input_signature=[sig.spec(5, tf.uint8, "refs")],
-               jit_compile=False)
+               jit_compile=False, autograph=False)
   def encode_style(self, refs):
     refs = sig.checked(refs, "refs", self._refs_dims)
     style = self._encode(pixels.to_unit(refs))
@@ -86,7 +86,7 @@ class FewShotExport(sig.ExportModule):
 
   @tf.function(input_signature=[sig.spec(4, tf.uint8, "sketch"),
                                 sig.spec(2, tf.float32, "style")],
-               jit_compile=False)
+               jit_compile=False, autograph=False)
   def generate(self, sketch, style):
     sketch = sig.checked(sketch, "sketch", self._sketch_dims)
     style = sig.same_batch(sketch,

@@ -101,7 +101,7 @@ class Label2FaceExport(sig.ExportModule):
                 sig.spec(4, labels_dtype, "ref_labels")]
     return tf.function(
         lambda *inputs: {"image": to_output(self._image(*inputs))},
-        input_signature=specs, jit_compile=False)
+        input_signature=specs, jit_compile=False, autograph=False)
 
   def _class_ids(self, x, name):
     """x checked for shape and for ids < label_nc, as int32."""

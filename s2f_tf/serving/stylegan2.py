@@ -35,13 +35,13 @@ class StyleGAN2Export(unconditional.UnconditionalExport):
 
   @tf.function(input_signature=[sig.spec(2, tf.float32, "z"),
                                 sig.spec(0, tf.float32, "psi")],
-               jit_compile=False)
+               jit_compile=False, autograph=False)
   def generate(self, z, psi):
     image = self._generate(sig.checked(z, "z", self._z_dims), psi)
     return {"image": pixels.to_uint8(image)}
 
   @tf.function(input_signature=[sig.spec(2, tf.float32, "z")],
-               jit_compile=False)
+               jit_compile=False, autograph=False)
   def mapping(self, z):
     return {"w": self._map(sig.checked(z, "z", self._z_dims))}
 

@@ -32,12 +32,12 @@ class UnconditionalExport(sig.ExportModule):
     return self._call(sig.checked(z, "z", self._z_dims), training=False)
 
   @tf.function(input_signature=[sig.spec(2, tf.float32, "z")],
-               jit_compile=False)
+               jit_compile=False, autograph=False)
   def serving_default(self, z):
     return {"image": pixels.to_uint8(self._image(z))}
 
   @tf.function(input_signature=[sig.spec(2, tf.float32, "z")],
-               jit_compile=False)
+               jit_compile=False, autograph=False)
   def serving_float(self, z):
     return {"image": tf.cast(self._image(z), tf.float32)}
 

@@ -84,23 +84,23 @@ class UnpairedExport(sig.ExportModule):
       result["attention"] = attention_uint8(out["heatmap"], self._size)
     return result
 
-  @tf.function(input_signature=[_IMAGE])
+  @tf.function(input_signature=[_IMAGE], autograph=False)
   def serving_default(self, image):
     return self._outputs("serving_default", image)
 
-  @tf.function(input_signature=[_IMAGE])
+  @tf.function(input_signature=[_IMAGE], autograph=False)
   def a2b(self, image):
     return self._outputs("a2b", image)
 
-  @tf.function(input_signature=[_IMAGE])
+  @tf.function(input_signature=[_IMAGE], autograph=False)
   def b2a(self, image):
     return self._outputs("b2a", image)
 
-  @tf.function(input_signature=[_IMAGE])
+  @tf.function(input_signature=[_IMAGE], autograph=False)
   def a2b_float(self, image):
     return self._outputs("a2b_float", image)
 
-  @tf.function(input_signature=[_IMAGE])
+  @tf.function(input_signature=[_IMAGE], autograph=False)
   def b2a_float(self, image):
     return self._outputs("b2a_float", image)
 
@@ -123,6 +123,6 @@ class AttentionExport(UnpairedExport):
 
   SIGNATURES = UnpairedExport.SIGNATURES + ("a2b_attention",)
 
-  @tf.function(input_signature=[_IMAGE])
+  @tf.function(input_signature=[_IMAGE], autograph=False)
   def a2b_attention(self, image):
     return self._outputs("a2b_attention", image)

@@ -166,7 +166,8 @@ class FewShotTask(base.Task):
         lambda sketch, refs: generator({"sketch": sketch, "refs": refs},
                                        training=False),
         input_signature=[tf.TensorSpec([None, size, size, 1]),
-                         tf.TensorSpec([None, None, size, size, 3])])
+                         tf.TensorSpec([None, None, size, size, 3])],
+        autograph=False)
 
   @functools.cached_property
   def _grid_episodes(self) -> Dict[str, np.ndarray]:

@@ -218,7 +218,7 @@ class Label2FaceTask(base.Task):
           style[key] = mix * donor[key] + (1.0 - mix) * style[key]
       return generator.generate(inputs["labels"], style, training=False)
 
-    return tf.function(sample, input_signature=[spec])
+    return tf.function(sample, input_signature=[spec], autograph=False)
 
   def _generate(self, sample):
     """numpy generate(labels, refs, ref_labels, donors..., swap) for metrics."""

@@ -90,7 +90,8 @@ class UnconditionalTask(base.Task):
   def make_sampler(self, generator):
     return tf.function(
         lambda z: generator(z, training=False),
-        input_signature=[tf.TensorSpec([None, self.config.family.z_dim])])
+        input_signature=[tf.TensorSpec([None, self.config.family.z_dim])],
+        autograph=False)
 
   @functools.cached_property
   def _grid_noise(self) -> tf.Tensor:

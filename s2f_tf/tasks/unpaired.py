@@ -244,7 +244,8 @@ class UnpairedTask(base.Task):
         out.update({names[k]: v for k, v in result.items()})
       return out
     spec = tf.TensorSpec([None, size, size, 3], tf.float32)
-    return tf.function(sample, input_signature=[spec, spec])
+    return tf.function(sample, input_signature=[spec, spec],
+                       autograph=False)
 
   def translate(self, sample, direction: str, images: np.ndarray
                 ) -> Dict[str, np.ndarray]:
