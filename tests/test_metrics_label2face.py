@@ -3,6 +3,7 @@
 import numpy as np
 
 from s2f_tf.data import layout
+from s2f_tf.metrics import heldout
 from s2f_tf.metrics import label2face
 
 HAIR, SKIN = layout.CLASS_ID["hair"], layout.CLASS_ID["skin"]
@@ -14,10 +15,13 @@ def test_class_colour_error_is_the_distance_of_region_means():
   target = np.zeros((2, 4, 4, 3), np.float32)
   output = target.copy()
   output[0, :2] = [0.3, 0.4, 0.0]  # Hair off by 0.5 in image 0 only.
-  errors = label2face.class_colour_error(output, target, masks, 19)
+  errors = heldout.class_colour_error(output, target, masks, 19)
   assert set(errors) == {"background", "hair"}
   np.testing.assert_allclose(errors["hair"], 0.25, rtol=1e-6)
   assert errors["background"] == 0.0
+  assert heldout.class_colour_error(output, target, masks, 19,
+                                    classes=("hair", "skin")) == {
+                                        "hair": errors["hair"]}
 
 
 def test_region_change_separates_inside_from_outside():

@@ -12,13 +12,17 @@ import pytest
 import tensorflow as tf
 from tensorboard.backend.event_processing import event_accumulator
 
+from s2f_tf import checkpointing
 from s2f_tf import config as config_lib
 from s2f_tf import export
+from s2f_tf import numerics
 from s2f_tf import pixels
+from s2f_tf import sample
 from s2f_tf import tasks
 from s2f_tf import train
 from s2f_tf.data import anime
 from s2f_tf.data import decode
+from s2f_tf.data import layout
 from s2f_tf.tasks import base
 
 SIZE = 32
@@ -168,6 +172,17 @@ def test_a_short_run_trains_evaluates_and_scores_hidden_pairs(
                                           rel=1e-4)
       assert got["l1"] == pytest.approx(
           np.abs(2 * image - 2 * truth).mean(), rel=1e-4)
+      # Skin and hair: distance of the region's mean colour, on [-1, 1].
+      labels = pairs[direction].truth_labels
+      colour = scores["hidden_pair"][direction]["region_colour_error"][name]
+      # Skin is in every face; hair where the test person's truth shows it.
+      assert "skin" in colour and set(colour) <= {"skin", "hair"}
+      for region, error in colour.items():
+        inside = labels == layout.CLASS_ID[region]
+        gaps = [np.linalg.norm(2 * image[i][inside[i]].mean(0) -
+                               2 * truth[i][inside[i]].mean(0))
+                for i in range(len(labels)) if inside[i].any()]
+        assert error == pytest.approx(np.mean(gaps), rel=1e-4)
 
   # The grid: a2b rows then b2a rows of input | heatmap | output | cycle.
   grid = np.asarray(Image.open(os.path.join(workdir, "samples",
@@ -201,12 +216,56 @@ def _check_export_and_cli(workdir, task, generator, tmp_path):
   out = str(tmp_path / "anime.png")
   subprocess.run(
       [sys.executable, "-m", "s2f_tf.cli.sample_main", f"--export_dir={path}",
-       "--signature=a2b", f"--input=image={photo_path}", f"--out={out}"],
+       "--direction=a2b", f"--image={photo_path}", f"--out={out}"],
       check=True, capture_output=True, env={**os.environ,
                                             "PYTHONPATH": os.getcwd()})
   served = loaded.signatures["a2b"](image=tf.constant(photo))["image"]
   np.testing.assert_array_equal(np.asarray(Image.open(out).convert("RGB")),
                                 served.numpy()[0])
+  both = subprocess.run(
+      [sys.executable, "-m", "s2f_tf.cli.sample_main", f"--export_dir={path}",
+       "--direction=a2b", "--signature=b2a", f"--image={photo_path}",
+       f"--out={tmp_path / 'both.png'}"],
+      capture_output=True, text=True, env={**os.environ,
+                                           "PYTHONPATH": os.getcwd()})
+  assert both.returncode == 2
+  assert both.stderr.splitlines()[-1] == (
+      "s2f-sample: --direction=a2b runs signature a2b; drop "
+      "--signature=b2a or --direction")
+  # From the workdir, through the library call the command makes.
+  from_run = str(tmp_path / "from_run.png")
+  sample.sample({"image": photo_path}, from_run, workdir=workdir,
+                signature="a2b")
+  np.testing.assert_array_equal(
+      np.asarray(Image.open(from_run).convert("RGB")), served.numpy()[0])
+
+
+def test_numerics_guard_names_the_poisoned_layer_of_b2a(anime_root, tmp_path):
+  """A NaN gradient from b2a's last convolution, from step 2 on: the run
+  stops in that step, names the layer, and keeps the step-2 checkpoint."""
+  workdir = str(tmp_path)
+  state = train.setup(_config(anime_root, "ugatit", steps=6,
+                              checkpoint_every=1), workdir)
+  layer = next(l for l in state.generator._flatten_layers()  # pylint: disable=protected-access
+               if l.path == "generator/b2a/to_rgb")
+  call = layer.call
+  step = state.step
+
+  @tf.custom_gradient
+  def poisoned(x):
+    def grad(dy):
+      return dy * tf.cast(tf.where(step >= 2, np.nan, 1.0), dy.dtype)
+    return tf.identity(x), grad
+
+  layer.call = lambda *args, **kwargs: poisoned(call(*args, **kwargs))
+  with pytest.raises(numerics.NumericsError) as info:
+    train.Loop(state).run()
+  text = str(info.value)
+  assert "generator step at step 2" in text, text
+  assert "first bad layer (backprop order): generator/b2a/to_rgb" in text
+  assert int(state.step.numpy()) == 2
+  latest = tf.train.latest_checkpoint(checkpointing.checkpoint_dir(workdir))
+  assert latest.endswith("ckpt-2")
 
 
 def test_a_folder_without_trainb_is_one_line(anime_root, tmp_path):

@@ -9,13 +9,16 @@ its task's (`Task.serving_inputs`), running it `s2f_tf.sample`.
       --out=face.png
   s2f-sample --export_dir=exports/l2f/1 --labels=mask.png \
       --refs=a.jpg,b.jpg --ref_labels=a.png,b.png --out=face.png
+  s2f-sample --workdir=runs/photo2anime --direction=a2b \
+      --image=photo.jpg --out=anime.png
 
 Photos and drawings of any size are centre-cropped to a square and resized
 to the model's size. A label map is a gray PNG of CelebAMask-HQ class ids; a
 square one of any size is resized nearest-neighbour. A model that reads
 reference photos under their own maps takes `--ref_labels`, one per
 `--refs`, in the same order. `--signature` runs another of the model's
-signatures; `--out_aux_dir` receives its other image outputs (an attention
+signatures (`--direction=a2b|b2a`, for two-direction models, names the
+signature of that direction); `--out_aux_dir` receives its other image outputs (an attention
 map, say). The files are checked against the model's config before it is
 loaded.
 """
@@ -38,6 +41,8 @@ flags.DEFINE_string("sketch_from", None, "A photo to draw the sketch from "
 flags.DEFINE_string("labels", None, "For label-map models: the face's "
                     "CelebAMask-HQ parsing map, a gray PNG of class ids.")
 flags.DEFINE_list("refs", None, "Comma-separated photos of the person.")
+flags.DEFINE_string("image", None, "For image-to-image models: the image "
+                    "to translate.")
 flags.DEFINE_list("ref_labels", None, "The parsing map of each --refs photo, "
                   "in the same order, for models that read references under "
                   "their maps.")
@@ -48,6 +53,9 @@ flags.DEFINE_multi_string(
 flags.DEFINE_string("out", None, "Where to write the face (PNG).")
 flags.DEFINE_string("signature", "serving_default", "Which of the model's "
                     "signatures to run.")
+flags.DEFINE_string("direction", None, "For two-direction models: a2b or "
+                    "b2a, the signature of that direction; --signature "
+                    "chooses among the others (a2b_attention, say).")
 flags.DEFINE_string("out_aux_dir", None, "Folder for the signature's other "
                     "image outputs, one <output>.png each.")
 flags.mark_flags_as_mutual_exclusive(["export_dir", "workdir"], required=True)
@@ -57,7 +65,8 @@ flags.register_validator("out", lambda path: path.lower().endswith(".png"),
 FLAGS = flags.FLAGS
 
 # The flags that name input files; the model's task says which it reads.
-FILE_FLAGS = ("sketch", "sketch_from", "labels", "refs", "ref_labels")
+FILE_FLAGS = ("sketch", "sketch_from", "labels", "refs", "ref_labels",
+              "image")
 
 
 def _files():
@@ -74,12 +83,23 @@ def _files():
   return files
 
 
+def _signature() -> str:
+  """--signature, or --direction's signature (not both, unless equal)."""
+  direction = FLAGS.direction
+  if direction is None:
+    return FLAGS.signature
+  if FLAGS["signature"].present and FLAGS.signature != direction:
+    raise ValueError(f"--direction={direction} runs signature {direction}; "
+                     f"drop --signature={FLAGS.signature} or --direction")
+  return direction
+
+
 def _sample() -> int:
   from s2f_tf import sample  # pylint: disable=g-import-not-at-top
   written = sample.sample(
       _files(), FLAGS.out,
       export_dir=FLAGS.export_dir or "", workdir=FLAGS.workdir or "",
-      signature=FLAGS.signature, out_aux_dir=FLAGS.out_aux_dir or "")
+      signature=_signature(), out_aux_dir=FLAGS.out_aux_dir or "")
   for path in written:
     print(f"wrote {path}")
   return 0

@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from s2f_tf import pixels
 from s2f_tf.data import episodes
+from s2f_tf.data import layout
 from s2f_tf.metrics import image
 
 EVAL_SEED = 1234  # Draws the held-out episodes: the same ones every time.
@@ -61,6 +62,27 @@ def region_colour(images: np.ndarray, masks: np.ndarray,
   count = sel.sum(axis=(1, 2))
   with np.errstate(invalid="ignore", divide="ignore"):
     return (images * sel).sum(axis=(1, 2)) / count
+
+
+def class_colour_error(output: np.ndarray, target: np.ndarray,
+                       masks: np.ndarray, label_nc: int,
+                       classes: Sequence[str] = ()) -> Dict[str, float]:
+  """Class name -> mean RGB distance (on [-1, 1]) of the region's colour.
+
+  The region is the class's pixels in `masks` (the target's parsing map),
+  in both images. Averaged over the images that show the class; classes no
+  image shows are left out, as are those not in `classes` when given.
+  """
+  errors = {}
+  for cls in range(label_nc):
+    name = layout.CLASS_NAMES[cls]
+    if classes and name not in classes:
+      continue
+    gap = np.linalg.norm(region_colour(output, masks, cls) -
+                         region_colour(target, masks, cls), axis=1)
+    if np.isfinite(gap).any():
+      errors[name] = float(np.nanmean(gap))
+  return errors
 
 
 def baseline_results(per: Dict[str, List[Dict]], count_name: str,

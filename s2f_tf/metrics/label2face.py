@@ -39,22 +39,6 @@ MEASURES = {
 }
 
 
-def class_colour_error(output: np.ndarray, target: np.ndarray,
-                       masks: np.ndarray, label_nc: int) -> Dict[str, float]:
-  """Class name -> mean RGB distance (on [-1, 1]) of the region's colour.
-
-  Averaged over the images that show the class; classes no image shows are
-  left out.
-  """
-  errors = {}
-  for cls in range(label_nc):
-    gap = np.linalg.norm(heldout.region_colour(output, masks, cls) -
-                         heldout.region_colour(target, masks, cls), axis=1)
-    if np.isfinite(gap).any():
-      errors[layout.CLASS_NAMES[cls]] = float(np.nanmean(gap))
-  return errors
-
-
 def region_change(output: np.ndarray, changed: np.ndarray, masks: np.ndarray,
                   cls: int):
   """(inside, outside): per image, mean |changed - output| over the pixels
@@ -108,7 +92,7 @@ def heldout_metrics(generate: Generate, heldout_set,
     seen += len(b["photo"])
   results = heldout.baseline_results(per, "examples", seen)
   if class_colour:
-    results["class_colour_error"] = class_colour_error(
+    results["class_colour_error"] = heldout.class_colour_error(
         *(np.concatenate(parts) for parts in zip(*colour)), label_nc)
   if swap_class is not None:
     inside, outside = (float(np.nanmean(np.concatenate(c))) for c in change)

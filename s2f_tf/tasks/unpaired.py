@@ -39,7 +39,9 @@ from s2f_tf import pixels
 from s2f_tf import summaries
 from s2f_tf.data import anime
 from s2f_tf.data import domains
+from s2f_tf.data import layout
 from s2f_tf.data import unpaired as unpaired_data
+from s2f_tf.metrics import heldout
 from s2f_tf.metrics import image as image_metrics
 from s2f_tf.models import cyclegan
 from s2f_tf.models import ugatit
@@ -52,6 +54,9 @@ EVAL_BATCH = 16
 # (G's adversarial weight, D's) that reproduce each paper's objective.
 PAPER_ADV = {"ugatit": (4.0, 4.0), "cyclegan": (2.0, 1.0)}
 HIDDEN_PAIR = "hidden_pair"
+# The regions whose colour hidden_pair scores: the anime style's flat skin
+# and simplified hair are what a translation must get right in colour.
+REGION_COLOUR_CLASSES = ("skin", "hair")
 SYNTHETIC_ROOT = "data/synth_anime"  # The presets' synthetic set.
 
 
@@ -73,7 +78,9 @@ class UnpairedTask(base.Task):
   MODELS = config_families.UNPAIRED_MODELS
   MEASURES = {HIDDEN_PAIR: "L1/PSNR/SSIM of a2b(x) and b2a(y) against the "
                            "hidden true rendering of the same person "
-                           "(synthetic set), beside identity mapping"}
+                           "(synthetic set), beside identity mapping, and "
+                           "the skin and hair colour error inside the "
+                           "truth's parsing map"}
 
   @classmethod
   def validate(cls, config) -> None:
@@ -296,7 +303,9 @@ class UnpairedTask(base.Task):
   def evaluate(self, sample, max_examples, names):
     """hidden_pair: per direction, the model's and the identity mapping's
     mean L1 ([-1, 1]), PSNR and SSIM ([0, 1]) against the hidden truths of
-    the first `max_examples` test images; {} without hidden truths."""
+    the first `max_examples` test images, and where the truths have parsing
+    maps the colour error of each REGION_COLOUR_CLASSES region (the RGB
+    distance of its mean colour, on [-1, 1]); {} without hidden truths."""
     del names  # hidden_pair, the only one.
     results = {}
     for direction, pairs in self.test_pairs.items():
@@ -307,12 +316,19 @@ class UnpairedTask(base.Task):
       inputs = pairs.inputs.images[:max_examples]
       truth = pixels.to_unit(pairs.truths[:max_examples])
       output = self.translate(sample, direction, inputs)["image"]
+      rows = {"model": output, "identity": pixels.to_unit(inputs)}
       results[direction] = {
-          "model": image_metrics.mean_over_batches(
-              [image_metrics.image_metrics(output, truth)]),
-          "identity": image_metrics.mean_over_batches(
-              [image_metrics.image_metrics(pixels.to_unit(inputs), truth)]),
-          "count": len(inputs)}
+          name: image_metrics.mean_over_batches(
+              [image_metrics.image_metrics(image, truth)])
+          for name, image in rows.items()}
+      results[direction]["count"] = len(inputs)
+      if pairs.truth_labels is not None:
+        labels = pairs.truth_labels[:max_examples]
+        results[direction]["region_colour_error"] = {
+            name: heldout.class_colour_error(
+                np.asarray(image), np.asarray(truth), labels,
+                len(layout.CLASS_NAMES), REGION_COLOUR_CLASSES)
+            for name, image in rows.items()}
     return {HIDDEN_PAIR: results} if results else {}
 
   def eval_streams(self, sample, count, batch_size
