@@ -358,5 +358,5 @@ def test_sample_cli_names_the_sketch_flag_for_a_sketch_model(run, tmp_path):
   assert failed.returncode == 2
   assert failed.stderr.splitlines()[-1] == (
       "s2f-sample: this model draws a face from a sketch (--task=sketch2face)"
-      ": pass --sketch or --sketch_from with --refs, not --labels or "
-      "--ref_labels")
+      ": pass --sketch or --sketch_from with --refs, not --labels, "
+      "--ref_labels or --image")
