@@ -13,6 +13,7 @@ the step, the loss term and the variables whose gradients went bad, first
 in backprop order.
 """
 
+import contextlib
 import re
 from typing import Dict, List, Sequence, Tuple
 
@@ -140,6 +141,25 @@ def check_finite(step: int, player: str, *, finite_terms: Dict[str, float],
                "holds the last good weights. Lower the learning rate, or "
                "rerun with --check_numerics=full to name the op.")
   raise NumericsError("\n".join(lines))
+
+
+@contextlib.contextmanager
+def checking_every_op(enabled: bool = True):
+  """--check_numerics=full: TensorFlow checks every op traced (and every
+  eager op run) inside, then stops checking.
+
+  Enter it after the models are built: under the callback their eager build
+  call took 20 s of the tiny test model's 25 s setup and checks no training
+  op, while every step traced inside is still instrumented.
+  """
+  if not enabled:
+    yield
+    return
+  tf.debugging.enable_check_numerics()
+  try:
+    yield
+  finally:
+    tf.debugging.disable_check_numerics()
 
 
 def explain_check_numerics_error(error: tf.errors.InvalidArgumentError,

@@ -129,19 +129,11 @@ def run(config: config_lib.Config, workdir: str,
   config = precision_lib.resolve_config(config)  # config.json: the real one.
   os.makedirs(workdir, exist_ok=True)
   config_lib.save_config(config, workdir)
-  full = config.train.check_numerics == "full"
   with precision_lib.precision_policy(config.train.precision):
     state = setup(config, workdir, restore_from)
-    # After the build: the steps traced from here on are checked op by op,
-    # while the models' eager build call is not (under the callback it took
-    # 20 s of the tiny test model's 25 s setup, for no training op).
-    if full:
-      tf.debugging.enable_check_numerics()
-    try:
+    # After the build (numerics.checking_every_op says why).
+    with numerics.checking_every_op(config.train.check_numerics == "full"):
       return Loop(state).run()
-    finally:
-      if full:
-        tf.debugging.disable_check_numerics()
 
 
 class Loop:

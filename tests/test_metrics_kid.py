@@ -7,13 +7,14 @@ from s2f_tf.metrics import kid
 
 
 def _mmd2_by_loops(x, y):
-  """Unbiased MMD^2 written from the definition, pair by pair."""
-  d, n = x.shape[1], len(x)
+  """Unbiased MMD^2 written from the definition, pair by pair, for sets of
+  m and n rows."""
+  d, m, n = x.shape[1], len(x), len(y)
   k = lambda a, b: (a @ b / d + 1.0)**3
-  xx = sum(k(x[i], x[j]) for i in range(n) for j in range(n) if i != j)
+  xx = sum(k(x[i], x[j]) for i in range(m) for j in range(m) if i != j)
   yy = sum(k(y[i], y[j]) for i in range(n) for j in range(n) if i != j)
-  xy = sum(k(x[i], y[j]) for i in range(n) for j in range(n))
-  return (xx + yy) / (n * (n - 1)) - 2 * xy / (n * n)
+  xy = sum(k(x[i], y[j]) for i in range(m) for j in range(n))
+  return xx / (m * (m - 1)) + yy / (n * (n - 1)) - 2 * xy / (m * n)
 
 
 def test_mmd2_matches_definition():
@@ -21,6 +22,8 @@ def test_mmd2_matches_definition():
   x, y = rng.randn(12, 5), rng.randn(12, 5) + 0.5
   assert kid.mmd2_unbiased(x, y) == pytest.approx(_mmd2_by_loops(x, y),
                                                   rel=1e-10)
+  assert kid.mmd2_unbiased(x, y[:7]) == pytest.approx(
+      _mmd2_by_loops(x, y[:7]), rel=1e-10)
 
 
 def test_identical_sets_give_about_zero():
@@ -67,22 +70,12 @@ def test_too_few_images_for_subset_size_is_one_clear_line():
     kid.kid(x, x)
 
 
-def _mmd2_unequal_by_loops(x, y):
-  """As _mmd2_by_loops for sets of m and n rows."""
-  d, m, n = x.shape[1], len(x), len(y)
-  k = lambda a, b: (a @ b / d + 1.0)**3
-  xx = sum(k(x[i], x[j]) for i in range(m) for j in range(m) if i != j)
-  yy = sum(k(y[i], y[j]) for i in range(n) for j in range(n) if i != j)
-  xy = sum(k(x[i], y[j]) for i in range(m) for j in range(n))
-  return xx / (m * (m - 1)) + yy / (n * (n - 1)) - 2 * xy / (m * n)
-
-
 def test_blocks_of_ten_over_a_hundred_images_as_u_gat_it_reported():
   """U-GAT-IT's protocol: 100 test images per domain, TF-GAN's blocks of
   10 taken in order, the mean and the standard error of the 10 blocks."""
   rng = np.random.RandomState(4)
   real, fake = rng.randn(100, 6), rng.randn(100, 6) + 0.2
-  values = [_mmd2_unequal_by_loops(real[i:i + 10], fake[i:i + 10])
+  values = [_mmd2_by_loops(real[i:i + 10], fake[i:i + 10])
             for i in range(0, 100, 10)]
   result = kid.kid_blocks(real, fake, max_block_size=10)
   assert (result.blocks, result.max_block_size) == (10, 10)
@@ -96,7 +89,7 @@ def test_uneven_sets_split_into_near_equal_blocks_longest_last():
   rng = np.random.RandomState(5)
   real, fake = rng.randn(23, 3), rng.randn(17, 3)
   edges_r, edges_f = (0, 7, 15, 23), (0, 5, 11, 17)
-  values = [_mmd2_unequal_by_loops(real[edges_r[i]:edges_r[i + 1]],
+  values = [_mmd2_by_loops(real[edges_r[i]:edges_r[i + 1]],
                                    fake[edges_f[i]:edges_f[i + 1]])
             for i in range(3)]
   result = kid.kid_blocks(real, fake, max_block_size=10)

@@ -1,9 +1,5 @@
-"""The numerics checks inside real training runs (tiny config).
-
-Layers are poisoned by replacing one layer's `call` before the step is
-traced: the test-only stand-in for "NaN gradients appeared in one decoder
-layer nobody could name".
-"""
+"""The numerics checks inside real training runs (tiny config), with one
+layer poisoned (poisoned_layers.py)."""
 
 import os
 
@@ -12,33 +8,13 @@ import pytest
 import tensorflow as tf
 from tensorboard.backend.event_processing import event_accumulator
 
+import poisoned_layers
 from s2f_tf import checkpointing
 from s2f_tf import numerics
 from s2f_tf import precision as precision_lib
 from s2f_tf import train
 
 POISONED = "generator/decoder/res_block_0/adalin_1"
-
-
-def _layer(model, path):
-  return next(l for l in model._flatten_layers() if l.path == path)  # pylint: disable=protected-access
-
-
-def _poison(model, path, transform):
-  layer = _layer(model, path)
-  call = layer.call
-  layer.call = lambda *args, **kwargs: transform(call(*args, **kwargs))
-
-
-def _nan_gradient_from(step, first_bad):
-  """Identity whose gradient turns NaN once `step` reaches `first_bad`: the
-  steps before it train (and checkpoint) normally in the same run."""
-  @tf.custom_gradient
-  def poisoned(x):
-    def grad(dy):
-      return dy * tf.cast(tf.where(step >= first_bad, np.nan, 1.0), dy.dtype)
-    return tf.identity(x), grad
-  return poisoned
 
 
 def _inf_in_backward_only(y):
@@ -51,7 +27,8 @@ def test_poisoned_layer_stops_the_same_step_and_keeps_last_checkpoint(
   workdir = str(tmp_path)
   state = train.setup(tiny_config(steps=8, checkpoint_every=1), workdir)
   # Steps 0-3 train and save ckpt-1 to ckpt-4; step 4's G gradient is NaN.
-  _poison(state.generator, POISONED, _nan_gradient_from(state.step, 4))
+  poisoned_layers.poison(state.generator, POISONED,
+                         poisoned_layers.nan_gradient_from(state.step, 4))
   with pytest.raises(numerics.NumericsError) as info:
     train.Loop(state).run()
   text = str(info.value)
@@ -69,7 +46,8 @@ def test_shared_step_names_the_poisoned_layer_and_stops_that_step(
   workdir = str(tmp_path)
   state = train.setup(tiny_config(shared_generator_pass=True, steps=8,
                                   checkpoint_every=1), workdir)
-  _poison(state.generator, POISONED, _nan_gradient_from(state.step, 4))
+  poisoned_layers.poison(state.generator, POISONED,
+                         poisoned_layers.nan_gradient_from(state.step, 4))
   loop = train.Loop(state)
   with pytest.raises(numerics.NumericsError) as info:
     loop.run()
@@ -87,16 +65,14 @@ def test_shared_step_names_the_poisoned_layer_and_stops_that_step(
 def test_full_mode_names_the_op_and_layer(where, tiny_config, tmp_path):
   config = tiny_config(steps=2, check_numerics="full")
   state = train.setup(config, str(tmp_path))
-  tf.debugging.enable_check_numerics()  # After the build, as train.run.
-  try:
-    if where == "forward":
-      _poison(state.generator, POISONED, lambda y: tf.sqrt(y - 1e3))
-    else:
-      _poison(state.generator, POISONED, _inf_in_backward_only)
+  if where == "forward":
+    poisoned_layers.poison(state.generator, POISONED,
+                           lambda y: tf.sqrt(y - 1e3))
+  else:
+    poisoned_layers.poison(state.generator, POISONED, _inf_in_backward_only)
+  with numerics.checking_every_op():  # After the build, as train.run.
     with pytest.raises(numerics.NumericsError) as info:
       train.Loop(state).run()
-  finally:
-    tf.debugging.disable_check_numerics()
   text = str(info.value)
   assert f"in the {where} pass" in text
   if where == "forward":
@@ -120,7 +96,7 @@ def test_float16_overflow_skips_the_step_and_halves_the_scale(
         return dy * scale
       return tf.identity(x), grad
 
-    _poison(state.generator, POISONED, inf_gradient_once)
+    poisoned_layers.poison(state.generator, POISONED, inf_gradient_once)
     before = [v.numpy().copy() for v in state.generator.trainable_variables]
     scale_before = float(state.g_opt.dynamic_scale.numpy())
     loop = train.Loop(state)
@@ -150,7 +126,8 @@ def test_collapse_is_detected_on_an_all_zero_generator(
   config = tiny_config(steps=8, log_every=1, collapse_patience=3,
                        stop_on_collapse=stop)
   state = train.setup(config, str(tmp_path))
-  _poison(state.generator, "generator/decoder", lambda y: y * 0.0)
+  poisoned_layers.poison(state.generator, "generator/decoder",
+                         lambda y: y * 0.0)
   if stop:
     with pytest.raises(numerics.NumericsError, match="COLLAPSE at step 3"):
       train.Loop(state).run()

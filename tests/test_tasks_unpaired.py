@@ -12,6 +12,7 @@ import pytest
 import tensorflow as tf
 from tensorboard.backend.event_processing import event_accumulator
 
+import poisoned_layers
 from s2f_tf import checkpointing
 from s2f_tf import config as config_lib
 from s2f_tf import export
@@ -246,18 +247,8 @@ def test_numerics_guard_names_the_poisoned_layer_of_b2a(anime_root, tmp_path):
   workdir = str(tmp_path)
   state = train.setup(_config(anime_root, "ugatit", steps=6,
                               checkpoint_every=1), workdir)
-  layer = next(l for l in state.generator._flatten_layers()  # pylint: disable=protected-access
-               if l.path == "generator/b2a/to_rgb")
-  call = layer.call
-  step = state.step
-
-  @tf.custom_gradient
-  def poisoned(x):
-    def grad(dy):
-      return dy * tf.cast(tf.where(step >= 2, np.nan, 1.0), dy.dtype)
-    return tf.identity(x), grad
-
-  layer.call = lambda *args, **kwargs: poisoned(call(*args, **kwargs))
+  poisoned_layers.poison(state.generator, "generator/b2a/to_rgb",
+                         poisoned_layers.nan_gradient_from(state.step, 2))
   with pytest.raises(numerics.NumericsError) as info:
     train.Loop(state).run()
   text = str(info.value)

@@ -18,9 +18,9 @@ square one of any size is resized nearest-neighbour. A model that reads
 reference photos under their own maps takes `--ref_labels`, one per
 `--refs`, in the same order. `--signature` runs another of the model's
 signatures (`--direction=a2b|b2a`, for two-direction models, names the
-signature of that direction); `--out_aux_dir` receives its other image outputs (an attention
-map, say). The files are checked against the model's config before it is
-loaded.
+signature of that direction); `--out_aux_dir` receives its other image
+outputs (an attention map, say). The files are checked against the
+model's config before it is loaded.
 """
 
 from absl import flags

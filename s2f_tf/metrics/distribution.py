@@ -21,8 +21,6 @@ from s2f_tf.metrics import kid
 from s2f_tf.metrics import swd
 
 METRICS = ("swd", "fid", "kid")
-# --kid_protocol=blocks: U-GAT-IT's published KIDs used TF-GAN's blocks of 10.
-KID_BLOCK_SIZE = 10
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,7 +71,7 @@ def _feature_metrics(features: _Features, options: Options, log) -> Dict:
     try:
       real, fake = (np.concatenate(k) for k in features.kept)
       if options.kid_protocol == "blocks":
-        result = kid.kid_blocks(real, fake, KID_BLOCK_SIZE)
+        result = kid.kid_blocks(real, fake)  # U-GAT-IT's blocks of 10.
       else:
         result = kid.kid(real, fake, options.kid_subsets,
                          options.kid_subset_size, options.seed)

@@ -46,21 +46,15 @@ def polynomial_kernel(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def mmd2_unbiased(x: np.ndarray, y: np.ndarray) -> float:
-  """Unbiased MMD^2 of two equal-sized samples under the cubic kernel.
+  """Unbiased MMD^2 of samples of m and n rows (m, n >= 2) under the cubic
+  kernel: each within-set mean over its own m (m - 1) or n (n - 1)
+  off-diagonal pairs, the cross term over all m n.
 
   The within-set means leave out the diagonal k(x_i, x_i): including it
   (the biased V-statistic) adds a positive term that shrinks only as 1/n.
+  The subsets estimator draws equal sizes; TF-GAN's blocks may differ by
+  the sets' sizes.
   """
-  x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
-  n = len(x)
-  k_xx, k_yy = polynomial_kernel(x, x), polynomial_kernel(y, y)
-  within = ((k_xx.sum() - np.trace(k_xx)) + (k_yy.sum() - np.trace(k_yy)))
-  return float(within / (n * (n - 1)) - 2 * polynomial_kernel(x, y).mean())
-
-
-def mmd2_unbiased_unequal(x: np.ndarray, y: np.ndarray) -> float:
-  """`mmd2_unbiased` for sets of m and n rows (m, n >= 2): each within-set
-  mean over its own off-diagonal pairs, the cross term over all m n."""
   x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
   m, n = len(x), len(y)
   k_xx, k_yy = polynomial_kernel(x, x), polynomial_kernel(y, y)
@@ -93,6 +87,10 @@ def kid(real: np.ndarray, fake: np.ndarray, subsets: int = 100,
              subset_size)
 
 
+# U-GAT-IT's published KIDs: TF-GAN's estimator with max_block_size=10.
+U_GAT_IT_BLOCK_SIZE = 10
+
+
 @dataclasses.dataclass(frozen=True)
 class KidBlocks:
   mean: float
@@ -110,7 +108,7 @@ def _block_edges(count: int, blocks: int) -> np.ndarray:
 
 
 def kid_blocks(real: np.ndarray, fake: np.ndarray,
-               max_block_size: int = 10) -> KidBlocks:
+               max_block_size: int = U_GAT_IT_BLOCK_SIZE) -> KidBlocks:
   """KID of two feature sets [n, d] by TF-GAN's block estimator (module
   docstring): ceil(max(n_real, n_fake) / max_block_size) blocks of each set,
   in the given order (so the sets must not be sorted by anything).
@@ -130,8 +128,8 @@ def kid_blocks(real: np.ndarray, fake: np.ndarray,
   edges_r, edges_f = _block_edges(len(real), blocks), _block_edges(
       len(fake), blocks)
   values = np.array([
-      mmd2_unbiased_unequal(real[edges_r[i]:edges_r[i + 1]],
-                            fake[edges_f[i]:edges_f[i + 1]])
+      mmd2_unbiased(real[edges_r[i]:edges_r[i + 1]],
+                    fake[edges_f[i]:edges_f[i + 1]])
       for i in range(blocks)])
   # Bessel-corrected variance of the blocks, over their count: the standard
   # error of their mean, which TF-GAN (and U-GAT-IT's table) call "std".

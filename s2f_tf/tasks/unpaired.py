@@ -326,8 +326,8 @@ class UnpairedTask(base.Task):
         labels = pairs.truth_labels[:max_examples]
         results[direction]["region_colour_error"] = {
             name: heldout.class_colour_error(
-                np.asarray(image), np.asarray(truth), labels,
-                len(layout.CLASS_NAMES), REGION_COLOUR_CLASSES)
+                image, truth, labels, len(layout.CLASS_NAMES),
+                REGION_COLOUR_CLASSES)
             for name, image in rows.items()}
     return {HIDDEN_PAIR: results} if results else {}
 
