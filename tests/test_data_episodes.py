@@ -81,7 +81,7 @@ def test_refs_share_identity_exclude_target_and_are_distinct():
 
 def test_small_identities_are_skipped_and_counted(caplog):
   faces = _face_set()
-  with caplog.at_level(logging.INFO):
+  with caplog.at_level(logging.INFO, logger="absl"):
     seen = np.concatenate([b["identity"] for b in _batches(80)])
   assert 70 not in seen
   assert set(seen) == set(COUNTS) - {70}

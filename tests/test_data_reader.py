@@ -98,7 +98,7 @@ def _missing_sketch(root):
                                     _missing_sketch])
 def test_bad_sample_is_skipped_counted_and_logged_once(root, damage, caplog):
   bad_path, reason = damage(root)
-  with caplog.at_level(logging.WARNING):
+  with caplog.at_level(logging.WARNING, logger="absl"):
     faces = reader.load_face_set(root, 16)
     again = reader.load_face_set(root, 16)  # From the cache.
   assert len(faces) == len(again) == N - 1

@@ -220,7 +220,7 @@ def test_bad_files_are_skipped_counted_and_logged(copy, caplog):
     data = f.read()
   _write_bytes(os.path.join(folder, "cut.png"), data[:len(data) // 3])
   _write_bytes(os.path.join(folder, "page.jpg"), b"<html>404</html>")
-  with caplog.at_level(logging.INFO):
+  with caplog.at_level(logging.INFO, logger="absl"):
     domain = domains.load_domain(copy, "trainA", SIZE)
   assert len(domain) == 12
   assert sorted(domain.skipped) == [os.path.join(folder, "cut.png"),

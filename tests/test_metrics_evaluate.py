@@ -52,7 +52,7 @@ def test_unconditional_run_gets_swd_fid_kid_with_image_counts(
 
 def test_without_inception_fid_kid_are_one_line_and_swd_runs(
     tiny_data_root, tmp_path, caplog):
-  with caplog.at_level(logging.WARNING):
+  with caplog.at_level(logging.WARNING, logger="absl"):
     results = _evaluate(_dcgan_config(tiny_data_root), str(tmp_path),
                         metrics="swd,fid,kid", inception="")
   assert set(results) == {"swd", "step"}
@@ -66,7 +66,7 @@ def test_corrupt_inception_is_one_line_and_swd_runs(tiny_data_root, tmp_path,
                                                     caplog):
   corrupt = tmp_path / "classify_image_graph_def.pb"
   corrupt.write_bytes(b"\x0a\xff\xff\xff\x0f not a graph")
-  with caplog.at_level(logging.WARNING):
+  with caplog.at_level(logging.WARNING, logger="absl"):
     results = _evaluate(_dcgan_config(tiny_data_root), str(tmp_path),
                         metrics="swd,fid", inception=str(corrupt))
   assert set(results) == {"swd", "step"}

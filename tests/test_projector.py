@@ -189,7 +189,7 @@ def test_embeddings_share_a_logdir_and_one_events_file(tmp_path):
 
 def test_warns_when_a_checkpoint_would_add_embeddings(tmp_path, caplog):
   (tmp_path / "checkpoint").write_text("model_checkpoint_path: 'ckpt-1'\n")
-  with caplog.at_level(logging.WARNING):
+  with caplog.at_level(logging.WARNING, logger="absl"):
     export_embeddings(str(tmp_path / "projector"), _points())
   assert "holds a TF checkpoint" in caplog.text
 
