@@ -27,7 +27,9 @@ from s2f_tf import files
 from s2f_tf import pixels
 from s2f_tf import precision as precision_lib
 from s2f_tf import tasks
+from s2f_tf.data import decode
 from s2f_tf.serving import signatures as sig
+from s2f_tf.serving import tflite
 from s2f_tf.tasks import base
 
 # TF and TF Serving leave assets.extra/ alone; the sampler reads the config.
@@ -74,6 +76,58 @@ def export(task: base.Task, generator: keras.Model, export_dir: str,
   finally:
     shutil.rmtree(scratch, ignore_errors=True)
   return final
+
+
+def read_calibration_images(calibration_dir: str, image_size: int
+                            ) -> np.ndarray:
+  """Up to `tflite.CALIBRATION_IMAGES` images of a folder, float32 on
+  [-1, 1] at `image_size`, for int8 ranges; bad files skipped and logged.
+
+  Raises:
+    ValueError: the folder is missing, or holds no usable image.
+  """
+  paths = decode.list_images(calibration_dir) if os.path.isdir(
+      calibration_dir) else []
+  if not paths:
+    raise ValueError(f"--calibration_dir={calibration_dir} holds no "
+                     f"{'/'.join(decode.EXTENSIONS)} image")
+  images, kept, _ = decode.read_photos(paths[:tflite.CALIBRATION_IMAGES],
+                                       image_size, workers=2)
+  if not kept:
+    raise ValueError(f"no usable image in --calibration_dir="
+                     f"{calibration_dir} (see the warnings above)")
+  return pixels.to_unit(images)
+
+
+def export_tflite(task: base.Task, generator: keras.Model, saved_model: str,
+                  quantization: str, signature: str = "a2b",
+                  calibration: np.ndarray = (), max_images: int = 100
+                  ) -> Dict:
+  """A TFLite model of `signature` beside the SavedModel `saved_model`.
+
+  Writes `<saved_model>_<signature>_<quantization>.tflite` (outside the
+  version folder: TF Serving ignores it) after comparing it, on up to
+  `max_images` held-out inputs of the task, with the SavedModel's float
+  signature. `calibration` (`read_calibration_images`) sets int8's ranges.
+  Returns {"path", "bytes", "max_abs", "psnr", "count", "latency_ms"}.
+
+  Raises:
+    ValueError: a task or signature with no image -> image function, an
+      unknown quantization, or int8 without calibration images.
+  """
+  function, held_out = task.image_to_image(generator, signature)
+  size = task.config.data.image_size
+  model = tflite.convert(function, size, quantization, calibration)
+  inputs = held_out[:max_images]
+  reference = tf.saved_model.load(saved_model).signatures[
+      f"{signature.removesuffix('_float')}_float"]
+  expected = np.concatenate([reference(image=tf.constant(inputs[i:i + 1]))[
+      "image"].numpy() for i in range(len(inputs))])
+  report = tflite.compare(model, pixels.to_unit(inputs), expected)
+  path = files.write_atomically(
+      f"{saved_model}_{signature}_{quantization}.tflite", model)
+  return {"path": path, "bytes": len(model), **report,
+          "latency_ms": tflite.latency_ms(model, size)}
 
 
 def _run_eager(path: str, inputs: Dict[str, Dict[str, np.ndarray]]):

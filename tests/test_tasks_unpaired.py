@@ -24,6 +24,7 @@ from s2f_tf import train
 from s2f_tf.data import anime
 from s2f_tf.data import decode
 from s2f_tf.data import layout
+from s2f_tf.serving import tflite
 from s2f_tf.tasks import base
 
 SIZE = 32
@@ -233,6 +234,18 @@ def _check_export_and_cli(workdir, task, generator, tmp_path):
   assert both.stderr.splitlines()[-1] == (
       "s2f-sample: --direction=a2b runs signature a2b; drop "
       "--signature=b2a or --direction")
+  # --tflite=int8 needs calibration images: refused before anything is
+  # written (the library's conversions are tested below).
+  no_images = subprocess.run(
+      [sys.executable, "-m", "s2f_tf.cli.export_main", f"--workdir={workdir}",
+       f"--export_dir={tmp_path / 'lite'}", "--tflite=int8"],
+      capture_output=True, text=True, env={**os.environ,
+                                           "PYTHONPATH": os.getcwd()})
+  assert no_images.returncode == 2
+  assert no_images.stderr.splitlines()[-1] == (
+      "s2f-export: --tflite=int8 calibrates its ranges on images: pass "
+      "--calibration_dir=FOLDER of typical inputs")
+  assert not os.path.exists(tmp_path / "lite")
   # From the workdir, through the library call the command makes.
   from_run = str(tmp_path / "from_run.png")
   sample.sample({"image": photo_path}, from_run, workdir=workdir,
@@ -279,3 +292,91 @@ def test_bad_settings_are_one_line_errors(anime_root):
        "need image_size >= 17")):
     with pytest.raises(ValueError, match=message):
       tasks.validate(dataclasses.replace(config, **change))
+
+
+def _float16_exact(generator):
+  """Rounds every weight to the nearest float16: TFLite's float16 model
+  then holds the same weights, dequantized exactly to float32."""
+  for v in generator.variables:
+    v.assign(v.numpy().astype(np.float16).astype(np.float32))
+
+
+def test_tflite_float16_runs_the_same_network(anime_root):
+  """With float16-representable weights the float16 model computes what the
+  float32 function does, in float32: only the order of the sums differs
+  (TFLite's kernels against TensorFlow's). Reordering a float32 sum of n
+  terms moves it by at most n u sum|terms| (u = 2^-24); the longest sums
+  here are the 7x7 convolutions' (n <= 7 * 7 * 16 = 784), on activations
+  of order 1 that instance norm keeps there, so each layer adds < 1e-4
+  relative at worst and about sqrt(n) u ~ 2e-6 typically; tanh's slope is
+  <= 1. The worst seen was 6e-6 (3 seeds, U-GAT-IT and CycleGAN); a wrong
+  weight or layer moves the output by O(0.1)."""
+  task = tasks.make_task(_config(anime_root, "ugatit"))
+  generator = task.build_generator()
+  _float16_exact(generator)
+  function, held_out = task.image_to_image(generator, "a2b")
+  inputs = pixels.to_unit(held_out)
+  expected = np.concatenate([function(tf.constant(x[None])).numpy()
+                             for x in inputs])
+  got = tflite.run(tflite.convert(function, SIZE, "float16"), inputs)
+  assert expected.std() > 0.01  # Not a constant image.
+  assert np.abs(got - expected).max() <= 1e-4
+
+
+def test_tflite_int8_export_reports_what_its_file_does(anime_root, tmp_path):
+  """s2f-export's path: the SavedModel, then an int8 model beside it whose
+  report (max abs error and PSNR against the SavedModel's a2b_float on the
+  held-out images) is what its written file computes."""
+  task = tasks.make_task(_config(anime_root, "ugatit"))
+  generator = task.build_generator()
+  path = export.export(task, generator, str(tmp_path / "serving"))
+  inputs = task.test_pairs["a2b"].inputs.images
+  report = export.export_tflite(task, generator, path, "int8", "a2b",
+                                calibration=pixels.to_unit(inputs))
+  assert report["path"] == f"{path}_a2b_int8.tflite"
+  with open(report["path"], "rb") as f:
+    model = f.read()
+  assert report["bytes"] == len(model)
+  interpreter = tf.lite.Interpreter(model_content=model)
+  assert any(t["dtype"] == np.int8 for t in interpreter.get_tensor_details())
+  lite = tflite.run(model, pixels.to_unit(inputs)).astype(np.float64)
+  signature = tf.saved_model.load(path).signatures["a2b_float"]
+  served = np.concatenate([signature(image=tf.constant(image[None]))[
+      "image"].numpy() for image in inputs]).astype(np.float64)
+  assert report["count"] == len(inputs)
+  # Two runs of the SavedModel may differ by float32 rounding (delta <=
+  # 1e-4 on [-1, 1], as test_tflite_float16_runs_the_same_network derives;
+  # one batch against one image at a time differed by 1.3e-6). That moves
+  # the max by <= delta and the mean square error (/4, on [0, 1]) by
+  # <= (2 max_abs delta + delta^2) / 4, i.e. the PSNR by
+  # 10 / ln 10 * that / mse. A wrong measure (PSNR on [-1, 1]: 6 dB; the
+  # float error, not the int8 one) is far outside both.
+  delta, errors = 1e-4, lite - served
+  assert abs(report["max_abs"] - np.abs(errors).max()) <= delta
+  mse = np.mean((errors / 2) ** 2)
+  slack = 10 / np.log(10) * (2 * np.abs(errors).max() * delta + delta**2) / (
+      4 * mse)
+  assert abs(report["psnr"] - 10 * np.log10(1 / mse)) <= slack
+  assert report["latency_ms"] > 0
+
+
+def test_tflite_bad_requests_are_one_line_errors(anime_root, tiny_config,
+                                                 tmp_path):
+  task = tasks.make_task(_config(anime_root, "cyclegan"))
+  generator = task.build_generator()
+  function, _ = task.image_to_image(generator, "b2a_float")
+  for call, message in (
+      (lambda: task.image_to_image(generator, "c2d"),
+       "--tflite_signature='c2d': an unpaired model converts a2b or b2a"),
+      (lambda: tflite.convert(function, SIZE, "int8"),
+       "--tflite=int8 calibrates its ranges on images: pass "
+       "--calibration_dir=FOLDER"),
+      (lambda: tflite.convert(function, SIZE, "int4"),
+       "--tflite='int4' is unknown"),
+      (lambda: export.read_calibration_images(str(tmp_path), SIZE),
+       f"--calibration_dir={tmp_path} holds no .jpg/.jpeg/.png image"),
+      (lambda: tasks.make_task(tiny_config()).image_to_image(None, "a2b"),
+       "--task=sketch2face has none")):
+    with pytest.raises(ValueError) as info:
+      call()
+    assert message in str(info.value) and "\n" not in str(info.value)

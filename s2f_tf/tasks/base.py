@@ -331,6 +331,16 @@ class Task(abc.ABC):
   def export_module(self, generator) -> tf.Module:
     """A `serving.ExportModule` with this family's signatures."""
 
+  def image_to_image(self, generator, signature: str
+                     ) -> Tuple[Callable, np.ndarray]:
+    """(float32 [1, S, S, 3] -> [1, S, S, 3] on [-1, 1], held-out uint8
+    inputs [N, S, S, 3]) of `signature`, for a TFLite model
+    (`serving.tflite`); only tasks that translate one image have one."""
+    del generator, signature
+    raise ValueError(f"--tflite converts a model that turns one image into "
+                     f"another (--task=unpaired's a2b, b2a); "
+                     f"--task={self.config.model.task} has none")
+
   def embeddings(self, generator, split: str, max_points: int,
                  features: Sequence[str]) -> Dict[str, Embedding]:
     """Projector embeddings named in `features` (a subset of EMBEDDINGS)."""

@@ -354,5 +354,17 @@ class UnpairedTask(base.Task):
   def export_module(self, generator):
     return serving.export_module(generator, self.config.data.image_size)
 
+  def image_to_image(self, generator, signature):
+    """a2b or b2a (their uint8/float signatures alike) in float32, and the
+    test split of its input domain (testA for a2b) as held-out inputs."""
+    direction = "a2b" if signature == "serving_default" else signature
+    direction = direction.removesuffix("_float")
+    if direction not in models.DIRECTIONS:
+      raise ValueError(f"--tflite_signature={signature!r}: an unpaired "
+                       f"model converts a2b or b2a")
+    function = lambda image: tf.cast(generator.translate(
+        direction, image, training=False)["image"], tf.float32)
+    return function, self.test_pairs[direction].inputs.images
+
   def serving_inputs(self, signature="serving_default"):
     return serving.input_files(signature)
