@@ -44,19 +44,9 @@ flags.mark_flag_as_required("export_dir")
 FLAGS = flags.FLAGS
 
 
-def _check_tflite_flags() -> None:
-  """Before anything is written: a bad --tflite costs a second."""
-  for quantization in FLAGS.tflite:
-    if quantization not in tflite.QUANTIZATIONS:
-      raise ValueError(f"--tflite={quantization!r} is unknown; use "
-                       f"{' or '.join(tflite.QUANTIZATIONS)}")
-  if "int8" in FLAGS.tflite and not FLAGS.calibration_dir:
-    raise ValueError("--tflite=int8 calibrates its ranges on images: pass "
-                     "--calibration_dir=FOLDER of typical inputs")
-
-
 def _export() -> int:
-  _check_tflite_flags()
+  # A bad --tflite costs a second, before anything is written.
+  tflite.check_request(FLAGS.tflite, bool(FLAGS.calibration_dir))
   task, generator, step = export.restore_for_serving(FLAGS.workdir, FLAGS.ema)
   calibration = ()
   if FLAGS.tflite:  # Refuses a task without an image -> image function.

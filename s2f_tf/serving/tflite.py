@@ -12,12 +12,13 @@ constants (`convert_variables_to_constants_v2`) and converts that:
            https://www.tensorflow.org/lite/performance/post_training_quantization).
 
 `compare` runs the TFLite model on held-out images beside a reference's
-outputs (the SavedModel's) and reports the largest absolute difference and the PSNR between the
-two ([-1, 1] images, PSNR on [0, 1]); `latency_ms` times the interpreter.
+outputs (the SavedModel's) and reports the largest absolute difference and
+the PSNR between them ([-1, 1] images, PSNR on [0, 1]); `latency_ms` times
+the interpreter.
 """
 
 import time
-from typing import Callable, Dict, Iterable
+from typing import Callable, Dict, Iterable, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -25,6 +26,19 @@ from tensorflow.python.framework import convert_to_constants  # pylint: disable=
 
 QUANTIZATIONS = ("float16", "int8")
 CALIBRATION_IMAGES = 100  # Representative images for int8 ranges, at most.
+
+
+def check_request(quantizations: Sequence[str], has_calibration: bool
+                  ) -> None:
+  """Raises ValueError (one line) for an unknown quantization, or int8
+  without calibration images; s2f-export calls it before writing."""
+  for quantization in quantizations:
+    if quantization not in QUANTIZATIONS:
+      raise ValueError(f"--tflite={quantization!r} is unknown; use "
+                       f"{' or '.join(QUANTIZATIONS)}")
+  if "int8" in quantizations and not has_calibration:
+    raise ValueError("--tflite=int8 calibrates its ranges on images: pass "
+                     "--calibration_dir=FOLDER of typical inputs")
 
 
 def _frozen(function: Callable, image_size: int):
@@ -49,19 +63,14 @@ def convert(function: Callable, image_size: int, quantization: str,
   Raises:
     ValueError: an unknown quantization, or int8 without images.
   """
-  if quantization not in QUANTIZATIONS:
-    raise ValueError(f"--tflite={quantization!r} is unknown; use one of "
-                     f"{', '.join(QUANTIZATIONS)}")
+  images = [np.asarray(i, np.float32)[None] for i in calibration]
+  check_request([quantization], bool(images))
   converter = tf.lite.TFLiteConverter.from_concrete_functions(
       [_frozen(function, image_size)])
   converter.optimizations = [tf.lite.Optimize.DEFAULT]
   if quantization == "float16":
     converter.target_spec.supported_types = [tf.float16]
   else:
-    images = [np.asarray(i, np.float32)[None] for i in calibration]
-    if not images:
-      raise ValueError("--tflite=int8 calibrates its ranges on images: pass "
-                       "--calibration_dir=FOLDER of typical inputs")
     converter.representative_dataset = lambda: ([i] for i in images)
   return converter.convert()
 
