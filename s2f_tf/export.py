@@ -15,7 +15,7 @@ export or straight from a run's checkpoint (what `s2f-sample` calls).
 import os
 import shutil
 import tempfile
-from typing import Callable, Dict, Sequence, Tuple
+from typing import Callable, Dict, List, Sequence, Tuple
 
 import keras
 import numpy as np
@@ -100,34 +100,40 @@ def read_calibration_images(calibration_dir: str, image_size: int
 
 
 def export_tflite(task: base.Task, generator: keras.Model, saved_model: str,
-                  quantization: str, signature: str = "a2b",
+                  quantizations: Sequence[str], signature: str = "a2b",
                   calibration: np.ndarray = (), max_images: int = 100
-                  ) -> Dict:
-  """A TFLite model of `signature` beside the SavedModel `saved_model`.
+                  ) -> List[Dict]:
+  """TFLite models of `signature` beside the SavedModel `saved_model`.
 
-  Writes `<saved_model>_<signature>_<quantization>.tflite` (outside the
-  version folder: TF Serving ignores it) after comparing it, on up to
-  `max_images` held-out inputs of the task, with the SavedModel's float
-  signature. `calibration` (`read_calibration_images`) sets int8's ranges.
-  Returns {"path", "bytes", "max_abs", "psnr", "count", "latency_ms"}.
+  For each quantization, writes `<saved_model>_<signature>_<quantization>
+  .tflite` (outside the version folder: TF Serving ignores it) after
+  comparing it, on up to `max_images` held-out inputs of the task, with the
+  SavedModel's float signature, which runs on them once for all.
+  `calibration` (`read_calibration_images`) sets int8's ranges. Returns one
+  {"path", "bytes", "max_abs", "psnr", "count", "latency_ms"} each.
 
   Raises:
     ValueError: a task or signature with no image -> image function, an
       unknown quantization, or int8 without calibration images.
   """
+  if not quantizations:
+    return []
   function, held_out = task.image_to_image(generator, signature)
   size = task.config.data.image_size
-  model = tflite.convert(function, size, quantization, calibration)
   inputs = held_out[:max_images]
   reference = tf.saved_model.load(saved_model).signatures[
       f"{signature.removesuffix('_float')}_float"]
   expected = np.concatenate([reference(image=tf.constant(inputs[i:i + 1]))[
       "image"].numpy() for i in range(len(inputs))])
-  report = tflite.compare(model, pixels.to_unit(inputs), expected)
-  path = files.write_atomically(
-      f"{saved_model}_{signature}_{quantization}.tflite", model)
-  return {"path": path, "bytes": len(model), **report,
-          "latency_ms": tflite.latency_ms(model, size)}
+  reports = []
+  for quantization in quantizations:
+    model = tflite.convert(function, size, quantization, calibration)
+    report = tflite.compare(model, pixels.to_unit(inputs), expected)
+    path = files.write_atomically(
+        f"{saved_model}_{signature}_{quantization}.tflite", model)
+    reports.append({"path": path, "bytes": len(model), **report,
+                    "latency_ms": tflite.latency_ms(model, size)})
+  return reports
 
 
 def _run_eager(path: str, inputs: Dict[str, Dict[str, np.ndarray]]):

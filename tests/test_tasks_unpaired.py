@@ -331,8 +331,8 @@ def test_tflite_int8_export_reports_what_its_file_does(anime_root, tmp_path):
   generator = task.build_generator()
   path = export.export(task, generator, str(tmp_path / "serving"))
   inputs = task.test_pairs["a2b"].inputs.images
-  report = export.export_tflite(task, generator, path, "int8", "a2b",
-                                calibration=pixels.to_unit(inputs))
+  report, = export.export_tflite(task, generator, path, ["int8"], "a2b",
+                                 calibration=pixels.to_unit(inputs))
   assert report["path"] == f"{path}_a2b_int8.tflite"
   with open(report["path"], "rb") as f:
     model = f.read()

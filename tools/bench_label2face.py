@@ -15,7 +15,6 @@ The synthetic set is read at each size (generated on first use).
 import dataclasses
 import os
 import tempfile
-import time
 
 from absl import app
 from absl import flags
@@ -27,6 +26,7 @@ common.quiet_tensorflow()
 
 from s2f_tf import config as config_lib  # pylint: disable=g-import-not-at-top
 from s2f_tf import flags as s2f_flags  # pylint: disable=g-import-not-at-top
+from s2f_tf import timing  # pylint: disable=g-import-not-at-top
 
 s2f_flags.define_config_flags()
 flags.DEFINE_integer("repeats", 5, "Timed calls per measurement (median).")
@@ -34,16 +34,6 @@ flags.DEFINE_list("sizes", ["64", "256"], "Image sizes to measure.")
 FLAGS = flags.FLAGS
 MODES = (("spade", {}), ("clade", {}), ("clade", {"add_dist": True}),
          ("sean", {}))
-
-
-def _median_ms(fn, repeats):
-  fn()  # Warm-up: tracing and first allocations are not the steady cost.
-  times = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    fn()
-    times.append(time.perf_counter() - start)
-  return 1000.0 * float(np.median(times))
 
 
 def _config(base, mode, extra, size):
@@ -62,14 +52,14 @@ def _measure(config, repeats):
     state = train.setup(config, workdir)
     batch = next(iter(state.dataset))
     steps = state.steps
-    step_ms = _median_ms(lambda: (steps.function("d_step")(batch), steps.function("g_step")(batch)),
+    step_ms = timing.median_ms(lambda: (steps.function("d_step")(batch), steps.function("g_step")(batch)),
                          repeats)
     one = {k: v[:1] for k, v in batch.items()}
     inputs = {"labels": one["mask"], "refs": one["refs"],
               "ref_labels": one["ref_mask"], "donor_refs": one["refs"],
               "donor_ref_labels": one["ref_mask"],
               "swap": tf.zeros([1, config.family.label_nc])}
-    sample_ms = _median_ms(lambda: state.sample(inputs).numpy(), repeats)
+    sample_ms = timing.median_ms(lambda: state.sample(inputs).numpy(), repeats)
     g = state.generator
     norm_params = sum(int(np.prod(v.shape)) for v in g.trainable_variables
                       if "/norm_" in v.path)

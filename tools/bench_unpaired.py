@@ -29,7 +29,7 @@ import time
 
 from absl import app
 from absl import flags
-import numpy as np
+from s2f_tf import timing
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PRESETS = (("U-GAT-IT", "ugatit_selfie2anime_256"),
@@ -43,16 +43,6 @@ _SIZES = flags.DEFINE_list("sizes", ["64", "256"], "Image sizes.")
 _REPEATS = flags.DEFINE_integer("repeats", 3, "Timed calls (median).")
 _ONE = flags.DEFINE_string("one", "", "Internal: measure one 'preset:size' "
                            "in this process and print its JSON.")
-
-
-def _median_ms(fn, repeats):
-  fn()  # Tracing and first allocations: not the steady cost.
-  times = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    fn()
-    times.append(time.perf_counter() - start)
-  return 1000.0 * float(np.median(times))
 
 
 def _measure_one(preset: str, size: int) -> dict:
@@ -75,32 +65,20 @@ def _measure_one(preset: str, size: int) -> dict:
     batch = next(iter(state.dataset))
     d_step = state.steps.function("d_step")
     g_step = state.steps.function("g_step")
-    step_ms = _median_ms(lambda: (d_step(batch), g_step(batch)),
+    step_ms = timing.median_ms(lambda: (d_step(batch), g_step(batch)),
                          _REPEATS.value)
     generator = state.generator
     translate = tf.function(
         lambda x: generator.translate("a2b", x, training=False)["image"],
         autograph=False)
     one = batch["a"][:1]
-    latency_ms = _median_ms(lambda: translate(one).numpy(), _REPEATS.value)
+    latency_ms = timing.median_ms(lambda: translate(one).numpy(),
+                                  _REPEATS.value)
     return {"g_params": generator.count_params(),
             "d_params": state.discriminator.count_params(),
             "step_ms": step_ms, "latency_ms": latency_ms,
             "peak_rss_mb": resource.getrusage(
                 resource.RUSAGE_SELF).ru_maxrss / 1024.0}
-
-
-def _cpu() -> str:
-  model, found = "unknown CPU", []
-  wanted = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
-  with open("/proc/cpuinfo", encoding="utf-8") as info:
-    for line in info:
-      if line.startswith("model name") and model == "unknown CPU":
-        model = line.split(":", 1)[1].strip()
-      if line.startswith("flags") and not found:
-        have = set(line.split(":", 1)[1].split())
-        found = [f for f in wanted if f in have]
-  return f"{model} ({', '.join(found) or 'none of ' + '/'.join(wanted)})"
 
 
 def main(argv):
@@ -109,7 +87,9 @@ def main(argv):
     preset, size = _ONE.value.rsplit(":", 1)
     print(json.dumps(_measure_one(preset, int(size))))
     return
-  print(f"{_cpu()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}, "
+  from s2f_tf import precision as precision_lib  # pylint: disable=g-import-not-at-top
+  print(f"{precision_lib.cpu_description()}, {os.cpu_count()} cores, "
+        f"load {os.getloadavg()[0]:.2f}, "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; batch 1, "
         f"float32, median of {_REPEATS.value}\n")
   print("| model | px | G params (both) | D params (all four) | "

@@ -33,6 +33,7 @@ from absl import app
 from absl import flags
 import numpy as np
 
+from s2f_tf import precision as precision_lib
 from s2f_tf.data import domains
 from s2f_tf.metrics import distribution
 
@@ -52,23 +53,6 @@ _UGATIT_RUN = flags.DEFINE_string("ugatit_run", "", "A finished run of the "
                                   "preset to reuse; empty: train one.")
 _EVAL_IMAGES = flags.DEFINE_integer("eval_images", 120, "Test images per "
                                     "direction (the preset's eval_episodes).")
-
-
-def _cpu() -> str:
-  model, wanted = "unknown CPU", ("avx512f", "avx512_bf16", "amx_bf16")
-  found = []
-  try:
-    with open("/proc/cpuinfo", encoding="utf-8") as info:
-      for line in info:
-        if line.startswith("model name") and model == "unknown CPU":
-          model = line.split(":", 1)[1].strip()
-        if line.startswith("flags") and not found:
-          have = set(line.split(":", 1)[1].split())
-          found = [f for f in wanted if f in have] or ["none of " +
-                                                       "/".join(wanted)]
-  except OSError:
-    pass
-  return f"{model} ({', '.join(found)}), {os.cpu_count()} cores"
 
 
 def _train_seconds(workdir: str) -> float:
@@ -158,7 +142,8 @@ def main(argv):
     image_size = json.load(f)["data"]["image_size"]
   identity_swd = _identity_swd(image_size)
   load_after = os.getloadavg()[0]
-  print(f"\n{_cpu()}; load {load_before:.2f} before, {load_after:.2f} after;"
+  print(f"\n{precision_lib.cpu_description()}, {os.cpu_count()} cores; "
+        f"load {load_before:.2f} before, {load_after:.2f} after;"
         f" {date}. Training time each (config.json to last checkpoint): "
         f"U-GAT-IT-light {seconds:.0f} s, CycleGAN "
         f"{_train_seconds(cyclegan):.0f} s; {image_size} px; "

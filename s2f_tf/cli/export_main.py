@@ -56,9 +56,8 @@ def _export() -> int:
         FLAGS.calibration_dir, task.config.data.image_size)
   path = export.export(task, generator, FLAGS.export_dir, FLAGS.version)
   print(f"exported the generator of step {step} to {path}")
-  for quantization in FLAGS.tflite:
-    r = export.export_tflite(task, generator, path, quantization,
-                             FLAGS.tflite_signature, calibration)
+  for r in export.export_tflite(task, generator, path, FLAGS.tflite,
+                                FLAGS.tflite_signature, calibration):
     print(f"wrote {r['path']}: {r['bytes'] / 1e6:.2f} MB, against the "
           f"SavedModel on {r['count']} held-out images max abs error "
           f"{r['max_abs']:.4f} and PSNR {r['psnr']:.1f} dB; "

@@ -17,12 +17,13 @@ the PSNR between them ([-1, 1] images, PSNR on [0, 1]); `latency_ms` times
 the interpreter.
 """
 
-import time
 from typing import Callable, Dict, Iterable, Sequence
 
 import numpy as np
 import tensorflow as tf
 from tensorflow.python.framework import convert_to_constants  # pylint: disable=g-direct-tensorflow-import
+
+from s2f_tf import timing
 
 QUANTIZATIONS = ("float16", "int8")
 CALIBRATION_IMAGES = 100  # Representative images for int8 ranges, at most.
@@ -111,10 +112,4 @@ def latency_ms(model: bytes, image_size: int, repeats: int = 10) -> float:
   interpreter, source, _ = _interpreter(model)
   interpreter.set_tensor(source, np.zeros([1, image_size, image_size, 3],
                                           np.float32))
-  interpreter.invoke()
-  times = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    interpreter.invoke()
-    times.append(time.perf_counter() - start)
-  return 1000.0 * float(np.median(times))
+  return timing.median_ms(interpreter.invoke, repeats)
