@@ -2,12 +2,14 @@
 #   make demo   # installs into .venv, trains the CPU demo, evaluates it
 #   make test   # installs into .venv (with pytest), runs the whole test suite (what CI runs)
 #   make test-fast  # the same without the slow end-to-end tests (pytest -m "not slow")
-# Both run the tests in two processes (pytest-xdist): much of a test is
-# single-threaded tracing, so two share 2 cores well; `pytest -n0` runs them
-# in one.
+# Both run the tests in one pytest-xdist process more than there are cores
+# (at most 6), each op on one thread (tests/conftest.py): the models are
+# tiny and much of a test is single-threaded tracing, so this fills the
+# cores best (docs/speed.md, "The test suite"); `pytest -n0` runs them in one.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+TEST_WORKERS ?= $(shell $(PYTHON) -c 'import os; n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(); print(min(n + 1, 6))')
 
 .PHONY: demo test test-fast install bench
 
@@ -22,10 +24,10 @@ demo: install
 	$(BIN)/s2f-train --flagfile=flags/demo.cfg --workdir=runs/demo
 
 test: install
-	$(BIN)/python -m pytest -q -n 2 tests
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) tests
 
 test-fast: install
-	$(BIN)/python -m pytest -q -n 2 -m "not slow" tests
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) -m "not slow" tests
 
 bench: install
 	$(BIN)/python tools/bench_data.py

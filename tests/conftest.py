@@ -5,6 +5,14 @@ import shutil
 import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# One thread per op in every test process and every trainer a test starts
+# (they inherit the environment). The tests' models are tiny, so a thread
+# pool's hand-offs cost more than they save, and `make test` runs one more
+# pytest-xdist worker than there are cores to fill the cores while a worker
+# is tracing (single-threaded Python). Measured on 2 cores (docs/speed.md,
+# "The test suite"). Set the variables yourself to override.
+os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
+os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
 # --precision=auto caches its choice in the user's cache folder: tests (and
 # the trainers they start) use a folder of their own, never the user's.
 _CACHE = tempfile.mkdtemp(prefix="s2f_tf_test_cache_")
