@@ -132,6 +132,25 @@ class Label2FaceConfig(TranslationConfig):
   vgg_weights: str = field("", "label2face: Keras weights file of "
                            "VGG19(include_top=False); never downloaded.")
   lambda_kld: float = field(0.05, "label2face --use_vae: KL weight (SPADE).")
+  # --model=pix2pixhd (Wang et al. 2018, arXiv:1711.11585; models.pix2pixhd).
+  n_downsample_global: int = field(
+      4, "label2face --model=pix2pixhd: stride-2 convs of the global "
+      "generator G1 (pix2pixHD: 4).")
+  n_blocks_global: int = field(9, "label2face --model=pix2pixhd: residual "
+                               "blocks of G1 (pix2pixHD: 9).")
+  n_local_enhancers: int = field(
+      1, "label2face --model=pix2pixhd: local enhancers G2 (0: G1 alone, "
+      "the coarse-to-fine first stage at half resolution).")
+  n_blocks_local: int = field(3, "label2face --model=pix2pixhd: residual "
+                              "blocks of each local enhancer (pix2pixHD: 3).")
+  niter_fix_global: int = field(
+      0, "label2face --model=pix2pixhd: first steps that train only the "
+      "local enhancer, G1 frozen bit for bit (warm-start G1 with "
+      "--init_from).")
+  edge_source: str = field(
+      "mask_edges", "label2face --model=pix2pixhd: boundary channel beside "
+      "the one-hot map: mask_edges (class boundaries of the parsing mask) "
+      "or none.")
 
 
 @dataclasses.dataclass(frozen=True)

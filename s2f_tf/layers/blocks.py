@@ -60,6 +60,20 @@ def conv_norm_relu(filters, kernel_size, strides, name, use_bias=True):
           keras.layers.ReLU(name=f"{name}_relu")]
 
 
+def transposed_conv_norm_relu(filters, name):
+  """3x3 stride-2 transposed conv, instance norm, ReLU, as a list to stack.
+
+  The "fractional-strided" up-sampling unit of Johnson et al.'s ResNet
+  generator (arXiv:1603.08155), as CycleGAN (arXiv:1703.10593) and
+  pix2pixHD's global generator (arXiv:1711.11585) use it. No bias: the
+  norm subtracts it.
+  """
+  return [keras.layers.Conv2DTranspose(filters, 3, strides=2, padding="same",
+                                       use_bias=False, name=name),
+          normalization.InstanceNorm(name=f"{name}_norm"),
+          keras.layers.ReLU(name=f"{name}_relu")]
+
+
 def up_block(filters, name, kernel_size=5, use_bias=True):
   """Nearest x2, conv, ILN, ReLU: resize-conv avoids checkerboard artefacts.
 

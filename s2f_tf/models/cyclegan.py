@@ -41,13 +41,6 @@ def gaussian_init(model: keras.Model) -> None:
       v.assign(init(v.shape, v.dtype))
 
 
-def _transposed_conv_norm_relu(filters, name):
-  return [keras.layers.Conv2DTranspose(filters, 3, strides=2, padding="same",
-                                       use_bias=False, name=name),
-          normalization.InstanceNorm(name=f"{name}_norm"),
-          keras.layers.ReLU(name=f"{name}_relu")]
-
-
 @keras.saving.register_keras_serializable(package="s2f_tf")
 class CycleGANGenerator(keras.Model):
   """image [B, S, S, 3] -> image float32 [B, S, S, 3] in [-1, 1]."""
@@ -69,7 +62,8 @@ class CycleGANGenerator(keras.Model):
     stack += [blocks.ResBlock(width, use_bias=False, name=f"res_block_{i}")
               for i in range(n_res)]
     for i in range(DOWNSAMPLE):
-      stack += _transposed_conv_norm_relu(width // 2**(i + 1), f"up_{i}")
+      stack += blocks.transposed_conv_norm_relu(width // 2**(i + 1),
+                                                 f"up_{i}")
     stack += [blocks.ReflectConv2D(3, 7, name="to_rgb"),
               keras.layers.Activation("tanh", dtype="float32", name="tanh")]
     self.net = keras.Sequential(stack, name="net")

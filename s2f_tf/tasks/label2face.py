@@ -1,4 +1,4 @@
-"""Label map -> face: SPADE, CLADE and SEAN, with few-shot regional style.
+"""Label map -> face: SPADE, CLADE, SEAN and pix2pixHD, with few-shot style.
 
 The generator (`models.label2face`) draws the face the target's label map
 lays out; with sean (region codes) or use_vae (one code) it takes the
@@ -7,6 +7,13 @@ image with the one-hot map concatenated; hinge, feature matching and the
 optional VGG and KL terms are SPADE's objective (Park et al. 2019,
 arXiv:1903.07291). Terms are named as in SPADE's loss_log.txt (D_real,
 D_fake, GAN, GAN_Feat, VGG, KLD, plus L1) so old logs compare directly.
+
+`--model=pix2pixhd` (Wang et al. 2018, arXiv:1711.11585;
+`models.pix2pixhd`) draws the face from the label map and its class
+boundaries with a global generator and local enhancer; its objective is
+pix2pixHD's: LSGAN (or hinge) and feature matching summed over D's scales,
+VGG, no L1 by default, and a first phase of --niter_fix_global steps that
+trains the local enhancer alone, G1 frozen.
 """
 
 import functools
@@ -28,6 +35,7 @@ from s2f_tf.data import reader
 from s2f_tf.metrics import heldout
 from s2f_tf.metrics import label2face as label2face_metrics
 from s2f_tf.models import label2face as models
+from s2f_tf.models import pix2pixhd
 from s2f_tf.models import patchgan
 from s2f_tf.models import vgg
 from s2f_tf.serving import label2face as serving
@@ -39,25 +47,38 @@ GRID_SEED = 7
 SWAP_CLASS = layout.CLASS_ID["hair"]  # The region-swap measure's region.
 
 
-def hinge_halves(real_logits, fake_logits):
-  """(real, fake) halves of `losses.hinge_discriminator_loss`, which add up
-  to it: SPADE logs them apart as D_real and D_fake.
+# Logits a discriminator loss counts as perfect (real, fake): they add 0.
+_PERFECT_LOGITS = {"hinge": (1.0, -1.0), "lsgan": (1.0, 0.0)}
+# pix2pixHD's feature matching weighs each of a scale's n_layers + 1 maps by
+# 4 / (n_layers + 1) and each scale by 1 / num_D: 4 x the mean over all maps
+# (`losses.feature_matching_loss`).
+PIX2PIXHD_FEATURE_WEIGHT = 4.0
 
-  Each half is the hinge loss with the other half judged perfectly (logits
-  -1 on fakes, +1 on reals), which adds exactly 0.
+
+def loss_halves(gan_loss, real_logits, fake_logits):
+  """(real, fake) halves of the `gan_loss` D loss, which add up to it: SPADE
+  and pix2pixHD log them apart as D_real and D_fake.
+
+  Each half is the loss with the other half judged perfectly (hinge: logits
+  -1 on fakes, +1 on reals; LSGAN: 0 and 1), which adds exactly 0.
   """
-  sure = lambda logits, sign: [sign * tf.ones_like(l) for l in logits]
-  return (losses.hinge_discriminator_loss(real_logits,
-                                          sure(fake_logits, -1.0)),
-          losses.hinge_discriminator_loss(sure(real_logits, 1.0),
-                                          fake_logits))
+  real_sure, fake_sure = _PERFECT_LOGITS[gan_loss]
+  sure = lambda logits, value: [value * tf.ones_like(l) for l in logits]
+  _, d_loss = losses.GAN_LOSSES[gan_loss]
+  return (d_loss(real_logits, sure(fake_logits, fake_sure)),
+          d_loss(sure(real_logits, real_sure), fake_logits))
+
+
+def hinge_halves(real_logits, fake_logits):
+  """`loss_halves` of the hinge loss (SPADE, CLADE, SEAN)."""
+  return loss_halves("hinge", real_logits, fake_logits)
 
 
 class Label2FaceTask(base.Task):
   """CelebAMask-HQ label map (+ K photos of the person) -> face."""
 
   CONFIG = config_families.Label2FaceConfig
-  MODELS = ("label2face",)
+  MODELS = ("label2face", "pix2pixhd")
   EMBEDDINGS = ("regions",)
   MEASURES = label2face_metrics.MEASURES
 
@@ -65,27 +86,69 @@ class Label2FaceTask(base.Task):
     super().__init__(config)
     self._vgg = None  # VGG19 features, loaded with D when --lambda_vgg > 0.
 
+  @property
+  def _pix2pixhd(self) -> bool:
+    return self.config.model.model == "pix2pixhd"
+
   @classmethod
   def validate(cls, config) -> None:
     super().validate(config)
     d, f, t = config.data, config.family, config.train
+    if config.model.model == "pix2pixhd":
+      cls._validate_pix2pixhd(config)
+      return
     models.check(f, d.image_size)
     if t.gan_loss != "hinge":
       raise ValueError(f"--task=label2face trains with --gan_loss=hinge "
                        f"(SPADE, CLADE and SEAN), got {t.gan_loss!r}")
-    if not 1 <= f.label_nc <= layout.NUM_CLASSES:
-      raise ValueError(f"--label_nc={f.label_nc} must be in [1, "
-                       f"{layout.NUM_CLASSES}] (CelebAMask-HQ's classes)")
+    cls._check_label_nc_and_vgg(f)
     if f.add_dist and f.norm_mode != "clade":
       raise ValueError("--add_dist (ICLADE) is for --norm_mode=clade")
     if f.use_vae and f.norm_mode == "sean":
       raise ValueError("--use_vae is for spade and clade; sean takes its "
                        "style from region codes")
+
+  @classmethod
+  def _validate_pix2pixhd(cls, config) -> None:
+    f, t = config.family, config.train
+    pix2pixhd.check(f, config.data.image_size)
+    if t.gan_loss not in _PERFECT_LOGITS:
+      raise ValueError(f"--model=pix2pixhd trains with --gan_loss=lsgan (the "
+                       f"paper's) or hinge, got {t.gan_loss!r}")
+    cls._check_label_nc_and_vgg(f)
+    if f.niter_fix_global and not f.n_local_enhancers:
+      raise ValueError("--niter_fix_global freezes G1 while the local "
+                       "enhancer trains: it needs --n_local_enhancers >= 1")
+    if not 0 <= f.niter_fix_global < t.steps:
+      raise ValueError(f"--niter_fix_global={f.niter_fix_global} must be in "
+                       f"[0, --steps={t.steps})")
+    if f.niter_fix_global and t.shared_generator_pass:
+      raise ValueError("--niter_fix_global has phases of its own; drop "
+                       "--shared_generator_pass")
+    if f.norm_mode == "sean" or f.use_vae:
+      raise ValueError("--model=pix2pixhd takes no style references: drop "
+                       "--norm_mode=sean / --use_vae")
+
+  @classmethod
+  def _check_label_nc_and_vgg(cls, f) -> None:
+    if not 1 <= f.label_nc <= layout.NUM_CLASSES:
+      raise ValueError(f"--label_nc={f.label_nc} must be in [1, "
+                       f"{layout.NUM_CLASSES}] (CelebAMask-HQ's classes)")
     if f.lambda_vgg > 0 and not os.path.isfile(f.vgg_weights):
       raise ValueError(
           f"--lambda_vgg={f.lambda_vgg} needs --vgg_weights=PATH, a Keras "
           f"VGG19(include_top=False) weights file; {f.vgg_weights!r} is not "
           "a file (or pass --lambda_vgg=0)")
+
+  def phases(self) -> Tuple[base.Phase, ...]:
+    """pix2pixHD's coarse-to-fine: --niter_fix_global steps train the local
+    enhancer alone (G1's variables frozen), then everything."""
+    fix = self.config.family.niter_fix_global if self._pix2pixhd else 0
+    if not fix:
+      return super().phases()
+    return (base.Phase("fix_global", 0, fix,
+                       frozen=(pix2pixhd.GLOBAL_PREFIX,)),
+            base.Phase("train", fix, self.config.train.steps))
 
   @classmethod
   def measures(cls, config):
@@ -111,6 +174,10 @@ class Label2FaceTask(base.Task):
 
   def build_generator(self):
     d = self.config.data
+    if self._pix2pixhd:
+      return pix2pixhd.build_generator(self.config.family, d.image_size,
+                                       self.config.model.base_channels,
+                                       d.k_refs)
     return models.build_generator(self.config.family, d.image_size,
                                   self.config.model.base_channels, d.k_refs)
 
@@ -118,16 +185,23 @@ class Label2FaceTask(base.Task):
     """D, and the VGG judge when --lambda_vgg > 0 (same scope, loaded once)."""
     if self.config.family.lambda_vgg > 0:
       self._vgg = vgg.load_features(self.config.family.vgg_weights)
+    if self._pix2pixhd:  # D sees what G sees: the map and its edges.
+      return patchgan.build_discriminator(
+          self.config.family, self.config.data.image_size,
+          pix2pixhd.condition_channels(self.config.family))
     return models.build_discriminator(self.config.family,
                                       self.config.data.image_size)
 
-  def _one_hot(self, labels):
+  def _condition(self, labels):
+    """D's conditioning map: one-hot, with pix2pixHD its edge channel."""
+    if self._pix2pixhd:
+      return pix2pixhd.condition(labels, self.config.family)
     return models.one_hot(labels, self.config.family.label_nc)
 
   def dummy_forwards(self, generator, discriminator):
     size, k = self.config.data.image_size, self.config.data.k_refs
     inputs = models.dummy_inputs(size, k_refs=k)
-    labels = self._one_hot(inputs["labels"])
+    labels = self._condition(inputs["labels"])
     return (lambda: generator(inputs),
             lambda: discriminator((tf.zeros([1, size, size, 3]), labels)))
 
@@ -144,7 +218,7 @@ class Label2FaceTask(base.Task):
             "style": style}
 
   def d_terms(self, generator, discriminator, batch, context):
-    labels = self._one_hot(batch["mask"])
+    labels = self._condition(batch["mask"])
     generated = context.generated
     if generated is None:
       generated = self.generator_pass(generator, batch)
@@ -156,13 +230,14 @@ class Label2FaceTask(base.Task):
         self.config, d, batch["photo"], fake, context.regularize,
         (real_logits, fake_logits))
     del terms["adv"]  # Split as in SPADE's log: each half on its own.
-    terms["D_real"], terms["D_fake"] = hinge_halves(real_logits, fake_logits)
+    terms["D_real"], terms["D_fake"] = loss_halves(
+        self.config.train.gan_loss, real_logits, fake_logits)
     return base.LossTerms(terms, watched={"generator_output": fake})
 
   def g_terms(self, generator, discriminator, batch, context):
     # No lazy generator regulariser.
     f, photo = self.config.family, batch["photo"]
-    labels = self._one_hot(batch["mask"])
+    labels = self._condition(batch["mask"])
     generated = context.generated
     if generated is None:
       generated = self.generator_pass(generator, batch)
@@ -170,8 +245,16 @@ class Label2FaceTask(base.Task):
     # D in inference mode: the G step must not move spectral norm's u.
     fake_out = discriminator((fake, labels), training=False)
     real_out = discriminator((photo, labels), training=False)
-    terms = {"GAN": losses.hinge_generator_loss(patchgan.logits(fake_out)),
-             "GAN_Feat": f.lambda_fm * losses.feature_matching_loss(
+    g_loss, _ = losses.GAN_LOSSES[self.config.train.gan_loss]
+    fm_weight, gan_weight = f.lambda_fm, 1.0
+    if self._pix2pixhd:
+      # pix2pixHD sums the GAN criterion over D's scales, and its LSGAN is
+      # the plain squared error (`losses.lsgan_generator_loss` halves it).
+      fm_weight *= PIX2PIXHD_FEATURE_WEIGHT
+      gan_weight = f.num_d * (2.0 if self.config.train.gan_loss == "lsgan"
+                              else 1.0)
+    terms = {"GAN": gan_weight * g_loss(patchgan.logits(fake_out)),
+             "GAN_Feat": fm_weight * losses.feature_matching_loss(
                  patchgan.features(real_out), patchgan.features(fake_out))}
     if f.lambda_l1 > 0:
       terms["L1"] = f.lambda_l1 * losses.l1_reconstruction_loss(photo, fake)

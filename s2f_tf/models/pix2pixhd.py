@@ -1,0 +1,193 @@
+"""pix2pixHD's coarse-to-fine generator: global generator + local enhancer.
+
+Wang et al. 2018, arXiv:1711.11585 (NVIDIA/pix2pixHD), for CelebAMask-HQ's
+"mask_edge2face": a face drawn from its parsing mask plus the mask's edges.
+
+- **Global generator G1**: Johnson et al.'s ResNet generator
+  (arXiv:1603.08155): a 7x7 conv, `n_downsample_global` stride-2 convs,
+  `n_blocks_global` residual blocks, as many stride-2 transposed convs,
+  instance norm, ReLU; on its own (`n_local_enhancers=0`) a 7x7 conv and
+  tanh end it.
+- **Local enhancer G2** (`n_local_enhancers=1`): a front end at full
+  resolution (7x7 conv, one stride-2 conv) whose features are *added* to
+  G1's last feature map, G1 running on the input average-pooled by 2
+  (`downsample`, the paper's code's pooling); then its own
+  `n_blocks_local` residual blocks, one transposed conv and the 7x7 conv to
+  RGB with tanh. G1 is `ngf * 2**n_local_enhancers` wide, G2 `ngf`, so a G1
+  trained alone at half resolution with `--base_channels=2 ngf` warm-starts
+  the full model: G1's variables keep their paths (`generator/global/...`)
+  either way, and the coarse-to-fine phase freezes exactly that prefix.
+
+The input is the one-hot label map with, by default, a boundary channel:
+`mask_edges` marks every pixel whose class differs from a 4-neighbour's,
+the edge map pix2pixHD computes from instance maps (`get_edges`), here from
+the parsing mask whose component boundaries CelebAMask-HQ's recipe feeds.
+
+Biases before instance norm are dropped (the norm subtracts them; the paper's
+code keeps them as dead weights); otherwise the layers are the paper's.
+The generator speaks the label-map family's interface (`encode_style`,
+`generate`), so the label2face task's sampler, metrics and export serve it.
+"""
+
+from typing import Dict
+
+import keras
+from keras import ops
+import tensorflow as tf
+
+from s2f_tf.layers import blocks
+from s2f_tf.models import label2face
+
+EDGE_SOURCES = ("mask_edges", "none")
+GLOBAL_PREFIX = "generator/global/"  # G1's variables: the frozen phase's.
+
+
+def mask_edges(labels):
+  """Class ids [B, H, W] -> float32 [B, H, W, 1]: 1 where any 4-neighbour
+  has another class (both pixels of each differing pair), else 0.
+
+  pix2pixHD's `get_edges`, on the parsing mask instead of an instance map.
+  """
+  t = ops.cast(labels, "int32")
+  horizontal = ops.not_equal(t[:, :, 1:], t[:, :, :-1])
+  vertical = ops.not_equal(t[:, 1:, :], t[:, :-1, :])
+  pad = lambda x, paddings: ops.pad(ops.cast(x, "float32"), paddings)
+  edges = ops.maximum(
+      ops.maximum(pad(horizontal, [(0, 0), (0, 0), (1, 0)]),
+                  pad(horizontal, [(0, 0), (0, 0), (0, 1)])),
+      ops.maximum(pad(vertical, [(0, 0), (1, 0), (0, 0)]),
+                  pad(vertical, [(0, 0), (0, 1), (0, 0)])))
+  return edges[..., None]
+
+
+def downsample(x):
+  """3x3 stride-2 average over the window's pixels inside the map: pix2pixHD's
+  AvgPool2d(3, stride=2, padding=1, count_include_pad=False).
+
+  Keras' "same" pooling pads an even map after it only, so its windows sit
+  one pixel off pix2pixHD's; here both sides get one pixel, which the mean
+  leaves out.
+  """
+  pad = lambda t: ops.pad(t, [(0, 0), (1, 1), (1, 1), (0, 0)])
+  pool = lambda t: ops.average_pool(pad(t), 3, strides=2, padding="valid")
+  inside = pool(ops.ones_like(x[..., :1]))
+  return pool(x) / inside
+
+
+def condition(labels, family_config):
+  """The generator's and D's conditioning: one-hot [B, H, W, L] plus the
+  edge channel unless --edge_source=none."""
+  one_hot = label2face.one_hot(labels, family_config.label_nc)
+  if family_config.edge_source == "none":
+    return one_hot
+  return ops.concatenate([one_hot, mask_edges(labels)], axis=-1)
+
+
+def condition_channels(family_config) -> int:
+  return family_config.label_nc + (family_config.edge_source != "none")
+
+
+def check(family_config, image_size: int) -> None:
+  """Fails early, with the fix, on sizes the generator cannot honour."""
+  f = family_config
+  if f.edge_source not in EDGE_SOURCES:
+    raise ValueError(f"--edge_source={f.edge_source!r} is not built; use one "
+                     f"of {', '.join(EDGE_SOURCES)}")
+  for name in ("n_downsample_global", "n_blocks_global", "n_local_enhancers",
+               "n_blocks_local"):
+    if getattr(f, name) < 0:
+      raise ValueError(f"--{name}={getattr(f, name)} must be >= 0")
+  factor = 2**(f.n_downsample_global + f.n_local_enhancers)
+  if image_size % factor or image_size < 2 * factor:
+    raise ValueError(
+        f"--image_size={image_size} must be a multiple of 2**"
+        f"(n_downsample_global + n_local_enhancers) = {factor} and at least "
+        f"{2 * factor}; lower --n_downsample_global or raise --image_size")
+
+
+def _resnet_stack(channels, n_down, n_blocks, prefix=""):
+  """c7s1-ch, n_down x d(2ch), n_blocks residual blocks at the widest, as
+  many transposed convs back to ch: Johnson et al.'s body, no output conv."""
+  stack = blocks.conv_norm_relu(channels, 7, 1, f"{prefix}conv_in",
+                                use_bias=False)
+  for i in range(n_down):
+    stack += blocks.conv_norm_relu(channels * 2**(i + 1), 3, 2,
+                                   f"{prefix}down_{i}", use_bias=False)
+  width = channels * 2**n_down
+  stack += [blocks.ResBlock(width, use_bias=False, name=f"{prefix}res_{i}")
+            for i in range(n_blocks)]
+  for i in range(n_down):
+    stack += blocks.transposed_conv_norm_relu(width // 2**(i + 1),
+                                              f"{prefix}up_{i}")
+  return stack
+
+
+def _to_rgb(name):
+  return keras.Sequential([
+      blocks.ReflectConv2D(3, 7, name="conv"),
+      keras.layers.Activation("tanh", dtype="float32", name="tanh")],
+                          name=name)
+
+
+@keras.saving.register_keras_serializable(package="s2f_tf")
+class Pix2PixHDGenerator(keras.Model):
+  """labels [B, S, S] -> face float32 [B, S, S, 3] in [-1, 1]."""
+
+  def __init__(self, family_config, image_size, base_channels, **kwargs):
+    super().__init__(**kwargs)
+    check(family_config, image_size)
+    f = self.family_config = family_config
+    self.image_size, self.base_channels = image_size, base_channels
+    self.enhancers = f.n_local_enhancers
+    global_channels = base_channels * 2**self.enhancers
+    self.global_net = keras.Sequential(
+        _resnet_stack(global_channels, f.n_downsample_global,
+                      f.n_blocks_global), name="global")
+    self.local_front, self.local_back = [], []
+    for n in range(1, self.enhancers + 1):
+      ch = base_channels * 2**(self.enhancers - n)
+      self.local_front.append(keras.Sequential(
+          blocks.conv_norm_relu(ch, 7, 1, "conv_in", use_bias=False)
+          + blocks.conv_norm_relu(2 * ch, 3, 2, "down", use_bias=False),
+          name=f"local_{n}_front"))
+      self.local_back.append(keras.Sequential(
+          [blocks.ResBlock(2 * ch, use_bias=False, name=f"res_{i}")
+           for i in range(f.n_blocks_local)]
+          + blocks.transposed_conv_norm_relu(ch, "up"),
+          name=f"local_{n}_back"))
+    self.to_rgb = _to_rgb("to_rgb" if self.enhancers == 0 else
+                          f"local_{self.enhancers}_to_rgb")
+
+  def encode_style(self, inputs, training=False) -> Dict[str, tf.Tensor]:
+    """No style code: the layout alone decides the face (the feature
+    encoder is not built)."""
+    del inputs, training
+    return {}
+
+  def generate(self, labels, style, training=False):
+    del style
+    x = condition(labels, self.family_config)
+    pyramid = [x]
+    for _ in range(self.enhancers):
+      pyramid.append(downsample(pyramid[-1]))
+    y = self.global_net(pyramid[-1], training=training)
+    for n in range(self.enhancers):
+      front = self.local_front[n](pyramid[self.enhancers - 1 - n],
+                                  training=training)
+      y = self.local_back[n](front + y, training=training)
+    return self.to_rgb(y, training=training)
+
+  def call(self, inputs, training=False):
+    return self.generate(inputs["labels"], {}, training=training)
+
+  def get_config(self):
+    return {"name": self.name, "image_size": self.image_size,
+            "base_channels": self.base_channels}
+
+
+def build_generator(family_config, image_size, base_channels, k_refs=1):
+  """A built `Pix2PixHDGenerator` named "generator"."""
+  generator = Pix2PixHDGenerator(family_config, image_size, base_channels,
+                                 name="generator")
+  generator(label2face.dummy_inputs(image_size, k_refs=k_refs))
+  return generator

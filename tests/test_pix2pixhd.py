@@ -1,0 +1,248 @@
+"""--task=label2face --model=pix2pixhd: global generator + local enhancer.
+
+Checked against pix2pixHD's own definitions (Wang et al. 2018,
+arXiv:1711.11585; NVIDIA/pix2pixHD): the edge map of `get_edges`, the
+coarse-to-fine wiring, the objective's weights, and the coarse-to-fine
+schedule (G1 trained alone, warm-started into the full model, frozen bit for
+bit while the local enhancer trains).
+"""
+
+import dataclasses
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from s2f_tf import config as config_lib
+from s2f_tf import export
+from s2f_tf import tasks
+from s2f_tf import train
+from s2f_tf.models import patchgan
+from s2f_tf.models import pix2pixhd
+from s2f_tf.tasks import base
+from s2f_tf.tasks import label2face as label2face_task
+
+
+def p2p_config(root, image_size=32, base_channels=4, family=None, **train):
+  """A tiny pix2pixHD run on the session's faces: G1 with one stride-2 conv
+  and one block, one local enhancer with one block."""
+  train = {"gan_loss": "lsgan", **train}
+  config = config_lib.tiny_config(root=root, **train)
+  family = {"n_downsample_global": 1, "n_blocks_global": 1,
+            "n_blocks_local": 1, "lambda_fm": 10.0, "lambda_l1": 0.0,
+            **(family or {})}
+  config = config_lib.with_task(config, "label2face", "pix2pixhd", **family)
+  config = dataclasses.replace(
+      config, data=dataclasses.replace(config.data, image_size=image_size),
+      model=dataclasses.replace(config.model, base_channels=base_channels))
+  tasks.validate(config)
+  return config
+
+
+def _numpy_get_edges(t):
+  """pix2pixHD's get_edges, on [B, H, W] class ids."""
+  edge = np.zeros(t.shape, bool)
+  edge[:, :, 1:] |= t[:, :, 1:] != t[:, :, :-1]
+  edge[:, :, :-1] |= t[:, :, 1:] != t[:, :, :-1]
+  edge[:, 1:, :] |= t[:, 1:, :] != t[:, :-1, :]
+  edge[:, :-1, :] |= t[:, 1:, :] != t[:, :-1, :]
+  return edge.astype(np.float32)[..., None]
+
+
+def test_mask_edges_are_get_edges_of_the_label_map():
+  rng = np.random.default_rng(0)
+  labels = rng.integers(0, 3, (2, 9, 7)).astype(np.int32)
+  labels[1] = 1  # One class everywhere: no edge at all.
+  labels[1, 4, 3] = 2  # One odd pixel: it and its 4 neighbours.
+  edges = np.asarray(pix2pixhd.mask_edges(tf.constant(labels)))
+  np.testing.assert_array_equal(edges, _numpy_get_edges(labels))
+  assert edges[1].sum() == 5
+
+
+def _numpy_avg_pool(x):
+  """3x3 stride-2 average over the window inside the image (pix2pixHD's
+  AvgPool2d(3, 2, padding=1, count_include_pad=False))."""
+  b, h, w, c = x.shape
+  out = np.zeros((b, (h + 1) // 2, (w + 1) // 2, c))
+  for i in range(out.shape[1]):
+    for j in range(out.shape[2]):
+      window = x[:, max(2 * i - 1, 0):2 * i + 2, max(2 * j - 1, 0):2 * j + 2]
+      out[:, i, j] = window.mean(axis=(1, 2))
+  return out
+
+
+def test_local_enhancer_adds_its_features_to_g1_on_the_halved_input(
+    tiny_data_root):
+  config = p2p_config(tiny_data_root)
+  generator = pix2pixhd.build_generator(config.family, 32, 4)
+  labels = tf.constant(np.random.default_rng(1).integers(0, 19, (2, 32, 32)),
+                       tf.int32)
+  x = pix2pixhd.condition(labels, config.family)
+  assert x.shape == (2, 32, 32, 20)  # One-hot and the edge channel.
+  halved = pix2pixhd.downsample(x)
+  # The pooled map holds means of 0/1 values over 4, 6 or 9 pixels: the
+  # window sums are exact, and three roundings (sum / 9, count / 9, their
+  # ratio) put it within 3 u = 3 * 2**-24 of the exact mean; 4 u allowed.
+  np.testing.assert_allclose(np.asarray(halved), _numpy_avg_pool(x.numpy()),
+                             rtol=4 * 2**-24, atol=0)
+  by_hand = generator.to_rgb(generator.local_back[0](
+      generator.local_front[0](x) + generator.global_net(halved)))
+  out = generator.generate(labels, {})
+  # The same layers on the same values: equal but for the order of a
+  # conv's sums, a few float32 ulps of outputs in [-1, 1].
+  np.testing.assert_allclose(np.asarray(out), np.asarray(by_hand), atol=1e-6)
+  assert out.shape == (2, 32, 32, 3) and out.dtype == tf.float32
+  # G1 is twice the local width, and keeps its paths with or without G2.
+  alone = pix2pixhd.build_generator(
+      dataclasses.replace(config.family, n_local_enhancers=0), 16, 8)
+  shapes = lambda g, prefix: {v.path: tuple(v.shape) for v in g.variables
+                              if v.path.startswith(prefix)}
+  assert shapes(alone, pix2pixhd.GLOBAL_PREFIX) == shapes(
+      generator, pix2pixhd.GLOBAL_PREFIX)
+  assert shapes(alone, pix2pixhd.GLOBAL_PREFIX)
+
+
+def test_generator_terms_are_pix2pixhds_sums_over_scales(tiny_data_root):
+  """GAN = sum over D's scales of mean (D(fake) - 1)^2, and feature matching
+  = lambda_feat sum_scales 1/num_D sum_layers 4/(n_layers + 1) mean L1, as
+  pix2pixHD's GANLoss and GAN_Feat; D's halves add up to its LSGAN loss."""
+  config = p2p_config(tiny_data_root, batch_size=2)
+  task = tasks.make_task(config)
+  generator, discriminator = task.build_generator(), task.build_discriminator()
+  batch = next(iter(task.make_dataset()))
+  terms = task.g_terms(generator, discriminator, batch,
+                       base.StepContext(tf.constant(0, tf.int64))).terms
+  assert set(terms) == {"GAN", "GAN_Feat"}  # lambda_l1=0, no VGG file.
+  fake = generator.generate(batch["mask"], {}, training=True)
+  cond = pix2pixhd.condition(batch["mask"], config.family)
+  fake_out = discriminator((fake, cond), training=False)
+  real_out = discriminator((batch["photo"], cond), training=False)
+  gan = sum(np.mean((np.asarray(l, np.float64) - 1) ** 2)
+            for l in patchgan.logits(fake_out))
+  f = config.family
+  feat = sum(
+      (1 / f.num_d) * (4 / (f.d_layers + 1)) * np.mean(np.abs(
+          np.asarray(r, np.float64) - np.asarray(q, np.float64)))
+      for rs, qs in zip(patchgan.features(real_out),
+                        patchgan.features(fake_out))
+      for r, q in zip(rs, qs))
+  assert len(patchgan.features(real_out)[0]) == f.d_layers + 1
+  assert float(terms["GAN"]) == pytest.approx(gan, rel=1e-5)
+  assert float(terms["GAN_Feat"]) == pytest.approx(f.lambda_fm * feat,
+                                                   rel=1e-5)
+  real_logits = patchgan.logits(real_out)
+  fake_logits = patchgan.logits(fake_out)
+  d_real, d_fake = label2face_task.loss_halves("lsgan", real_logits,
+                                               fake_logits)
+  mean = lambda ls, target: np.mean([np.mean((np.asarray(l) - target) ** 2)
+                                     for l in ls])
+  assert float(d_real) == pytest.approx(0.5 * mean(real_logits, 1), rel=1e-5)
+  assert float(d_fake) == pytest.approx(0.5 * mean(fake_logits, 0), rel=1e-5)
+
+
+@pytest.mark.slow
+def test_g1_alone_warm_starts_the_full_model_frozen_bit_for_bit(
+    tiny_data_root, tmp_path, monkeypatch):
+  """Coarse to fine: G1 alone at half size and twice the width, then the
+  full model from its weights (--init_from=RUN:generator/global/); for
+  --niter_fix_global steps only the local enhancer moves."""
+  history = []
+
+  def record(self, step, generator, discriminator):
+    del self, discriminator
+    history.append((step, {v.path: v.numpy().copy()
+                           for v in generator.variables}))
+
+  monkeypatch.setattr(label2face_task.Label2FaceTask, "after_step", record)
+  coarse = p2p_config(tiny_data_root, image_size=16, base_channels=8,
+                      family={"n_local_enhancers": 0}, steps=2,
+                      checkpoint_every=2, eval_at_end=False)
+  train.run(coarse, str(tmp_path / "coarse"))
+  trained = {path: value for path, value in history[-1][1].items()
+             if path.startswith(pix2pixhd.GLOBAL_PREFIX)}
+  assert trained
+  history.clear()
+  fine = p2p_config(tiny_data_root, family={"niter_fix_global": 2}, steps=3,
+                    checkpoint_every=3, eval_at_end=False,
+                    init_from=f"{tmp_path / 'coarse'}:generator/global/")
+  assert [(p.name, p.start, p.stop, p.frozen)
+          for p in tasks.make_task(fine).phases()] == [
+              ("fix_global", 0, 2, (pix2pixhd.GLOBAL_PREFIX,)),
+              ("train", 2, 3, ())]
+  train.run(fine, str(tmp_path / "fine"))
+  assert [step for step, _ in history] == [0, 1, 2]
+  for step, weights in history:
+    for path, value in trained.items():
+      assert np.array_equal(weights[path], value) == (step < 2), (step, path)
+  first, last = history[0][1], history[-1][1]
+  local = [p for p in first if p.startswith("generator/local_1_")]
+  assert local and all(not np.array_equal(first[p], last[p]) for p in local)
+
+
+def test_export_draws_the_generators_face_and_refuses_bad_ids(
+    tiny_data_root, tmp_path):
+  """The label2face signatures serve pix2pixHD unchanged: the edges are
+  computed inside the graph from the label map alone."""
+  task = tasks.make_task(p2p_config(tiny_data_root))
+  generator = task.build_generator()
+  path = export.export(task, generator, str(tmp_path))  # Verifies to 1e-5.
+  served = tf.saved_model.load(path).signatures
+  labels = np.random.default_rng(2).integers(0, 19, (1, 32, 32))
+  got = served["label2face_float"](labels=tf.constant(labels, tf.uint8))
+  want = generator.generate(tf.constant(labels, tf.int32), {})
+  (image,) = got.values()
+  np.testing.assert_allclose(np.asarray(image), np.asarray(want), atol=1e-5)
+  with pytest.raises(tf.errors.InvalidArgumentError,
+                     match="labels must hold class ids < label_nc=19"):
+    served["label2face"](labels=tf.fill([1, 32, 32], tf.constant(19,
+                                                                 tf.uint8)))
+
+
+@pytest.mark.parametrize("family,train_overrides,message", [
+    ({"niter_fix_global": 2, "n_local_enhancers": 0}, {},
+     "--niter_fix_global freezes G1 while the local enhancer trains: it "
+     "needs --n_local_enhancers >= 1"),
+    ({"edge_source": "sketch"}, {},
+     "--edge_source='sketch' is not built; use one of mask_edges, none"),
+    ({}, {"gan_loss": "wgan"},
+     "--model=pix2pixhd trains with --gan_loss=lsgan (the paper's) or hinge, "
+     "got 'wgan'"),
+    ({"n_downsample_global": 4}, {},
+     "--image_size=32 must be a multiple of 2**(n_downsample_global + "
+     "n_local_enhancers) = 32 and at least 64; lower --n_downsample_global "
+     "or raise --image_size"),
+])
+def test_bad_settings_fail_in_one_line(family, train_overrides, message,
+                                       tiny_data_root):
+  with pytest.raises(ValueError) as error:
+    p2p_config(tiny_data_root, family=family, **train_overrides)
+  assert str(error.value) == message
+
+
+@pytest.mark.parametrize("preset,size,g1_width", [
+    ("pix2pixhd_celebamask_512", 512, 64), ("pix2pixhd_demo", 64, 16)])
+def test_presets_keep_the_papers_settings(preset, size, g1_width, tmp_path,
+                                          monkeypatch):
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  from s2f_tf import flags as s2f_flags  # pylint: disable=g-import-not-at-top
+  repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  monkeypatch.chdir(tmp_path)  # The 512 px preset's data is not here,
+  open("vgg19.weights.h5", "w").close()  # nor its VGG file (only named).
+  fv = flags.FlagValues()
+  s2f_flags.define_config_flags(fv)
+  fv(["prog", f"--flagfile={repo}/flags/{preset}.cfg",
+      f"--data_root={tmp_path}"])
+  config = s2f_flags.config_from_flags(fv)
+  tasks.validate(config)
+  m, t, f = config.model, config.train, config.family
+  assert (m.task, m.model, config.data.image_size) == ("label2face",
+                                                       "pix2pixhd", size)
+  assert m.base_channels * 2**f.n_local_enhancers == g1_width
+  assert (t.gan_loss, t.beta1, t.beta2, t.g_lr, t.d_lr) == (
+      "lsgan", 0.5, 0.999, 2e-4, 2e-4)
+  assert t.lr_decay_steps == t.steps // 2 and f.lambda_fm == 10
+  if size == 512:
+    assert (f.n_downsample_global, f.n_blocks_global, f.n_blocks_local,
+            f.num_d, t.batch_size, f.lambda_vgg, t.ema_beta) == (
+                4, 9, 3, 3, 1, 10, 0)
