@@ -199,6 +199,24 @@ def test_a_short_run_trains_evaluates_and_scores_hidden_pairs(
     _check_export_and_cli(workdir, task, generator, tmp_path)
 
 
+# `python -m MODULE FLAGS...` with TensorFlow unimportable: a command that
+# refuses its flags before loading TensorFlow prints the refusal as ever; one
+# that loaded it first would stop on an ImportError instead.
+_RUN_WITHOUT_TENSORFLOW = (
+    "import runpy, sys; sys.modules['tensorflow'] = None; "
+    "runpy.run_module(sys.argv.pop(1), run_name='__main__', alter_sys=True)")
+
+
+def _refused_without_tensorflow(module, *args):
+  """Runs the command as `python -m module args`, without TensorFlow: its
+  refusal of bad flags comes in a fraction of a second, not after
+  TensorFlow's start-up (about 4 s)."""
+  return subprocess.run(
+      [sys.executable, "-c", _RUN_WITHOUT_TENSORFLOW, module, *args],
+      capture_output=True, text=True, env={**os.environ,
+                                           "PYTHONPATH": os.getcwd()})
+
+
 def _check_export_and_cli(workdir, task, generator, tmp_path):
   """Export round trip within 1e-5 both ways, then s2f-sample's a2b."""
   path = export.export(task, generator, str(tmp_path / "serving"))
@@ -224,23 +242,19 @@ def _check_export_and_cli(workdir, task, generator, tmp_path):
   served = loaded.signatures["a2b"](image=tf.constant(photo))["image"]
   np.testing.assert_array_equal(np.asarray(Image.open(out).convert("RGB")),
                                 served.numpy()[0])
-  both = subprocess.run(
-      [sys.executable, "-m", "s2f_tf.cli.sample_main", f"--export_dir={path}",
-       "--direction=a2b", "--signature=b2a", f"--image={photo_path}",
-       f"--out={tmp_path / 'both.png'}"],
-      capture_output=True, text=True, env={**os.environ,
-                                           "PYTHONPATH": os.getcwd()})
+  both = _refused_without_tensorflow(
+      "s2f_tf.cli.sample_main", f"--export_dir={path}", "--direction=a2b",
+      "--signature=b2a", f"--image={photo_path}",
+      f"--out={tmp_path / 'both.png'}")
   assert both.returncode == 2
   assert both.stderr.splitlines()[-1] == (
       "s2f-sample: --direction=a2b runs signature a2b; drop "
       "--signature=b2a or --direction")
   # --tflite=int8 needs calibration images: refused before anything is
   # written (the library's conversions are tested below).
-  no_images = subprocess.run(
-      [sys.executable, "-m", "s2f_tf.cli.export_main", f"--workdir={workdir}",
-       f"--export_dir={tmp_path / 'lite'}", "--tflite=int8"],
-      capture_output=True, text=True, env={**os.environ,
-                                           "PYTHONPATH": os.getcwd()})
+  no_images = _refused_without_tensorflow(
+      "s2f_tf.cli.export_main", f"--workdir={workdir}",
+      f"--export_dir={tmp_path / 'lite'}", "--tflite=int8")
   assert no_images.returncode == 2
   assert no_images.stderr.splitlines()[-1] == (
       "s2f-export: --tflite=int8 calibrates its ranges on images: pass "

@@ -24,7 +24,7 @@ line on stderr and a documented exit code, never a traceback:
 
 import os
 import sys
-from typing import Callable, Sequence, Tuple, Type
+from typing import Callable, Sequence, Tuple, Type, Union
 
 from absl import app
 
@@ -64,7 +64,9 @@ def _shared_failures() -> Tuple[Failure, ...]:
 
 
 def main(program: str, body: Callable[[], int],
-         failures: Sequence[Failure] = (), positional: bool = False) -> None:
+         failures: Union[Sequence[Failure],
+                         Callable[[], Sequence[Failure]]] = (),
+         positional: bool = False) -> None:
   """Runs `body` as an absl app; expected failures become exit codes.
 
   Args:
@@ -72,17 +74,20 @@ def main(program: str, body: Callable[[], int],
     body: does the work after flags are parsed; returns the exit code.
       With `positional`, it takes argv[1:].
     failures: the command's own failures, checked before the bad-input
-      ones (e.g. numerics errors -> STOPPED).
+      ones (e.g. numerics errors -> STOPPED); or a function returning them,
+      called only once `body` has raised, for exception types that live in
+      modules importing TensorFlow: a command that refuses bad flags before
+      importing them then never loads TensorFlow to print the refusal.
     positional: the command takes positional arguments (s2f-data's verb).
   """
   def run(argv):
     if len(argv) > 1 and not positional:
       raise app.UsageError(f"unexpected arguments {argv[1:]}; flags only")
-    handled = tuple(failures) + _shared_failures()
     try:
       return body(argv[1:]) if positional else body()
-    except tuple(t for types, _, _ in handled for t in types) as e:
-      for types, code, template in handled:
+    except BaseException as e:  # Re-raised below unless expected.
+      own = failures() if callable(failures) else failures
+      for types, code, template in tuple(own) + _shared_failures():
         if isinstance(e, types):
           print(template.format(program=program, error=e), file=sys.stderr)
           return code

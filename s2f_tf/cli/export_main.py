@@ -14,6 +14,8 @@ also writes exports/anime/1_a2b_float16.tflite and 1_a2b_int8.tflite
 images (max abs error and PSNR printed, with its size and latency).
 """
 
+import sys
+
 from absl import flags
 
 from s2f_tf.cli import common
@@ -21,9 +23,8 @@ from s2f_tf.cli import common
 common.quiet_tensorflow()
 
 # pylint: disable=g-import-not-at-top
-from s2f_tf import export
 from s2f_tf import flags as s2f_flags
-from s2f_tf.serving import tflite
+from s2f_tf.serving import quantization
 # pylint: enable=g-import-not-at-top
 
 s2f_flags.define_workdir_flag()
@@ -45,8 +46,11 @@ FLAGS = flags.FLAGS
 
 
 def _export() -> int:
-  # A bad --tflite costs a second, before anything is written.
-  tflite.check_request(FLAGS.tflite, bool(FLAGS.calibration_dir))
+  # A bad --tflite is refused before TensorFlow loads (a fraction of a
+  # second, not its start-up of about 4 s on 2 cores) and anything is
+  # written.
+  quantization.check_request(FLAGS.tflite, bool(FLAGS.calibration_dir))
+  from s2f_tf import export  # pylint: disable=g-import-not-at-top
   task, generator, step = export.restore_for_serving(FLAGS.workdir, FLAGS.ema)
   calibration = ()
   if FLAGS.tflite:  # Refuses a task without an image -> image function.
@@ -65,10 +69,21 @@ def _export() -> int:
   return 0
 
 
+def _failures():
+  """The export's own failure, once `_export` has imported the module.
+
+  Importing `s2f_tf.export` loads TensorFlow, which a refused flag must not
+  wait for; before `_export` imports it, nothing can raise its errors.
+  """
+  export = sys.modules.get("s2f_tf.export")
+  if export is None:
+    return ()
+  return (((export.VerificationError,), common.STOPPED,
+           "{program}: nothing exported, {error}"),)
+
+
 def main():
-  common.main("s2f-export", _export, failures=(
-      ((export.VerificationError,), common.STOPPED,
-       "{program}: nothing exported, {error}"),))
+  common.main("s2f-export", _export, failures=_failures)
 
 
 if __name__ == "__main__":

@@ -24,22 +24,9 @@ import tensorflow as tf
 from tensorflow.python.framework import convert_to_constants  # pylint: disable=g-direct-tensorflow-import
 
 from s2f_tf import timing
+from s2f_tf.serving import quantization as quantization_lib
 
-QUANTIZATIONS = ("float16", "int8")
 CALIBRATION_IMAGES = 100  # Representative images for int8 ranges, at most.
-
-
-def check_request(quantizations: Sequence[str], has_calibration: bool
-                  ) -> None:
-  """Raises ValueError (one line) for an unknown quantization, or int8
-  without calibration images; s2f-export calls it before writing."""
-  for quantization in quantizations:
-    if quantization not in QUANTIZATIONS:
-      raise ValueError(f"--tflite={quantization!r} is unknown; use "
-                       f"{' or '.join(QUANTIZATIONS)}")
-  if "int8" in quantizations and not has_calibration:
-    raise ValueError("--tflite=int8 calibrates its ranges on images: pass "
-                     "--calibration_dir=FOLDER of typical inputs")
 
 
 def _frozen(function: Callable, image_size: int):
@@ -65,7 +52,7 @@ def convert(function: Callable, image_size: int, quantization: str,
     ValueError: an unknown quantization, or int8 without images.
   """
   images = [np.asarray(i, np.float32)[None] for i in calibration]
-  check_request([quantization], bool(images))
+  quantization_lib.check_request([quantization], bool(images))
   converter = tf.lite.TFLiteConverter.from_concrete_functions(
       [_frozen(function, image_size)])
   converter.optimizations = [tf.lite.Optimize.DEFAULT]
