@@ -17,7 +17,7 @@ the PSNR between them ([-1, 1] images, PSNR on [0, 1]); `latency_ms` times
 the interpreter.
 """
 
-from typing import Callable, Dict, Iterable, Sequence
+from typing import Callable, Dict, Iterable
 
 import numpy as np
 import tensorflow as tf
