@@ -147,6 +147,15 @@ class Label2FaceConfig(TranslationConfig):
       0, "label2face --model=pix2pixhd: first steps that train only the "
       "local enhancer, G1 frozen bit for bit (warm-start G1 with "
       "--init_from).")
+  label_feat: bool = field(
+      False, "label2face --model=pix2pixhd: pix2pixHD's feature encoder, "
+      "its --feat_num maps averaged inside each class region of a photo "
+      "and fed to G (trained on the target photo; at inference from "
+      "reference photos or k-means clusters, tools/cluster_features.py).")
+  feat_num: int = field(3, "label2face --model=pix2pixhd --label_feat: "
+                        "features per region (pix2pixHD: 3).")
+  nef: int = field(16, "label2face --model=pix2pixhd --label_feat: width of "
+                   "the feature encoder's first conv (pix2pixHD: 16).")
   edge_source: str = field(
       "mask_edges", "label2face --model=pix2pixhd: boundary channel beside "
       "the one-hot map: mask_edges (class boundaries of the parsing mask) "

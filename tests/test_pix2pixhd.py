@@ -9,6 +9,8 @@ bit while the local enhancer trains).
 
 import dataclasses
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -18,10 +20,19 @@ from s2f_tf import config as config_lib
 from s2f_tf import export
 from s2f_tf import tasks
 from s2f_tf import train
+from s2f_tf.data import decode
+from s2f_tf.data import layout
 from s2f_tf.models import patchgan
 from s2f_tf.models import pix2pixhd
 from s2f_tf.tasks import base
 from s2f_tf.tasks import label2face as label2face_task
+
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _child_env():
+  return {**os.environ, "PYTHONPATH": REPO}
 
 
 def p2p_config(root, image_size=32, base_channels=4, family=None, **train):
@@ -226,7 +237,7 @@ def test_presets_keep_the_papers_settings(preset, size, g1_width, tmp_path,
                                           monkeypatch):
   from absl import flags  # pylint: disable=g-import-not-at-top
   from s2f_tf import flags as s2f_flags  # pylint: disable=g-import-not-at-top
-  repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  repo = REPO
   monkeypatch.chdir(tmp_path)  # The 512 px preset's data is not here,
   open("vgg19.weights.h5", "w").close()  # nor its VGG file (only named).
   fv = flags.FlagValues()
@@ -246,3 +257,115 @@ def test_presets_keep_the_papers_settings(preset, size, g1_width, tmp_path,
     assert (f.n_downsample_global, f.n_blocks_global, f.n_blocks_local,
             f.num_d, t.batch_size, f.lambda_vgg, t.ema_beta) == (
                 4, 9, 3, 3, 1, 10, 0)
+
+
+def test_region_features_are_the_encoders_means_inside_each_class(
+    tiny_data_root):
+  config = p2p_config(tiny_data_root, family={"label_feat": True, "nef": 4})
+  generator = pix2pixhd.build_generator(config.family, 32, 4)
+  rng = np.random.default_rng(3)
+  photos = rng.uniform(-1, 1, (2, 32, 32, 3)).astype(np.float32)
+  labels = rng.integers(0, 4, (2, 32, 32)).astype(np.int32)
+  labels[1] = 0  # Only background: classes 1-3 absent.
+  features, present = generator.encode_regions_per_image(photos, labels)
+  encoded = np.asarray(generator.feature_encoder(photos), np.float64)
+  assert features.shape == (2, 19, 3)
+  for i in range(2):
+    for c in range(19):
+      inside = labels[i] == c
+      assert float(present[i, c]) == float(inside.any())
+      want = encoded[i][inside].mean(0) if inside.any() else np.zeros(3)
+      # A float32 sum of up to 1024 values in [-1, 1] (tanh): within
+      # 1024 u of the float64 mean's size bound, u = 2**-24.
+      np.testing.assert_allclose(np.asarray(features[i, c]), want, rtol=0,
+                                 atol=1024 * 2**-24)
+  painted = np.asarray(generator.feature_map(labels, features))
+  np.testing.assert_array_equal(
+      painted, np.asarray(features)[np.arange(2)[:, None, None], labels])
+  # Training reads the target photo as the one reference (the paper's).
+  task = tasks.make_task(config)
+  batch = next(iter(task.make_dataset()))
+  inputs = task._inputs(batch)  # pylint: disable=protected-access
+  np.testing.assert_array_equal(inputs["refs"][:, 0], batch["photo"])
+  np.testing.assert_array_equal(inputs["ref_labels"][:, 0], batch["mask"])
+
+
+def test_kmeans_finds_separated_blobs_largest_first():
+  from s2f_tf import clusters  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(0)
+  means = np.array([[0.0, 0.0], [5.0, 5.0], [-5.0, 5.0]])
+  counts = [10, 30, 20]
+  points = np.concatenate([m + rng.normal(0, 0.1, (n, 2))
+                           for m, n in zip(means, counts)])
+  centres, sizes = clusters.kmeans(points, 3, seed=1)
+  assert sizes.tolist() == [30, 20, 10]
+  blobs = np.split(points, np.cumsum(counts)[:-1])
+  for centre, blob in zip(centres, (blobs[1], blobs[2], blobs[0])):
+    np.testing.assert_allclose(centre, blob.mean(0), atol=1e-12)
+  # Repeated points: centres left with no point are dropped.
+  centres, sizes = clusters.kmeans(np.zeros((5, 2)), 3)
+  assert sizes.tolist() == [5] and centres.shape == (1, 2)
+
+
+@pytest.mark.parametrize("text,message", [
+    ("hair3", "--clusters: 'hair3' is not CLASS:INDEX (e.g. hair:3)"),
+    ("wings:1", "--clusters: no clusters for class 'wings'; the run has "
+     "hair, skin"),
+    ("hair:2", "--clusters: hair has clusters 0 to 1, not 2"),
+])
+def test_bad_cluster_choices_fail_in_one_line(text, message):
+  from s2f_tf import clusters  # pylint: disable=g-import-not-at-top
+  centres = {"hair": np.zeros((2, 3)), "skin": np.zeros((4, 3))}
+  with pytest.raises(ValueError) as error:
+    clusters.parse_choices(text, centres)
+  assert str(error.value) == message
+  assert clusters.parse_choices("hair:1, skin:3", centres) == {"hair": 1,
+                                                               "skin": 3}
+
+
+@pytest.mark.slow
+def test_clustered_features_draw_other_faces_from_one_map(tiny_data_root,
+                                                          tmp_path):
+  """Train briefly, cluster the training set's region features (the
+  precompute step), then draw one map with two hair clusters."""
+  from s2f_tf import clusters  # pylint: disable=g-import-not-at-top
+  workdir = str(tmp_path / "run")
+  config = p2p_config(tiny_data_root, family={"label_feat": True, "nef": 4},
+                      steps=2, checkpoint_every=2, eval_at_end=False)
+  train.run(config, workdir)
+  with pytest.raises(FileNotFoundError, match="cluster_features.py"):
+    clusters.load(workdir)
+  tool = subprocess.run(
+      [sys.executable, os.path.join(REPO, "tools", "cluster_features.py"),
+       f"--workdir={workdir}", "--clusters=3"],
+      capture_output=True, text=True, check=True, env=_child_env())
+  assert tool.stdout.splitlines()[-1] == (
+      f"wrote {clusters.clusters_path(workdir)}")
+  result = clusters.compute(workdir, clusters=3)
+  task, generator, _ = tasks.restore(workdir)
+  split = task.training_split()
+  features, present = generator.encode_regions_per_image(
+      split.photos.astype(np.float32) / 127.5 - 1, split.masks.astype(
+          np.int32))
+  hair = layout.CLASS_ID["hair"]
+  points = np.asarray(features)[np.asarray(present)[:, hair] > 0, hair]
+  centres, sizes = result["hair"]
+  assert sizes.sum() == len(points) and len(centres) >= 2
+  loaded = clusters.load(workdir)  # What the tool saved.
+  np.testing.assert_array_equal(loaded["hair"], centres)
+  labels = split.masks[0]
+  assert (labels == hair).any()
+  default = clusters.draw(workdir, labels, "")
+  other = clusters.draw(workdir, labels, "hair:1")
+  assert default.shape == (32, 32, 3) and default.dtype == np.uint8
+  assert not np.array_equal(default, other)
+  np.testing.assert_array_equal(default, clusters.draw(workdir, labels,
+                                                       "hair:0"))
+  # The command line: s2f-sample --clusters on a label-map PNG.
+  mask, out = str(tmp_path / "mask.png"), str(tmp_path / "face.png")
+  decode.write_png(mask, labels)
+  subprocess.run(
+      [sys.executable, "-m", "s2f_tf.cli.sample_main", f"--workdir={workdir}",
+       f"--labels={mask}", "--clusters=hair:1", f"--out={out}"],
+      capture_output=True, text=True, check=True, env=_child_env())
+  np.testing.assert_array_equal(decode.read_image(out, "rgb"), other)

@@ -58,6 +58,12 @@ flags.DEFINE_string("direction", None, "For two-direction models: a2b or "
                     "chooses among the others (a2b_attention, say).")
 flags.DEFINE_string("out_aux_dir", None, "Folder for the signature's other "
                     "image outputs, one <output>.png each.")
+flags.DEFINE_string(
+    "clusters", None, "For a run with clustered region features "
+    "(tools/cluster_features.py): CLASS:INDEX,... (e.g. hair:3,skin:7), "
+    "each class's features from that k-means centre instead of reference "
+    "photos (others: cluster 0, the most common look); needs --workdir and "
+    "--labels.")
 flags.mark_flags_as_mutual_exclusive(["export_dir", "workdir"], required=True)
 flags.mark_flags_as_required(["out"])
 flags.register_validator("out", lambda path: path.lower().endswith(".png"),
@@ -98,6 +104,8 @@ def _sample() -> int:
   # Bad flags are refused before TensorFlow loads: in a fraction of a
   # second, not after its start-up (about 4 s on 2 cores).
   files, signature = _files(), _signature()
+  if FLAGS.clusters is not None:
+    return _sample_clusters(files)
   from s2f_tf import sample  # pylint: disable=g-import-not-at-top
   written = sample.sample(
       files, FLAGS.out,
@@ -105,6 +113,24 @@ def _sample() -> int:
       signature=signature, out_aux_dir=FLAGS.out_aux_dir or "")
   for path in written:
     print(f"wrote {path}")
+  return 0
+
+
+def _sample_clusters(files) -> int:
+  """--clusters: the run's face of --labels with clustered region styles."""
+  if not FLAGS.workdir:
+    raise ValueError("--clusters reads the run's features/clusters.npz: "
+                     "pass --workdir=RUN instead of --export_dir")
+  others = sorted(name for name, value in files.items()
+                  if value and name != "labels")
+  if not files["labels"] or others:
+    raise ValueError("--clusters draws from --labels alone; "
+                     + (f"drop --{', --'.join(others)}" if others
+                        else "pass --labels=mask.png"))
+  from s2f_tf import clusters  # pylint: disable=g-import-not-at-top
+  written = clusters.draw_file(FLAGS.workdir, files["labels"],
+                               FLAGS.clusters, FLAGS.out)
+  print(f"wrote {written}")
   return 0
 
 

@@ -18,6 +18,17 @@ Wang et al. 2018, arXiv:1711.11585 (NVIDIA/pix2pixHD), for CelebAMask-HQ's
   the full model: G1's variables keep their paths (`generator/global/...`)
   either way, and the coarse-to-fine phase freezes exactly that prefix.
 
+**Feature encoder** (`label_feat`): an encoder-decoder E (4 stride-2 convs
+and 4 transposed convs, `nef` wide, tanh to `feat_num` maps) reads a photo;
+its output is averaged inside each class region of that photo's map
+(`semantic_norm.region_average`, pix2pixHD's instance-wise pooling with the
+parsing classes as instances, CelebAMask-HQ having no instance maps) and
+painted back over the target map as `feat_num` more input channels. In
+training E reads the target photo itself (the paper's); at inference the
+region features come from reference photos of the person (averaged over the
+K that show a region) or from k-means centres of the training set's
+(`tools/cluster_features.py`), one choice per class: multimodal editing.
+
 The input is the one-hot label map with, by default, a boundary channel:
 `mask_edges` marks every pixel whose class differs from a 4-neighbour's,
 the edge map pix2pixHD computes from instance maps (`get_edges`), here from
@@ -36,10 +47,12 @@ from keras import ops
 import tensorflow as tf
 
 from s2f_tf.layers import blocks
+from s2f_tf.layers import semantic_norm
 from s2f_tf.models import label2face
 
 EDGE_SOURCES = ("mask_edges", "none")
 GLOBAL_PREFIX = "generator/global/"  # G1's variables: the frozen phase's.
+ENCODER_DOWNSAMPLE = 4  # pix2pixHD's Encoder(n_downsampling=4).
 
 
 def mask_edges(labels):
@@ -97,6 +110,15 @@ def check(family_config, image_size: int) -> None:
                "n_blocks_local"):
     if getattr(f, name) < 0:
       raise ValueError(f"--{name}={getattr(f, name)} must be >= 0")
+  if f.label_feat:
+    for name, value in (("feat_num", f.feat_num), ("nef", f.nef)):
+      if value < 1:
+        raise ValueError(f"--{name}={value} must be >= 1 with --label_feat")
+    if image_size % 2**ENCODER_DOWNSAMPLE:
+      raise ValueError(f"--label_feat: the feature encoder halves the image "
+                       f"{ENCODER_DOWNSAMPLE} times; --image_size="
+                       f"{image_size} must be a multiple of "
+                       f"{2**ENCODER_DOWNSAMPLE}")
   factor = 2**(f.n_downsample_global + f.n_local_enhancers)
   if image_size % factor or image_size < 2 * factor:
     raise ValueError(
@@ -157,16 +179,51 @@ class Pix2PixHDGenerator(keras.Model):
           name=f"local_{n}_back"))
     self.to_rgb = _to_rgb("to_rgb" if self.enhancers == 0 else
                           f"local_{self.enhancers}_to_rgb")
+    self.feature_encoder = None
+    if f.label_feat:
+      self.feature_encoder = keras.Sequential(
+          _resnet_stack(f.nef, ENCODER_DOWNSAMPLE, 0) + [
+              blocks.ReflectConv2D(f.feat_num, 7, activation="tanh",
+                                   dtype="float32", name="conv_out")],
+          name="feature_encoder")
+
+  def encode_regions_per_image(self, photos, labels, training=False):
+    """Photos [N, S, S, 3] in [-1, 1] and their class ids [N, S, S] ->
+    (region features float32 [N, L, feat_num], present [N, L])."""
+    one_hot = label2face.one_hot(labels, self.family_config.label_nc)
+    return semantic_norm.region_average(
+        self.feature_encoder(photos, training=training), one_hot)
 
   def encode_style(self, inputs, training=False) -> Dict[str, tf.Tensor]:
-    """No style code: the layout alone decides the face (the feature
-    encoder is not built)."""
-    del inputs, training
-    return {}
+    """With label_feat, {"features" [B, L, feat_num], "present" [B, L]}:
+    each region's features averaged over the K references that show it
+    (refs [B, K, S, S, 3], ref_labels [B, K, S, S]); else {} (the layout
+    alone decides the face)."""
+    if self.feature_encoder is None:
+      return {}
+    refs, ref_labels = inputs["refs"], inputs["ref_labels"]
+    shape = ops.shape(refs)
+    features, present = self.encode_regions_per_image(
+        ops.reshape(refs, (-1, *shape[2:])),
+        ops.reshape(ref_labels, (-1, *shape[2:4])), training)
+    features = ops.reshape(features, (shape[0], shape[1],
+                                      *features.shape[1:]))
+    present = ops.reshape(present, (shape[0], shape[1], -1))
+    style = {}
+    style["features"], style["present"] = semantic_norm.average_present(
+        features, present)
+    return style
+
+  def feature_map(self, labels, features):
+    """Each pixel gets its class's features: [B, S, S, feat_num]."""
+    one_hot = label2face.one_hot(labels, self.family_config.label_nc)
+    return ops.einsum("bhwl,blf->bhwf", one_hot, features)
 
   def generate(self, labels, style, training=False):
-    del style
     x = condition(labels, self.family_config)
+    if self.feature_encoder is not None:
+      x = ops.concatenate([x, self.feature_map(labels, style["features"])],
+                          axis=-1)
     pyramid = [x]
     for _ in range(self.enhancers):
       pyramid.append(downsample(pyramid[-1]))
@@ -178,7 +235,9 @@ class Pix2PixHDGenerator(keras.Model):
     return self.to_rgb(y, training=training)
 
   def call(self, inputs, training=False):
-    return self.generate(inputs["labels"], {}, training=training)
+    return self.generate(inputs["labels"],
+                         self.encode_style(inputs, training=training),
+                         training=training)
 
   def get_config(self):
     return {"name": self.name, "image_size": self.image_size,

@@ -28,9 +28,11 @@ from s2f_tf.serving import signatures as sig
 
 
 def takes_references(family_config) -> bool:
-  """Whether the signatures take refs and ref_labels: sean's region codes
-  and the VAE's code come from the references; other modes read none."""
-  return family_config.norm_mode == "sean" or family_config.use_vae
+  """Whether the signatures take refs and ref_labels: sean's region codes,
+  the VAE's code and pix2pixHD's region features (--label_feat) come from
+  the references; other modes read none."""
+  return (family_config.norm_mode == "sean" or family_config.use_vae
+          or family_config.label_feat)
 
 
 def input_files(signature: str, family_config
@@ -44,7 +46,8 @@ def input_files(signature: str, family_config
                          "a label map")
   if not takes_references(family_config):
     return (labels,)
-  mode = (f"--norm_mode={family_config.norm_mode}" +
+  mode = ("--label_feat" if family_config.label_feat else
+          f"--norm_mode={family_config.norm_mode}" +
           (" --use_vae" if family_config.use_vae else ""))
   why = ("sean reads each reference under its own mask"
          if family_config.norm_mode == "sean" else

@@ -98,6 +98,9 @@ class Label2FaceTask(base.Task):
       cls._validate_pix2pixhd(config)
       return
     models.check(f, d.image_size)
+    if f.label_feat or f.niter_fix_global:
+      raise ValueError("--label_feat and --niter_fix_global are pix2pixHD's: "
+                       "add --model=pix2pixhd")
     if t.gan_loss != "hinge":
       raise ValueError(f"--task=label2face trains with --gan_loss=hinge "
                        f"(SPADE, CLADE and SEAN), got {t.gan_loss!r}")
@@ -166,6 +169,10 @@ class Label2FaceTask(base.Task):
           [layout.mask_path(root, int(i), "*") for i in part.image_ids])
     return splits
 
+  def training_split(self) -> reader.FaceSet:
+    """The training photos and maps (pix2pixHD's feature clustering)."""
+    return self._splits[0]
+
   def make_dataset(self) -> tf.data.Dataset:
     t = self.config.train
     return episodes.make_episode_dataset(
@@ -205,8 +212,12 @@ class Label2FaceTask(base.Task):
     return (lambda: generator(inputs),
             lambda: discriminator((tf.zeros([1, size, size, 3]), labels)))
 
-  @staticmethod
-  def _inputs(batch):
+  def _inputs(self, batch):
+    """The generator's training inputs. pix2pixHD's feature encoder reads
+    the target photo itself (the paper's training), as the one reference."""
+    if self._pix2pixhd and self.config.family.label_feat:
+      return {"labels": batch["mask"], "refs": batch["photo"][:, None],
+              "ref_labels": batch["mask"][:, None]}
     return {"labels": batch["mask"], "refs": batch["refs"],
             "ref_labels": batch["ref_mask"]}
 

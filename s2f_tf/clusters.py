@@ -1,0 +1,181 @@
+"""pix2pixHD's clustered region features: multimodal faces from one map.
+
+A pix2pixHD run with `--label_feat` learns an encoder whose output, averaged
+inside each class region of a photo, steers the generator (Wang et al. 2018,
+arXiv:1711.11585, Sec. 3.3). After training, pix2pixHD's precompute step runs
+k-means per class on the region features of the training photos (10 centres
+per class); at inference a user picks one centre per class, e.g. another
+hair colour, and the generator draws that face from the same label map.
+
+`compute` does the precompute step on a workdir's training split and
+`save`s the centres to `<workdir>/features/clusters.npz`; `parse_choices`
+and `draw` serve `s2f-sample --clusters=hair:3,skin:7`. Centres are sorted
+by cluster size, largest first, so cluster 0 of a class is its most common
+look, and the classes a user does not name take it.
+"""
+
+import os
+from typing import Dict, Mapping, Tuple
+
+import numpy as np
+
+from s2f_tf import config as config_lib
+from s2f_tf import pixels
+from s2f_tf import tasks
+from s2f_tf.data import decode
+from s2f_tf.data import labels as labels_lib
+from s2f_tf.data import layout
+
+CLUSTERS_PER_CLASS = 10  # pix2pixHD's precompute_feature_maps default.
+KMEANS_ITERATIONS = 100
+BATCH = 32
+
+
+def clusters_path(workdir: str) -> str:
+  return os.path.join(workdir, "features", "clusters.npz")
+
+
+def kmeans(points: np.ndarray, k: int, seed: int = 0
+           ) -> Tuple[np.ndarray, np.ndarray]:
+  """Lloyd's k-means with k-means++ seeding (Arthur and Vassilvitskii 2007).
+
+  Args: points [N, F]; k <= N. Returns (centres [c, F], sizes [c]), sorted
+  by size, largest first (ties by centre order, so results are
+  reproducible for a seed); c < k when some centres end with no point
+  (repeated points), which are dropped: no choice should draw nothing.
+  """
+  points = np.asarray(points, np.float64)
+  if not 1 <= k <= len(points):
+    raise ValueError(f"k-means needs 1 <= k={k} <= points={len(points)}")
+  rng = np.random.default_rng(seed)
+  centres = [points[rng.integers(len(points))]]
+  for _ in range(1, k):
+    dist = np.min([((points - c)**2).sum(1) for c in centres], axis=0)
+    if dist.sum() == 0:  # Fewer distinct points than k: repeat one.
+      centres.append(points[rng.integers(len(points))])
+      continue
+    centres.append(points[rng.choice(len(points), p=dist / dist.sum())])
+  centres = np.array(centres)
+  for _ in range(KMEANS_ITERATIONS):
+    assign = _nearest(points, centres)
+    moved = np.array([points[assign == j].mean(0) if np.any(assign == j)
+                      else centres[j] for j in range(k)])
+    if np.array_equal(moved, centres):
+      break
+    centres = moved
+  sizes = np.bincount(_nearest(points, centres), minlength=k)
+  order = np.argsort(-sizes, kind="stable")
+  order = order[sizes[order] > 0]
+  return centres[order], sizes[order]
+
+
+def _nearest(points, centres):
+  return np.argmin(((points[:, None] - centres[None])**2).sum(-1), axis=1)
+
+
+def compute(workdir: str, clusters: int = CLUSTERS_PER_CLASS,
+            seed: int = 0) -> Dict[str, Tuple[np.ndarray, np.ndarray]]:
+  """{class name: (centres [k, feat_num], sizes [k])} of the training
+  photos' region features, k = min(clusters, photos showing the class)."""
+  task, generator, _ = tasks.restore(workdir)
+  if not getattr(generator, "feature_encoder", None):
+    raise ValueError(f"{workdir} has no feature encoder: cluster features "
+                     "of a --model=pix2pixhd --label_feat run")
+  train_set = task.training_split()
+  features, present = [], []
+  for start in range(0, len(train_set), BATCH):
+    f, p = generator.encode_regions_per_image(
+        pixels.to_unit(train_set.photos[start:start + BATCH]),
+        train_set.masks[start:start + BATCH].astype(np.int32))
+    features.append(np.asarray(f))
+    present.append(np.asarray(p) > 0)
+  features, present = np.concatenate(features), np.concatenate(present)
+  result = {}
+  for class_id in range(task.config.family.label_nc):
+    points = features[present[:, class_id], class_id]
+    if len(points):
+      result[layout.CLASS_NAMES[class_id]] = kmeans(
+          points, min(clusters, len(points)), seed)
+  return result
+
+
+def save(workdir: str, result: Mapping[str, Tuple[np.ndarray, np.ndarray]]
+         ) -> str:
+  path = clusters_path(workdir)
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  arrays = {}
+  for name, (centres, sizes) in result.items():
+    arrays[f"{name}/centres"], arrays[f"{name}/sizes"] = centres, sizes
+  np.savez(path, **arrays)
+  return path
+
+
+def load(workdir: str) -> Dict[str, np.ndarray]:
+  """{class name: centres [k, feat_num]}; FileNotFoundError naming the
+  command that makes them."""
+  path = clusters_path(workdir)
+  if not os.path.isfile(path):
+    raise FileNotFoundError(
+        f"{path} does not exist: run python tools/cluster_features.py "
+        f"--workdir={workdir} first")
+  with np.load(path) as data:
+    return {key.split("/")[0]: data[key] for key in data.files
+            if key.endswith("/centres")}
+
+
+def parse_choices(text: str, centres: Mapping[str, np.ndarray]
+                  ) -> Dict[str, int]:
+  """"hair:3,skin:7" -> {"hair": 3, "skin": 7}, each checked against the
+  classes and cluster counts of `centres` (ValueError, one line)."""
+  choices = {}
+  for item in filter(None, (part.strip() for part in text.split(","))):
+    name, sep, index = item.partition(":")
+    if not sep or not index.strip().isdigit():
+      raise ValueError(f"--clusters: {item!r} is not CLASS:INDEX "
+                       "(e.g. hair:3)")
+    if name not in centres:
+      raise ValueError(f"--clusters: no clusters for class {name!r}; the "
+                       f"run has {', '.join(sorted(centres))}")
+    if int(index) >= len(centres[name]):
+      raise ValueError(f"--clusters: {name} has clusters 0 to "
+                       f"{len(centres[name]) - 1}, not {int(index)}")
+    choices[name] = int(index)
+  return choices
+
+
+def region_features(centres: Mapping[str, np.ndarray],
+                    choices: Mapping[str, int], label_nc: int,
+                    feat_num: int) -> np.ndarray:
+  """float32 [L, feat_num]: each class's chosen centre (cluster 0, its most
+  common look, where not chosen; zeros for a class never seen)."""
+  out = np.zeros((label_nc, feat_num), np.float32)
+  for class_id in range(label_nc):
+    name = layout.CLASS_NAMES[class_id]
+    if name in centres:
+      out[class_id] = centres[name][choices.get(name, 0)]
+  return out
+
+
+def draw(workdir: str, labels: np.ndarray, choices_text: str) -> np.ndarray:
+  """uint8 [S, S, 3]: the run's face for class ids `labels` [S, S] with the
+  region features of the chosen clusters."""
+  centres = load(workdir)
+  choices = parse_choices(choices_text, centres)
+  task, generator, _ = tasks.restore(workdir)
+  f = task.config.family
+  features = region_features(centres, choices, f.label_nc, f.feat_num)
+  image = generator.generate(labels[None].astype(np.int32),
+                             {"features": features[None]})
+  return pixels.to_uint8(np.asarray(image))[0]
+
+
+def draw_file(workdir: str, labels_path: str, choices_text: str,
+              out: str) -> str:
+  """`draw` from a label-map PNG to a PNG (`s2f-sample --clusters`); the
+  map and the choices are checked before the model loads."""
+  config = config_lib.load_config(workdir)
+  labels = labels_lib.read_class_map(labels_path, config.data.image_size,
+                                     config.family.label_nc)
+  parse_choices(choices_text, load(workdir))
+  decode.write_png(out, draw(workdir, labels, choices_text))
+  return out
