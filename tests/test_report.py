@@ -201,6 +201,32 @@ def test_site_folders_of_runs_never_collide():
   assert all(s.strip(".") and "/" not in s for s in slugs)
 
 
+def test_a_self_looping_sample_grid_is_named_and_the_site_still_built(
+    tmp_path):
+  """Issue 28: samples/step_*.png linking to itself stopped the whole site
+  (ELOOP from the copy); now that grid is left out and named on the run's
+  page, and the other run and grids are there."""
+  runs = tmp_path / "runs"
+  for name in ("good", "looped"):
+    fake_runs.write_json(str(runs / name), "config.json", {})
+    fake_runs.write_grids(str(runs / name), [100, 200], gif=False)
+  loop = runs / "looped" / "samples" / "step_0000200.png"
+  loop.unlink()
+  os.symlink(loop.name, loop)  # Relative: the link points at itself.
+  summary = site.build_report(str(runs), str(tmp_path / "site"), workers=1)
+  assert summary.runs == 2
+  page = str(tmp_path / "site" / "runs" / "looped" / "index.html")
+  assert broken_images(page) == []
+  assert _Page(page).images.count("samples/step_0000100.png") == 1
+  assert "samples/step_0000200.png" not in _Page(page).images
+  text = " ".join(_Page(page).text)
+  assert ("samples/step_0000200.png is unreadable: Too many levels of "
+          "symbolic links") in text
+  good = _Page(str(tmp_path / "site" / "runs" / "good" / "index.html"))
+  assert "samples/step_0000200.png" in good.images
+  assert os.path.isfile(tmp_path / "site" / "index.html")
+
+
 def test_nested_runs_are_found_and_empty_folders_listed(tmp_path):
   for name in ("sweep/lr1", "sweep/lr2", "sweep/lr2/eval"):
     fake_runs.write_json(str(tmp_path / name), "config.json", {})

@@ -141,16 +141,25 @@ def _all_curves(found: List[runs_lib.Run], out_dir: str,
 
 
 def _copy_images(run: runs_lib.Run, run_out: str) -> Dict[str, Any]:
-  """Copies grids and GIF beside the run's page; returns page-relative paths."""
-  grids = []
-  for step, path in run.grids:
-    rel = "samples/" + os.path.basename(path)
-    _copy_once(path, os.path.join(run_out, rel))
-    grids.append((step, rel))
-  gif = None
-  if run.gif:
-    gif = "progress.gif"
-    _copy_once(run.gif, os.path.join(run_out, gif))
+  """Copies grids and GIF beside the run's page; returns page-relative paths.
+
+  An image that cannot be read (a symlink to itself, no permission, gone
+  since the run was read) is left out and named in `run.problems`: one bad
+  file must not stop the site.
+  """
+  def copied(src, rel):
+    try:
+      _copy_once(src, os.path.join(run_out, rel))
+      return True
+    except OSError as e:
+      run.problems.append(f"{rel} is unreadable: {e.strerror or e}")
+      return False
+
+  grids = [(step, "samples/" + os.path.basename(path))
+           for step, path in run.grids]
+  grids = [(step, rel) for (step, rel), (_, path) in zip(grids, run.grids)
+           if copied(path, rel)]
+  gif = "progress.gif" if run.gif and copied(run.gif, "progress.gif") else None
   return {"grids": grids, "gif": gif}
 
 
@@ -194,12 +203,13 @@ def build_report(runs_dir: str, out_dir: str,
   entries = []
   for run, result in zip(found, results):
     run_out = os.path.join(out_dir, "runs", slug(run.name))
+    images = _copy_images(run, run_out)  # First: it may add problems.
     entry = pages.RunEntry(run=run, href=f"runs/{slug(run.name)}/",
                            progress=result["progress"],
                            figures=result["figures"],
                            problems=run.problems + [p for p in
                                                     [result["problem"]] if p],
-                           **_copy_images(run, run_out))
+                           **images)
     _write(os.path.join(run_out, "index.html"), pages.run_page(entry))
     entries.append(entry)
   _write(os.path.join(out_dir, "style.css"), pages.STYLE)
