@@ -81,6 +81,18 @@ def test_corrupt_inception_is_one_line_and_swd_still_runs(tmp_path):
   assert lines[0].startswith(f"FID/KID skipped: --inception={path}")
 
 
+def test_empty_inception_file_is_called_empty(tmp_path):
+  """An empty file parses as an empty GraphDef; the message must not blame
+  missing tensors (issue 28)."""
+  path = tmp_path / "classify_image_graph_def.pb"
+  path.write_bytes(b"")
+  with pytest.raises(inception.InceptionError) as error:
+    inception.read_graph_def(str(path))
+  assert str(error.value).startswith(
+      f"--inception={path} is empty (0 bytes: a copy or download that "
+      "failed?); ")
+
+
 def test_too_few_images_for_kid_is_one_line(stand_in):
   results, lines = _run(("swd", "kid"), inception=stand_in)
   assert list(results) == ["swd"]

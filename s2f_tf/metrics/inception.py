@@ -60,10 +60,14 @@ def read_graph_def(path: str) -> tf.compat.v1.GraphDef:
   if not path or not os.path.isfile(path):
     raise InceptionError(f"--inception={path}: no such file; {STANDARD_FILE}")
   try:
-    graph_def = tf.compat.v1.GraphDef.FromString(_read_bytes(path))
+    data = _read_bytes(path)
+    graph_def = tf.compat.v1.GraphDef.FromString(data)
   except (message.DecodeError, tarfile.TarError, OSError, EOFError) as e:
     raise InceptionError(f"--inception={path} is not a readable GraphDef "
                          f"({type(e).__name__}); {STANDARD_FILE}") from None
+  if not data:  # Parses as an empty GraphDef: say what is really wrong.
+    raise InceptionError(f"--inception={path} is empty (0 bytes: a copy or "
+                         f"download that failed?); {STANDARD_FILE}")
   names = {node.name for node in graph_def.node}
   missing = [t for t in (INPUT, OUTPUT) if t.split(":")[0] not in names]
   if missing:
