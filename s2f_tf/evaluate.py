@@ -121,7 +121,9 @@ def evaluate_workdir(workdir: str, max_examples: Optional[int] = None,
   """
   task, generator, step = tasks.restore(workdir)
   settings = dataclasses.replace(task.config.train, **overrides)
-  if "metrics" in overrides:  # The run's own were checked when it started.
+  if {"metrics", "inception"} & set(overrides):
+    # The run's own were checked when it started; the file may have moved
+    # since, so FID/KID are checked again whenever s2f-eval names either.
     tasks.check_metrics(dataclasses.replace(task.config, train=settings))
   # Same global seed and compiled sampler as the end-of-training evaluation.
   keras.utils.set_random_seed(task.config.train.seed)

@@ -58,6 +58,18 @@ def test_bad_flag_is_one_line_without_traceback(tmp_path):
   assert "Traceback" not in result.stderr
 
 
+def test_fid_without_a_readable_inception_stops_before_training(tmp_path):
+  """Issue 28: asking for FID with a missing Inception file trained every
+  step, then skipped FID with a warning; now the run does not start."""
+  result = _train(f"--workdir={tmp_path}/run", "--metrics=swd,fid",
+                  f"--inception={tmp_path}/nonexistent.pb")
+  assert result.returncode == 2
+  assert result.stderr.strip().splitlines()[-1].startswith(
+      f"s2f-train: --inception={tmp_path}/nonexistent.pb: no such file; "
+      "the standard file is classify_image_graph_def.pb")
+  assert not os.path.exists(tmp_path / "run")  # Nothing trained or written.
+
+
 @pytest.mark.slow
 def test_blown_up_learning_rate_stops_clearly_and_keeps_checkpoint(
     tiny_data_root, tmp_path):

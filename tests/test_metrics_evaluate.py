@@ -8,6 +8,7 @@ import os
 from absl import flags
 import pytest
 
+import fake_runs
 from s2f_tf import config as config_lib
 from s2f_tf import evaluate
 from s2f_tf import flags as s2f_flags
@@ -89,3 +90,34 @@ def test_s2f_eval_flags_override_only_what_is_given():
   values(["s2f-eval", "--metrics=swd,fid", "--inception=/x/inception.tgz"])
   assert s2f_flags.eval_overrides(values) == {
       "metrics": "swd,fid", "inception": "/x/inception.tgz"}
+
+
+def test_fid_and_kid_by_name_need_a_readable_inception_up_front(
+    tiny_data_root, tmp_path):
+  """s2f-train (tasks.validate) and s2f-eval (evaluate_workdir) refuse
+  FID/KID without a readable file before anything runs (issue 28); the
+  library's mid-run skip above stays for a file that goes bad later."""
+  config = _dcgan_config(tiny_data_root, metrics="swd,fid,kid")
+  with pytest.raises(inception.InceptionError) as error:
+    tasks.validate(config)
+  assert str(error.value) == (
+      "--metrics='swd,fid,kid' asks for FID and KID, which need "
+      f"--inception=PATH ({inception.STANDARD_FILE}); or drop fid,kid from "
+      "--metrics")
+  empty = tmp_path / inception.GRAPH_FILE
+  empty.write_bytes(b"")
+  with pytest.raises(inception.InceptionError, match="is empty"):
+    tasks.validate(_dcgan_config(tiny_data_root, metrics="kid",
+                                 inception=str(empty)))
+  tasks.validate(_dcgan_config(tiny_data_root, metrics="swd"))  # No FID.
+  task = tasks.make_task(_dcgan_config(tiny_data_root))
+  workdir = fake_runs.generator_workdir(task.config, task.build_generator(),
+                                        str(tmp_path / "run"))
+  for overrides in ({"metrics": "fid", "inception": "/nonexistent.pb"},
+                    {"inception": str(empty)}):
+    asks_fid = dataclasses.replace(task.config, train=dataclasses.replace(
+        task.config.train, metrics="fid"))
+    config_lib.save_config(asks_fid, workdir)
+    with pytest.raises(inception.InceptionError):
+      evaluate.evaluate_workdir(workdir, 4, **overrides)
+  assert not os.path.exists(os.path.join(workdir, "eval.json"))

@@ -106,6 +106,31 @@ def check_metrics(config: config_lib.Config) -> None:
     raise ValueError(f"--metrics={config.train.metrics!r} has unknown "
                      f"{unknown}; --task={config.model.task} offers "
                      f"{','.join(choices)}")
+  check_inception(config.train)
+
+
+def check_inception(train_config: config_lib.TrainConfig) -> None:
+  """FID/KID asked for by name need a readable Inception file: checked when
+  a run starts and when s2f-eval does, not found missing hours later.
+
+  Raises:
+    ValueError (`inception.InceptionError`): one line naming the file's
+      problem, or the missing --inception, and the standard file.
+  """
+  t = train_config
+  wanted = [m for m in config_lib.metric_names(t.metrics)
+            if m in ("fid", "kid")]
+  if not wanted:
+    return
+  # pylint: disable=g-import-not-at-top
+  from s2f_tf.metrics import inception
+  if not t.inception:
+    raise inception.InceptionError(
+        f"--metrics={t.metrics!r} asks for "
+        f"{' and '.join(m.upper() for m in wanted)}, "
+        f"which need --inception=PATH ({inception.STANDARD_FILE}); or drop "
+        f"{','.join(wanted)} from --metrics")
+  inception.read_graph_def(t.inception)
 
 
 def validate(config: config_lib.Config) -> None:
