@@ -8,6 +8,14 @@ checkpoint and raises `Preempted` (exit 143, 128 + SIGTERM, as a shell
 reports it) or `Interrupted` (exit 130). Waiting for the step boundary keeps
 the saved state consistent: a step is never half applied.
 
+An evaluation can take minutes, so it does not wait for a step boundary:
+`interruptible(fn)` runs it so that a signal (or one already received) ends
+it at once, without its results (eval.json is written atomically, so none
+is left half written); the loop then saves and stops as above, and the
+same command reruns the evaluation. Under a multi-worker strategy the
+workers agree on the stop step through their collective steps, so there the
+evaluation runs on.
+
 After the first signal the default actions are back, so a second signal
 ends the process at once, as does a timer after `grace_s` seconds in case
 the step or the save hangs (e.g. a peer is gone); the newest complete
@@ -26,12 +34,13 @@ import shutil
 import signal
 import tempfile
 import threading
-from typing import Callable, Optional
+from typing import Callable, Optional, TypeVar
 
 from absl import logging
 import tensorflow as tf
 
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
+T = TypeVar("T")
 
 
 class Stopped(Exception):
@@ -52,6 +61,10 @@ class Preempted(Stopped):
 
 class Interrupted(Stopped):
   """SIGINT: Ctrl-C."""
+
+
+class _EvaluationInterrupted(Exception):
+  """Raised by the signal handler inside `Preemption.interruptible`."""
 
 
 class Preemption:
@@ -76,6 +89,7 @@ class Preemption:
     self._scratch = None
     self.signum: Optional[int] = None
     self.saved_step: Optional[int] = None
+    self._interruptible = False
 
   def __enter__(self) -> "Preemption":
     if threading.current_thread() is threading.main_thread():
@@ -100,6 +114,23 @@ class Preemption:
       self._save_and_record()
       self._stop()
 
+  def interruptible(self, fn: Callable[[], T]) -> Optional[T]:
+    """fn(), or None if a signal came before or during it (then `check()`
+    saves and stops). Single process only (module docstring)."""
+    if self._handler is not None:
+      return fn()
+    if self.signum is not None:
+      return None
+    self._interruptible = True
+    try:
+      return fn()
+    except _EvaluationInterrupted:
+      logging.warning("%s: evaluation abandoned; the same command reruns "
+                      "it.", signal.Signals(self.signum).name)
+      return None
+    finally:
+      self._interruptible = False
+
   def _on_signal(self, signum: int, unused_frame) -> None:
     self.signum = signum
     for s in SIGNALS:
@@ -111,6 +142,9 @@ class Preemption:
     logging.warning("%s: saving a checkpoint after this step, then exiting; "
                     "a second signal or %g s exit at once.",
                     signal.Signals(signum).name, self._grace_s)
+    if self._interruptible:
+      self._interruptible = False
+      raise _EvaluationInterrupted()
 
   def _save_and_record(self) -> None:
     self.saved_step = self._save()

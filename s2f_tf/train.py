@@ -157,6 +157,8 @@ class Loop:
     self.evaluates = self.chief
     self.iterator = iter(state.dataset)
     self.saved_step = int(state.step.numpy())  # Restored, so on disk.
+    # run()'s signal handling, which the evaluations in _periodic use.
+    self._stop: Optional[preemption.Preemption] = None
 
   def run(self) -> Dict:
     start = int(self.s.step.numpy())
@@ -175,6 +177,7 @@ class Loop:
         self._save, self.t.preemption_grace_s,
         self.s.strategy.cluster_resolver if self.t.strategy == "multiworker"
         else None)
+    self._stop = stop
     with stop, self._naming_check_numerics_errors():
       for step in range(start, self.t.steps):
         done = step + 1
@@ -189,18 +192,24 @@ class Loop:
                                 ("d/total", scalars["d/total"])])
         self._periodic(done)
         stop.check()
-    self._save()
-    results = {"step": int(self.s.step.numpy()), "skipped_steps": self.skipped,
-               "last": {key: _fetch(out.measurements)
-                        for key, out in last.items()}}
-    # Every grid of the run, earlier sessions of a resumed run included.
-    grids = sorted(glob.glob(os.path.join(self.s.workdir, "samples",
-                                          "step_*.png")))
-    if grids and self.chief:
-      results["progress_gif"] = os.path.join(self.s.workdir, "progress.gif")
-      summaries.write_gif(grids, results["progress_gif"])
-    if self.t.eval_at_end and self.evaluates:
-      results["eval"] = self._evaluate(int(self.s.step.numpy()))
+      self._save()
+      results = {"step": int(self.s.step.numpy()),
+                 "skipped_steps": self.skipped,
+                 "last": {key: _fetch(out.measurements)
+                          for key, out in last.items()}}
+      # Every grid of the run, earlier sessions of a resumed run included.
+      grids = sorted(glob.glob(os.path.join(self.s.workdir, "samples",
+                                            "step_*.png")))
+      if grids and self.chief:
+        results["progress_gif"] = os.path.join(self.s.workdir,
+                                               "progress.gif")
+        summaries.write_gif(grids, results["progress_gif"])
+      if self.t.eval_at_end and self.evaluates:
+        # A signal now ends the evaluation (minutes long) at once; the
+        # checkpoint is on disk, and the same command reruns it.
+        results["eval"] = stop.interruptible(
+            lambda: self._evaluate(int(self.s.step.numpy())))
+        stop.check()
     with self._writing_events():
       self.writer.flush()
     return results
@@ -297,7 +306,8 @@ class Loop:
     if t.histogram_every and step % t.histogram_every == 0 and self.chief:
       self._write_histograms(step)
     if t.eval_every and step % t.eval_every == 0 and self.evaluates:
-      self._evaluate(step)
+      # Ended at once by a signal: the loop then saves this step and stops.
+      self._stop.interruptible(lambda: self._evaluate(step))
     if step % t.checkpoint_every == 0:
       self._save()
 

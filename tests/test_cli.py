@@ -58,6 +58,33 @@ def test_bad_flag_is_one_line_without_traceback(tmp_path):
   assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("signum,code,line", [
+    (signal.SIGTERM, 143, "s2f-x stopped by SIGTERM; rerun the same command"),
+    (signal.SIGINT, 130, "s2f-x stopped by Ctrl-C; rerun the same command"),
+])
+def test_a_signal_ends_any_command_in_one_line(signum, code, line):
+  """Issue 28: s2f-eval or s2f-project killed by SIGTERM mid-way died
+  without a word (and Ctrl-C printed a traceback); every command now ends
+  with one line and the shell's code."""
+  body = ("import sys, time\n"
+          "from s2f_tf.cli import common\n"
+          "def body():\n"
+          "  print('ready', flush=True)\n"
+          "  time.sleep(60)\n"
+          "common.main('s2f-x', body)\n")
+  command = subprocess.Popen([sys.executable, "-c", body], cwd=REPO,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+  try:
+    assert command.stdout.readline() == "ready\n"
+    command.send_signal(signum)
+    _, stderr = command.communicate(timeout=30)
+  finally:
+    command.kill()
+  assert command.returncode == code
+  assert stderr.strip().splitlines() == [line]
+
+
 def test_fid_without_a_readable_inception_stops_before_training(tmp_path):
   """Issue 28: asking for FID with a missing Inception file trained every
   step, then skipped FID with a warning; now the run does not start."""

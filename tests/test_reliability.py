@@ -183,3 +183,41 @@ def test_sigterm_saves_at_the_step_it_stopped_and_a_second_trainer_refuses(
   assert (f"s2f-train stopped by SIGTERM; checkpoint saved at step "
           f"{stopped_at}.") in stderr
   assert not os.path.exists(workdir_lock.lock_path(workdir))
+
+
+@pytest.mark.parametrize("when", ["final", "periodic"])
+def test_sigterm_during_an_evaluation_saves_stops_and_frees_the_lock(
+    when, tiny_data_root, tmp_path):
+  """Issue 28: a SIGTERM 3 s into the final evaluation killed the trainer
+  at once (exit 143, no line, train.lock left behind): the evaluation ran
+  after the handler was gone. Now an evaluation, at the end or at
+  --eval_every, ends at once on the signal; the step is saved, the lock
+  freed, and no eval.json is half written."""
+  workdir = str(tmp_path / "run")
+  extra = ["--eval_episodes=100000", "--steps=10"]
+  if when == "final":
+    extra += ["--eval_at_end"]
+    started = os.path.join(workdir, "progress.gif")  # Written just before.
+    step = 10
+  else:
+    extra += ["--eval_every=5"]
+    started = os.path.join(workdir, "samples", "step_0000005.png")
+    step = 5
+  trainer = _start(workdir, tiny_data_root, *extra)
+  try:
+    _wait_for(started, trainer)
+    time.sleep(1.0)  # Into the evaluation: 100,000 episodes take minutes.
+    assert trainer.poll() is None, "the trainer ended before the signal"
+    trainer.send_signal(signal.SIGTERM)
+    _, stderr = trainer.communicate(timeout=60)
+  finally:
+    trainer.kill()
+  assert trainer.returncode == common.PREEMPTED, stderr[-2000:]
+  assert "Traceback" not in stderr
+  assert "SIGTERM: evaluation abandoned; the same command reruns it." in stderr
+  assert stderr.strip().splitlines()[-1] == (
+      f"s2f-train stopped by SIGTERM; checkpoint saved at step {step}. Rerun "
+      "the same command to resume.")
+  assert _latest_step(workdir) == step
+  assert not os.path.exists(workdir_lock.lock_path(workdir))
+  assert not os.path.exists(os.path.join(workdir, "eval.json"))

@@ -20,10 +20,17 @@ line on stderr and a documented exit code, never a traceback:
   143  stopped by SIGTERM (128 + 15, what a shell reports for it), as a
        scheduler or a spot VM stops a job; s2f-train saves a checkpoint at
        the next step first
+
+Both signals end any other command (an evaluation or projection of
+minutes) with that line and code too, instead of a silent kill or a
+traceback: files are written whole or not at all, so the same command
+simply runs again.
 """
 
 import os
+import signal
 import sys
+import threading
 from typing import Callable, Sequence, Tuple, Type, Union
 
 from absl import app
@@ -51,13 +58,29 @@ def quiet_tensorflow() -> None:
 Failure = Tuple[Tuple[Type[BaseException], ...], int, str]
 
 
+class Terminated(BaseException):
+  """SIGTERM, raised where the command is (s2f-train's loop handles its own).
+
+  A BaseException, as KeyboardInterrupt is for SIGINT: `except Exception`
+  clauses must not swallow it.
+  """
+
+
+def _raise_terminated(unused_signum, unused_frame):
+  raise Terminated()
+
+
 def _shared_failures() -> Tuple[Failure, ...]:
-  """What every command can hit: a failed write, bad input."""
+  """What every command can hit: a signal, a failed write, bad input."""
   # pylint: disable=g-import-not-at-top
   from s2f_tf import files
   from s2f_tf.data import decode
   # pylint: enable=g-import-not-at-top
   return (
+      ((Terminated,), PREEMPTED,
+       "{program} stopped by SIGTERM; rerun the same command"),
+      ((KeyboardInterrupt,), INTERRUPTED,
+       "{program} stopped by Ctrl-C; rerun the same command"),
       ((files.WriteError,), IO_FAILED, "{program} stopped on I/O: {error}"),
       ((OSError, ValueError, decode.BadFile), BAD_INPUT, "{program}: {error}"),
   )
@@ -83,6 +106,8 @@ def main(program: str, body: Callable[[], int],
   def run(argv):
     if len(argv) > 1 and not positional:
       raise app.UsageError(f"unexpected arguments {argv[1:]}; flags only")
+    if threading.current_thread() is threading.main_thread():
+      signal.signal(signal.SIGTERM, _raise_terminated)
     try:
       return body(argv[1:]) if positional else body()
     except BaseException as e:  # Re-raised below unless expected.
