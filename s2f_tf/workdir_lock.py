@@ -80,6 +80,19 @@ def _acquire(path: str, mine: Dict) -> None:
       f"delete {path} if that trainer is gone")
 
 
+def owner(workdir: str) -> Optional[Dict]:
+  """The lock's {"pid", "host", "started"}, or None: no trainer holds it."""
+  return _read(lock_path(workdir))
+
+
+def owner_runs(holder: Dict) -> Optional[bool]:
+  """Whether the lock's trainer still runs: None when it is on another
+  host, which cannot be checked from here."""
+  if holder.get("host") != socket.gethostname():
+    return None
+  return _is_alive(holder, socket.gethostname())
+
+
 def _read(path: str) -> Optional[Dict]:
   try:
     with open(path) as f:

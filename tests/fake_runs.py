@@ -7,6 +7,7 @@ grids, progress.gif, TensorBoard events through tf.summary), in seconds.
 
 import json
 import os
+import socket
 
 import numpy as np
 import tensorflow as tf
@@ -14,6 +15,7 @@ import tensorflow as tf
 from s2f_tf import checkpointing
 from s2f_tf import config as config_lib
 from s2f_tf import summaries
+from s2f_tf import workdir_lock
 
 ESCAPE_ME = "faces/<b>bold</b>&co"  # A config value the HTML must escape.
 # As the loop names them: by player ("d/", "g/").
@@ -60,6 +62,13 @@ def few_shot_eval(psnr):
           "style_swap_toward_new_refs": {"hair": 0.5, "skin": float("nan")}}
 
 
+def hold_lock(workdir, pid, host=None):
+  """train.lock as s2f-train writes it, for process `pid` on `host`."""
+  write_json(workdir, workdir_lock.LOCK_NAME,
+             {"pid": pid, "host": host or socket.gethostname(),
+              "started": "2026-12-07 00:00:00 UTC"})
+
+
 def write_kinds(runs_dir):
   """Four runs and a non-run folder; returns {kind: workdir}."""
   tiny = config_lib.tiny_config(root=ESCAPE_ME, steps=40).to_dict()
@@ -80,6 +89,7 @@ def write_kinds(runs_dir):
   write_events(made["dcgan_wgan"], ("d_adv", "g_adv", "output_std"),
                range(5, 21, 5), seed=1)
   write_grids(made["dcgan_wgan"], [10, 20], gif=False)
+  hold_lock(made["dcgan_wgan"], os.getpid())  # This live process: running.
   # A later task (config with a `task` key) with SPADE-style loss names.
   spade = json.loads(json.dumps(tiny))
   spade["model"].update(task="label_map", model="spade")

@@ -201,6 +201,30 @@ def test_site_folders_of_runs_never_collide():
   assert all(s.strip(".") and "/" not in s for s in slugs)
 
 
+def test_status_comes_from_the_lock_not_from_event_times(tmp_path):
+  """Issue 28: a killed run showed as running for 5 minutes (its events
+  were recent); train.lock says whether its trainer still runs."""
+  # A pid that ran and exited (reaped): Linux hands pids out in order, so
+  # it comes back only after pid_max others.
+  dead_pid = subprocess.Popen([sys.executable, "-c", "pass"])
+  dead_pid.wait()
+  kinds = {"alive": os.getpid(), "killed": dead_pid.pid, "exited": None,
+           "elsewhere_recent": os.getpid()}
+  for name, pid in kinds.items():
+    workdir = str(tmp_path / name)
+    fake_runs.write_json(workdir, "config.json", {"train": {"steps": 40}})
+    fake_runs.write_events(workdir, ("d_adv",), [10, 20])  # Just written.
+    if pid is not None:
+      fake_runs.hold_lock(workdir, pid, "another-host"
+                          if name == "elsewhere_recent" else None)
+  found = {r.name: r for r in runs_lib.find_runs(str(tmp_path))[0]}
+  assert found["alive"].status(20) == "running"
+  assert found["killed"].status(20) == (
+      f"killed at 20 of 40 (pid {dead_pid.pid} is gone)")
+  assert found["exited"].status(20) == "stopped at 20 of 40"
+  assert found["elsewhere_recent"].status(20) == "running"
+
+
 def test_a_self_looping_sample_grid_is_named_and_the_site_still_built(
     tmp_path):
   """Issue 28: samples/step_*.png linking to itself stopped the whole site

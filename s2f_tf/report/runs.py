@@ -15,6 +15,7 @@ import time
 from typing import Any, Dict, List, Optional, Tuple
 
 from s2f_tf import config as config_lib
+from s2f_tf import workdir_lock
 
 # Files and folders that s2f-train writes into a workdir; any one of them
 # makes a folder a run (a run that crashed early may have only one).
@@ -69,18 +70,34 @@ class Run:
     return out
 
   def status(self, steps: Optional[int]) -> str:
-    """finished / running / stopped at a step, from steps and event times."""
+    """finished / running / killed / stopped at a step.
+
+    From train.lock, which s2f-train holds while it runs and removes when
+    it exits: a lock whose pid is gone on this host is a killed trainer; no
+    lock, a stopped one. Only a lock from another host, which cannot be
+    checked here, falls back to the event files' age.
+    """
     if self.config is None:
       return "broken"
     target = self.target_steps
     if steps is not None and target is not None and steps >= target:
       return "finished"
-    mtimes = [mtime for _, _, mtime in self.events_signature()]
-    if mtimes and time.time() - max(mtimes) < RUNNING_WINDOW_S:
-      return "running"
+    at = (f"at {steps} of {target if target is not None else '?'}"
+          if steps is not None else "with no progress logged")
+    holder = workdir_lock.owner(self.path)
+    if holder is not None:
+      alive = workdir_lock.owner_runs(holder)
+      if alive is None:  # Another host's trainer: recent events say it runs.
+        mtimes = [mtime for _, _, mtime in self.events_signature()]
+        if mtimes and time.time() - max(mtimes) < RUNNING_WINDOW_S:
+          return "running"
+      elif alive:
+        return "running"
+      else:
+        return f"killed {at} (pid {holder.get('pid', '?')} is gone)"
     if steps is None:
       return "no progress logged"
-    return f"stopped at {steps} of {target if target is not None else '?'}"
+    return f"stopped {at}"
 
 
 def flatten(tree: Dict[str, Any], prefix: str = "",
