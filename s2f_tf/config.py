@@ -169,6 +169,11 @@ class TrainConfig:
       "", "FID/KID: path to classify_image_graph_def.pb or "
       "inception-2015-12-05.tgz, downloaded once by you (docs/metrics.md); "
       "empty: FID/KID are skipped with one log line.")
+  cache_real_features: bool = _field(
+      True, "FID/KID: keep each stream's real-image Inception features in "
+      "$XDG_CACHE_HOME/s2f_tf/real_features (keyed by the data and family "
+      "settings, the image count, the stream and the Inception file) and "
+      "reuse them; --nocache_real_features recomputes them.")
   kid_subset_size: int = _field(
       1000, "KID: images per subset (100 subsets; 1000 as Binkowski et al. "
       "2018); needs that many --eval_episodes.")

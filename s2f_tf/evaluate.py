@@ -15,6 +15,7 @@ training, so it reproduces the end-of-training numbers exactly.
 """
 
 import dataclasses
+import hashlib
 import json
 import os
 from typing import Dict, Optional
@@ -101,7 +102,11 @@ def measure(task: base.Task, sample: base.Sampler, count: int,
       seed=t.seed)
   streams = task.eval_streams(sample, count, t.batch_size)
   for name, batches in streams.items():  # One stream at a time.
-    scores = registry.evaluate_stream(batches, options, logging.warning)
+    cache = (real_features_cache(task.config, t, count, name)
+             if t.cache_real_features and t.inception else None)
+    scores = registry.evaluate_stream(
+        batches, dataclasses.replace(options, real_features_cache=cache),
+        logging.warning)
     if name == base.DEFAULT_STREAM:
       results.update(scores)
     elif name in results:
@@ -110,6 +115,33 @@ def measure(task: base.Task, sample: base.Sampler, count: int,
     else:
       results[name] = scores
   return results
+
+
+def real_features_cache(config: config_lib.Config,
+                        settings: config_lib.TrainConfig, count: int,
+                        stream: str) -> str:
+  """Where one stream's real-image Inception features are cached.
+
+  The key is everything that picks the real images or their features: the
+  task and its data and family settings (the data root by its real path),
+  the image count, batch size and seed, the stream's name, and the
+  Inception file by its real path, size and modification time. Replacing
+  the images under the same root with the same settings is the one change
+  it cannot see: --nocache_real_features, or delete the folder.
+  """
+  data = dataclasses.asdict(config.data)
+  data["root"] = os.path.realpath(data["root"])
+  stat = os.stat(settings.inception)
+  key = json.dumps({
+      "task": config.model.task, "data": data,
+      "family": dataclasses.asdict(config.family), "count": count,
+      "batch_size": settings.batch_size, "seed": settings.seed,
+      "stream": stream,
+      "inception": [os.path.realpath(settings.inception), stat.st_size,
+                    stat.st_mtime_ns]}, sort_keys=True, default=str)
+  digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:24]
+  return os.path.join(files.user_cache_dir(), "real_features",
+                      f"{digest}.npz")
 
 
 def evaluate_workdir(workdir: str, max_examples: Optional[int] = None,

@@ -63,6 +63,15 @@ def writing(path: str, errors: Tuple[Type[BaseException], ...] = (OSError,),
     raise WriteError(path, e, note) from None
 
 
+def user_cache_dir() -> str:
+  """`$XDG_CACHE_HOME/s2f_tf` (default `~/.cache/s2f_tf`): what s2f_tf
+  keeps between runs on this machine (the precision choice, real images'
+  Inception features). Deleting it only costs recomputation."""
+  root = os.environ.get("XDG_CACHE_HOME") or os.path.join(
+      os.path.expanduser("~"), ".cache")
+  return os.path.join(root, "s2f_tf")
+
+
 def write_atomically(path: str, data: Union[str, bytes],
                      exclusive: bool = False) -> str:
   """Writes `data` to `path` (and its folder) via a temporary file there.

@@ -86,7 +86,8 @@ def check_family_flags(flag_values=FLAGS) -> None:
                        f"--task={task} does not read it: drop it")
 
 
-EVAL_FIELDS = ("metrics", "inception", "kid_subset_size", "kid_protocol")
+EVAL_FIELDS = ("metrics", "inception", "kid_subset_size", "kid_protocol",
+               "cache_real_features")
 
 
 def define_eval_flags(flag_values=FLAGS) -> None:

@@ -126,9 +126,7 @@ def machine_key(device_name: str) -> str:
 
 def cache_path() -> str:
   """`$XDG_CACHE_HOME/s2f_tf/precision.json` (default `~/.cache`)."""
-  root = os.environ.get("XDG_CACHE_HOME") or os.path.join(
-      os.path.expanduser("~"), ".cache")
-  return os.path.join(root, "s2f_tf", "precision.json")
+  return os.path.join(files.user_cache_dir(), "precision.json")
 
 
 def _read_cache(path: str) -> dict:

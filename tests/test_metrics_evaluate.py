@@ -121,3 +121,49 @@ def test_fid_and_kid_by_name_need_a_readable_inception_up_front(
     with pytest.raises(inception.InceptionError):
       evaluate.evaluate_workdir(workdir, 4, **overrides)
   assert not os.path.exists(os.path.join(workdir, "eval.json"))
+
+
+def test_real_features_are_cached_and_give_the_same_fid(tiny_data_root,
+                                                        tmp_path,
+                                                        monkeypatch):
+  """Issue 28: every evaluation ran Inception on the same real images
+  again. The second evaluation reads their features from the user's cache
+  (Inception sees only the generated images) and gives the same FID and KID
+  bit for bit; --nocache_real_features, another Inception file or a damaged
+  cache file recompute them."""
+  from s2f_tf.metrics import distribution  # pylint: disable=g-import-not-at-top
+  monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+  stand_in = inception.write_stand_in(str(tmp_path / inception.GRAPH_FILE),
+                                     features=64)
+  seen = []
+  network = distribution._network  # pylint: disable=protected-access
+
+  def counting(path):
+    net = network(path)
+    return lambda images: (seen.append(len(images)), net(images))[1]
+
+  monkeypatch.setattr(distribution, "_network", counting)
+  config = _dcgan_config(tiny_data_root)
+  settings = dict(metrics="fid,kid", inception=stand_in, kid_subset_size=8)
+
+  def run(**extra):
+    seen.clear()
+    results = _evaluate(config, str(tmp_path / "run"), **settings, **extra)
+    return results, sum(seen)
+
+  first, images_first = run()
+  assert images_first == 32  # 16 real and 16 generated.
+  cached = os.listdir(tmp_path / "cache" / "s2f_tf" / "real_features")
+  assert len(cached) == 1
+  second, images_second = run()
+  assert images_second == 16  # The generated ones only.
+  assert second["fid"] == first["fid"] and second["kid"] == first["kid"]
+  assert run(cache_real_features=False)[1] == 32
+  path = tmp_path / "cache" / "s2f_tf" / "real_features" / cached[0]
+  path.write_bytes(b"damaged")
+  damaged, images_damaged = run()
+  assert images_damaged == 32 and damaged["fid"] == first["fid"]
+  assert run()[1] == 16  # Rewritten whole.
+  stat = os.stat(stand_in)  # Another Inception file: another key.
+  os.utime(stand_in, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+  assert run()[1] == 32

@@ -10,11 +10,14 @@ one log line and left out; the others still run.
 
 import dataclasses
 import functools
+import io
 import logging
+import os
 from typing import Callable, Dict, Iterable, Optional, Sequence, Tuple
 
 import numpy as np
 
+from s2f_tf import files
 from s2f_tf.metrics import fid
 from s2f_tf.metrics import inception
 from s2f_tf.metrics import kid
@@ -33,6 +36,10 @@ class Options:
   kid_subset_size: int = 1000
   kid_protocol: str = "subsets"  # or "blocks": TF-GAN's, blocks of 10.
   seed: int = 0
+  # An .npz of the real images' Inception features for this stream: read
+  # instead of running Inception on them when it holds as many images,
+  # written after a run that computed them (see `_Features`).
+  real_features_cache: Optional[str] = None
 
 
 @functools.lru_cache(maxsize=2)
@@ -42,22 +49,71 @@ def _network(path: str) -> inception.Inception:
 
 
 class _Features:
-  """Inception features of both streams: FID sums and KID's kept rows."""
+  """Inception features of both streams: FID sums and KID's kept rows.
 
-  def __init__(self, net, keep: bool):
-    self.net, self.keep = net, keep
+  The real images' features are the same at every evaluation of a fixed
+  set, and most of an FID's cost (pytorch-fid's --save-stats, TTUR's
+  precomputed statistics). With `cache`, they are read from it when it
+  holds at least as many images as the stream brings, else computed and
+  written there; either way their FID statistics are summed in one update
+  over the whole set, so a cached and a computed evaluation agree exactly.
+  A cache that cannot be read or written is one log line, never a failure.
+  """
+
+  def __init__(self, net, keep: bool, cache: Optional[str] = None,
+               log: Callable[[str], None] = logging.warning):
+    self.net, self.keep, self.cache, self.log = net, keep, cache, log
     self.stats = (fid.Stats(), fid.Stats())
     self.kept = ([], [])
+    self.real_count = 0
+    self.cached = _read_cache(cache, log) if cache else None
 
   def update(self, real, fake):
-    for i, images in enumerate((real, fake)):
-      features = self.net(images)
-      self.stats[i].update(features)
-      if self.keep:
-        self.kept[i].append(features)
+    start, self.real_count = self.real_count, self.real_count + len(real)
+    have = 0 if self.cached is None else len(self.cached)
+    if self.real_count > have:  # Images past the cache: through Inception.
+      self.kept[0].append(self.net(real[max(have - start, 0):]))
+    features = self.net(fake)
+    self.stats[1].update(features)
+    if self.keep:
+      self.kept[1].append(features)
+
+  def finish(self) -> None:
+    """Real statistics from the cached and computed features (one update);
+    the cache grows to hold every real image this stream brought."""
+    parts = ([self.cached[:self.real_count]] if self.cached is not None
+             else []) + self.kept[0]
+    real = np.concatenate(parts)
+    if self.cache and self.kept[0]:
+      _write_cache(self.cache, real, self.log)
+    self.stats[0].update(real)
+    self.kept = ([real] if self.keep else [], self.kept[1])
+
+
+def _read_cache(path: str, log) -> Optional[np.ndarray]:
+  if not os.path.exists(path):
+    return None
+  try:
+    with np.load(path) as data:
+      return np.asarray(data["features"], np.float32)
+  except (OSError, ValueError, KeyError, EOFError) as e:
+    log(f"{path} is not a readable features cache "
+        f"({type(e).__name__}); recomputing the real images' features")
+    return None
+
+
+def _write_cache(path: str, features: np.ndarray, log) -> None:
+  try:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    buffer = io.BytesIO()
+    np.savez(buffer, features=features)
+    files.write_atomically(path, buffer.getvalue())
+  except (OSError, files.WriteError) as e:
+    log(f"real images' features not cached at {path}: {e}")
 
 
 def _feature_metrics(features: _Features, options: Options, log) -> Dict:
+  features.finish()
   results = {}
   real_stats, fake_stats = features.stats
   if "fid" in options.metrics:
@@ -93,7 +149,8 @@ def _open_features(options: Options, log) -> Optional[_Features]:
         f" {inception.STANDARD_FILE}")
     return None
   try:
-    return _Features(_network(options.inception), keep="kid" in wanted)
+    return _Features(_network(options.inception), keep="kid" in wanted,
+                     cache=options.real_features_cache, log=log)
   except inception.InceptionError as e:
     log(f"FID/KID skipped: {e}")
     return None
