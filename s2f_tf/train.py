@@ -209,7 +209,8 @@ class Loop:
         # checkpoint is on disk, and the same command reruns it.
         results["eval"] = stop.interruptible(
             lambda: self._evaluate(int(self.s.step.numpy())))
-        stop.check()
+        if results["eval"] is None:  # Abandoned on a signal: save, stop.
+          stop.check()
     with self._writing_events():
       self.writer.flush()
     return results
