@@ -127,20 +127,20 @@ def check(family_config, image_size: int) -> None:
         f"{2 * factor}; lower --n_downsample_global or raise --image_size")
 
 
-def _resnet_stack(channels, n_down, n_blocks, prefix=""):
+def _resnet_stack(channels, n_down, n_blocks):
   """c7s1-ch, n_down x d(2ch), n_blocks residual blocks at the widest, as
   many transposed convs back to ch: Johnson et al.'s body, no output conv."""
-  stack = blocks.conv_norm_relu(channels, 7, 1, f"{prefix}conv_in",
+  stack = blocks.conv_norm_relu(channels, 7, 1, "conv_in",
                                 use_bias=False)
   for i in range(n_down):
     stack += blocks.conv_norm_relu(channels * 2**(i + 1), 3, 2,
-                                   f"{prefix}down_{i}", use_bias=False)
+                                   f"down_{i}", use_bias=False)
   width = channels * 2**n_down
-  stack += [blocks.ResBlock(width, use_bias=False, name=f"{prefix}res_{i}")
+  stack += [blocks.ResBlock(width, use_bias=False, name=f"res_{i}")
             for i in range(n_blocks)]
   for i in range(n_down):
     stack += blocks.transposed_conv_norm_relu(width // 2**(i + 1),
-                                              f"{prefix}up_{i}")
+                                              f"up_{i}")
   return stack
 
 
