@@ -26,7 +26,20 @@ from s2f_tf import config as config_lib  # pylint: disable=g-import-not-at-top
 def pytest_configure(config):
   config.addinivalue_line(
       "markers", "slow: end-to-end runs (trainers in subprocesses, mirrored "
-      "comparisons); `make test` runs them, `make test-fast` skips them")
+      "comparisons); `make test` runs them first, `make test-fast` skips "
+      "them")
+
+
+def pytest_collection_modifyitems(items):
+  """Slow tests first, each group in file order.
+
+  pytest-xdist hands out tests in collection order; started last, a 50 s
+  test keeps one worker busy while the others have nothing left, so the
+  suite's wall time is its total work over the workers plus that tail.
+  Started first, the slow ones overlap and the fast ones fill the end
+  (longest-first scheduling).
+  """
+  items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 def pytest_unconfigure(config):

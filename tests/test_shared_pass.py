@@ -57,6 +57,7 @@ def _measurements(out):
   return {k: float(v) for k, v in out.measurements.items()}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("train_overrides,variant", [
     # RMSprop, D clipped before G reads it, G's CAM logits travel with the
     # fake, weight decay on both players.

@@ -40,6 +40,7 @@ def l2f_config(root, mode="sean", **train_overrides):
       config.model, base_channels=4))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["sean", "spade_vae"])
 def test_each_mode_trains_with_spade_loss_names(mode, tiny_data_root,
                                                 tmp_path):
@@ -102,6 +103,7 @@ def test_label_past_label_nc_stops_before_training(tiny_data_root, tmp_path):
   assert not os.path.exists(os.path.join(tmp_path, "checkpoints"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["clade_dist", "sean"])
 def test_export_round_trip_and_bad_inputs(mode, tiny_data_root, tmp_path):
   task = tasks.make_task(l2f_config(tiny_data_root, mode))

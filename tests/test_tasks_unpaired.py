@@ -140,6 +140,7 @@ def _scalars(workdir, tag):
           for e in events.Tensors(tag)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["ugatit", "cyclegan"])
 def test_a_short_run_trains_evaluates_and_scores_hidden_pairs(
     anime_root, model, tmp_path):
@@ -268,6 +269,7 @@ def _check_export_and_cli(workdir, task, generator, tmp_path):
       np.asarray(Image.open(from_run).convert("RGB")), served.numpy()[0])
 
 
+@pytest.mark.slow
 def test_numerics_guard_names_the_poisoned_layer_of_b2a(anime_root, tmp_path):
   """A NaN gradient from b2a's last convolution, from step 2 on: the run
   stops in that step, names the layer, and keeps the step-2 checkpoint."""

@@ -33,6 +33,7 @@ def test_losses_go_down_on_a_fixed_batch(tiny_config, tmp_path):
   assert float(last["g/total"]) < float(first["g/total"])
 
 
+@pytest.mark.slow
 def test_run_writes_workdir_and_resumes_at_same_step(tiny_config, tmp_path):
   workdir = str(tmp_path / "run")
   config = tiny_config(steps=10, checkpoint_every=10)
