@@ -158,9 +158,12 @@ def region_features(centres: Mapping[str, np.ndarray],
 
 def draw(workdir: str, labels: np.ndarray, choices_text: str) -> np.ndarray:
   """uint8 [S, S, 3]: the run's face for class ids `labels` [S, S] with the
-  region features of the chosen clusters."""
+  region features of the clusters `choices_text` names ("hair:3")."""
   centres = load(workdir)
-  choices = parse_choices(choices_text, centres)
+  return _draw(workdir, labels, centres, parse_choices(choices_text, centres))
+
+
+def _draw(workdir, labels, centres, choices):
   task, generator, _ = tasks.restore(workdir)
   f = task.config.family
   features = region_features(centres, choices, f.label_nc, f.feat_num)
@@ -176,6 +179,7 @@ def draw_file(workdir: str, labels_path: str, choices_text: str,
   config = config_lib.load_config(workdir)
   labels = labels_lib.read_class_map(labels_path, config.data.image_size,
                                      config.family.label_nc)
-  parse_choices(choices_text, load(workdir))
-  decode.write_png(out, draw(workdir, labels, choices_text))
+  centres = load(workdir)
+  choices = parse_choices(choices_text, centres)
+  decode.write_png(out, _draw(workdir, labels, centres, choices))
   return out

@@ -299,6 +299,10 @@ def test_kmeans_finds_separated_blobs_largest_first():
                            for m, n in zip(means, counts)])
   centres, sizes = clusters.kmeans(points, 3, seed=1)
   assert sizes.tolist() == [30, 20, 10]
+  # A seed gives the same centres in the same order every time (the tool's
+  # saved clusters are what s2f-sample --clusters=hair:3 names).
+  again, _ = clusters.kmeans(points.copy(), 3, seed=1)
+  np.testing.assert_array_equal(again, centres)
   blobs = np.split(points, np.cumsum(counts)[:-1])
   for centre, blob in zip(centres, (blobs[1], blobs[2], blobs[0])):
     np.testing.assert_allclose(centre, blob.mean(0), atol=1e-12)
