@@ -41,9 +41,9 @@ def parse_policy(text: str) -> Tuple[str, ...]:
   names = tuple(n.strip() for n in text.split(",") if n.strip())
   unknown = [n for n in names if n not in POLICIES]
   if unknown or not names:
-    raise ValueError(f"--augment_policy={text!r} "
-                     f"{'has unknown ' + repr(unknown) if unknown else 'is empty'}"
-                     f"; use a comma-separated subset of {','.join(POLICIES)}")
+    problem = f"has unknown {unknown}" if unknown else "is empty"
+    raise ValueError(f"--augment_policy={text!r} {problem}; use a "
+                     f"comma-separated subset of {','.join(POLICIES)}")
   return tuple(t for n in names for t in POLICIES[n])
 
 
@@ -52,8 +52,9 @@ def _extent(size: int, ratio: float) -> int:
   return int(size * ratio + 0.5)
 
 
-def draw_params(transforms: Sequence[str], batch: int, size: int) -> Params:
-  """Random parameters of `transforms` for `batch` images of side `size`.
+def draw_params(transforms: Sequence[str], batch, size: int) -> Params:
+  """Random parameters of `transforms` for `batch` (an int or a scalar
+  tensor) images of side `size`.
 
   brightness, saturation, contrast: float32 [B, 1, 1, 1] (an offset in
   [-0.5, 0.5), factors in [0, 2) and [0.5, 1.5)); translation: int32
