@@ -1,6 +1,9 @@
 """Tests for s2f_tf.ada: ADA's transforms against NumPy, and p's updates."""
 
 import math
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -180,3 +183,35 @@ def test_update_without_observations_keeps_p():
   probability = ada.AdaptiveProbability(target=0.6, images_to_one=100)
   assert math.isnan(probability.update())
   assert probability.p.numpy() == 0.0
+
+
+_MIRRORED = """
+import tensorflow as tf
+tf.config.set_logical_device_configuration(
+    tf.config.list_physical_devices("CPU")[0],
+    [tf.config.LogicalDeviceConfiguration()] * 2)
+from s2f_tf import ada
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+with strategy.scope():
+  probability = ada.AdaptiveProbability(target=0.4, images_to_one=100)
+logits = tf.data.Dataset.from_tensors([[1.0], [2.0], [-1.0], [3.0]])
+step = tf.function(lambda x: strategy.run(probability.observe, args=(x,)))
+for x in strategy.experimental_distribute_dataset(logits.unbatch().batch(4)):
+  step(x)
+r_t = probability.update()
+print(r_t, *[float(v.numpy())
+             for v in strategy.experimental_local_results(probability.p)])
+"""
+
+
+def test_mirrored_replicas_pool_their_signs_and_share_p():
+  """Each replica sees 2 of the 4 images; r_t is over all 4, p the same
+  on both (TF in a child: logical devices precede TF's start)."""
+  result = subprocess.run([sys.executable, "-c", _MIRRORED],
+                          capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+  assert result.returncode == 0, result.stderr[-2000:]
+  r_t, *copies = (float(v) for v in result.stdout.split())
+  assert r_t == 0.5  # (1 + 1 - 1 + 1) / 4.
+  # 4 images of 100 (p is float32), the same on each replica.
+  assert copies == [float(np.float32(0.04))] * 2

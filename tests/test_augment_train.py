@@ -1,0 +1,135 @@
+"""--augment inside real (tiny) training runs of every family kind."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import test_tasks_label2face
+import test_tasks_lightweight
+import test_tasks_stylegan2
+from s2f_tf import checkpointing
+from s2f_tf import config as config_lib
+from s2f_tf import tasks
+from s2f_tf import train
+from s2f_tf.data import anime
+
+
+@pytest.fixture(scope="module")
+def anime_root(tmp_path_factory):
+  root = str(tmp_path_factory.mktemp("anime") / "set")
+  anime.write_unpaired_set(root, identities=8, per_identity=3, size=32,
+                           seed=0, test_fraction=0.25)
+  return root
+
+
+def _unpaired(root, **train_overrides):
+  config = config_lib.tiny_config(root=root, **{
+      "gan_loss": "lsgan", "batch_size": 2, "ema_beta": 0.0,
+      **train_overrides})
+  config = dataclasses.replace(
+      config, data=dataclasses.replace(config.data, image_size=32),
+      model=dataclasses.replace(config.model, base_channels=4))
+  return config_lib.with_task(config, "unpaired", "cyclegan", n_res=1,
+                              d_channels=4, pool_size=2)
+
+
+CONFIGS = {
+    "sketch2face": lambda root, **t: config_lib.tiny_config(root, **t),
+    "label2face": lambda root, **t: test_tasks_label2face.l2f_config(
+        root, "spade", **t),
+    "stylegan2": test_tasks_stylegan2._config,  # pylint: disable=protected-access
+    "lightweight": test_tasks_lightweight._config,  # pylint: disable=protected-access
+}
+
+
+def _run(config, workdir):
+  tasks.validate(tasks.resolve_model(config))
+  state = train.setup(config, workdir)
+  loop = train.Loop(state)
+  return state, loop, loop.run()
+
+
+def _assert_finite_and_traced_once(results, loop):
+  for player in ("d", "g"):
+    values = results["last"][player]
+    assert all(np.isfinite(v) for v in values.values()), values
+  for name, function in loop.guard.functions.items():
+    assert function.experimental_get_tracing_count() == 1, name
+
+
+@pytest.mark.parametrize("family,augment", [
+    ("sketch2face", "diffaug"), ("label2face", "ada"),
+    ("stylegan2", "ada"), ("lightweight", "diffaug")])
+def test_each_family_trains_with_augmentation(family, augment,
+                                              tiny_data_root, tmp_path):
+  config = CONFIGS[family](tiny_data_root, augment=augment, steps=2,
+                           image_every=2, checkpoint_every=2,
+                           eval_at_end=False, ada_interval=1)
+  _, loop, results = _run(config, str(tmp_path))
+  assert results["step"] == 2
+  _assert_finite_and_traced_once(results, loop)
+  assert ("d/augment_p" in results["last"]["d"]) == (augment == "ada")
+
+
+def test_unpaired_trains_with_ada_on_both_domains(anime_root, tmp_path):
+  """Its own lsgan threshold (0.5) and CycleGAN's pool before the
+  augmentation."""
+  config = _unpaired(anime_root, augment="ada", steps=2, image_every=2,
+                     checkpoint_every=2, eval_at_end=False)
+  _, loop, results = _run(config, str(tmp_path))
+  _assert_finite_and_traced_once(results, loop)
+  assert "d/augment_p" in results["last"]["d"]
+
+
+def test_ada_p_moves_every_step_without_retrace_and_is_resumed(
+    tiny_data_root, tmp_path):
+  workdir = str(tmp_path)
+  config = test_tasks_lightweight._config(  # pylint: disable=protected-access
+      tiny_data_root, augment="ada", ada_interval=1, ada_kimg=1, steps=4,
+      checkpoint_every=4, image_every=4, eval_at_end=False, log_every=1)
+  state = train.setup(config, workdir)
+  p = state.checkpoint.ada_p
+  p.assign(0.5)  # Away from the clip at 0: each update moves it.
+  seen = []
+  after_step = state.task.after_step
+
+  def record(step, generator, discriminator):
+    after_step(step, generator, discriminator)
+    seen.append(float(p.numpy()))
+
+  state.task.after_step = record
+  loop = train.Loop(state)
+  results = loop.run()
+  # 4 images per update, 1,000 to move p by 1: +-0.004 a step.
+  steps = np.diff([0.5] + seen)
+  np.testing.assert_allclose(np.abs(steps), 0.004, rtol=1e-5)
+  _assert_finite_and_traced_once(results, loop)
+  np.testing.assert_allclose(results["last"]["d"]["d/augment_p"], seen[-2],
+                             rtol=1e-6)  # Read in the last D step.
+  saved = tf.train.load_checkpoint(
+      tf.train.latest_checkpoint(checkpointing.checkpoint_dir(workdir)))
+  np.testing.assert_allclose(
+      saved.get_tensor("ada_p/.ATTRIBUTES/VARIABLE_VALUE"), seen[-1])
+  resumed = train.setup(dataclasses.replace(
+      config, train=dataclasses.replace(config.train, steps=6)), workdir)
+  np.testing.assert_allclose(resumed.checkpoint.ada_p.numpy(), seen[-1])
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"augment": "diffaug", "augment_policy": "color,flip"},
+     r"--augment_policy='color,flip' has unknown \['flip'\]; use a "
+     "comma-separated subset of color,translation,cutout"),
+    ({"augment": "ada", "ada_target": 1.0},
+     r"--ada_target=1.0 must be in \(0, 1\)"),
+    ({"augment": "ada", "gan_loss": "wgan"},
+     "--augment=ada steers by the sign of D.real., which a --gan_loss=wgan "
+     "critic does not have"),
+])
+def test_bad_augment_settings_fail_in_one_line(change, message,
+                                               tiny_data_root):
+  config = config_lib.tiny_config(tiny_data_root, **change)
+  with pytest.raises(ValueError, match=message) as info:
+    tasks.validate(tasks.resolve_model(config))
+  assert "\n" not in str(info.value)
