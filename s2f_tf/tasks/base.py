@@ -310,10 +310,11 @@ class Task(abc.ABC):
 
   def state_measurements(self) -> Dict[str, tf.Tensor]:
     """Scalars of `build_state`'s state, logged with D's measurements:
-    with --augment=ada "augment_p" (the loop writes d/augment_p)."""
+    with --augment=ada ADA's p as "augment_probability" (TensorBoard's
+    train/d/augment_probability; the report plots it as a measurement)."""
     if self._ada is None:
       return {}
-    return {"augment_p": tf.identity(self._ada.p)}
+    return {"augment_probability": tf.identity(self._ada.p)}
 
   def make_optimizers(self) -> Dict[str, keras.optimizers.Optimizer]:
     """{"g": ..., "d": ...}: each player's optimizer, under the strategy's
