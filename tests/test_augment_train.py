@@ -15,6 +15,7 @@ from s2f_tf import precision as precision_lib
 from s2f_tf import tasks
 from s2f_tf import train
 from s2f_tf.data import anime
+from s2f_tf.tasks import base
 
 
 @pytest.fixture(scope="module")
@@ -143,3 +144,25 @@ def test_bad_augment_settings_fail_in_one_line(change, message,
   with pytest.raises(ValueError, match=message) as info:
     tasks.validate(tasks.resolve_model(config))
   assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("augment", ["diffaug", "ada"])
+def test_generator_gradient_flows_through_the_augmentation(augment,
+                                                           tiny_data_root):
+  """The G step's adversarial term reaches every generator weight through
+  D's augmented input (p = 1: every ADA transform on)."""
+  config = test_tasks_lightweight._config(  # pylint: disable=protected-access
+      tiny_data_root, augment=augment)
+  task = tasks.make_task(config)
+  generator, discriminator = (task.build_generator(),
+                              task.build_discriminator())
+  state = task.build_state()
+  if augment == "ada":
+    state["ada_p"].assign(1.0)
+  batch = {"image": tf.zeros([4, 32, 32, 3])}
+  context = base.StepContext(step=tf.constant(0, tf.int64))
+  with tf.GradientTape() as tape:
+    terms = task.g_terms(generator, discriminator, batch, context).terms
+  grads = tape.gradient(terms["adv"], generator.trainable_variables)
+  assert all(g is not None and float(tf.reduce_max(tf.abs(g))) > 0
+             for g in grads)
