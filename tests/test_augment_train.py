@@ -9,8 +9,10 @@ import tensorflow as tf
 import test_tasks_label2face
 import test_tasks_lightweight
 import test_tasks_stylegan2
+from s2f_tf import augment
 from s2f_tf import checkpointing
 from s2f_tf import config as config_lib
+from s2f_tf import numerics
 from s2f_tf import precision as precision_lib
 from s2f_tf import tasks
 from s2f_tf import train
@@ -166,3 +168,41 @@ def test_generator_gradient_flows_through_the_augmentation(augment,
   grads = tape.gradient(terms["adv"], generator.trainable_variables)
   assert all(g is not None and float(tf.reduce_max(tf.abs(g))) > 0
              for g in grads)
+
+
+def test_a_non_finite_augmented_image_stops_the_step_naming_a_layer(
+    tiny_data_root, tmp_path, monkeypatch):
+  """--check_numerics=grads: D's loss and then every D gradient go NaN;
+  the guard stops at step 0 and names D's first bad layer."""
+  real_augment = augment.diff_augment
+  monkeypatch.setattr(augment, "diff_augment",
+                      lambda image, *args: (real_augment(image, *args)[0] *
+                                            np.nan, *args[1:]))
+  config = test_tasks_lightweight._config(  # pylint: disable=protected-access
+      tiny_data_root, augment="diffaug")
+  with pytest.raises(numerics.NumericsError) as info:
+    _run(config, str(tmp_path))
+  text = str(info.value)
+  assert "discriminator step at step 0" in text
+  assert "non-finite in the forward pass: d/adv=nan" in text
+  # Backprop order: the layer nearest D's loss (a reconstruction decoder).
+  assert "first bad layer (backprop order): decoder_part/to_rgb/conv" in text
+
+
+@pytest.mark.slow
+def test_full_numerics_check_names_the_augmentation(tiny_data_root, tmp_path,
+                                                    monkeypatch):
+  """--check_numerics=full: the first NaN is the augmentation's own op."""
+  real_augment = augment.diff_augment
+  monkeypatch.setattr(augment, "diff_augment",
+                      lambda image, *args: (tf.sqrt(real_augment(
+                          image, *args)[0] - 10.0), *args[1:]))
+  config = test_tasks_lightweight._config(  # pylint: disable=protected-access
+      tiny_data_root, augment="diffaug", check_numerics="full")
+  state = train.setup(config, str(tmp_path))
+  with numerics.checking_every_op():  # After the build, as train.run.
+    with pytest.raises(numerics.NumericsError) as info:
+      train.Loop(state).run()
+  assert str(info.value).startswith(
+      "NaN or Inf at step 0 in the forward pass: first produced by op Sqrt "
+      "in node augment/Sqrt")

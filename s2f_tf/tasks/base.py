@@ -295,9 +295,11 @@ class Task(abc.ABC):
       params = ada.draw_values(self._adaptive().p, batch, size)
       apply = ada.ada_augment
     out = []
-    for x, (first, *maps) in zip(d_inputs, parts):
-      image, maps = apply(first, params, maps)
-      out.append((image, *maps) if isinstance(x, tuple) else image)
+    # One scope: --check_numerics=full names "augment" for a NaN made here.
+    with tf.name_scope("augment"):
+      for x, (first, *maps) in zip(d_inputs, parts):
+        image, maps = apply(first, params, maps)
+        out.append((image, *maps) if isinstance(x, tuple) else image)
     return tuple(out)
 
   def observe_real(self, logits, gan_loss: str = "") -> None:
