@@ -31,9 +31,6 @@ from typing import Dict, Sequence, Tuple
 
 import tensorflow as tf
 
-GEOMETRIC = ("xflip", "rotate90", "int_translate", "iso_scale", "pre_rotate",
-             "aniso_scale", "post_rotate", "frac_translate")
-COLOUR = ("brightness", "contrast", "luma_flip", "hue", "saturation")
 # The paper's strengths (its Appendix B and augment.py defaults).
 INT_TRANSLATE_MAX = 0.125  # Of the side, uniform.
 SCALE_STD = 0.2 * math.log(2)  # log-normal, isotropic and anisotropic.

@@ -1,5 +1,8 @@
 """--augment inside real (tiny) training runs of every family kind."""
 
+# The family tests' tiny configs (`_config`) are reused, not copied.
+# pylint: disable=protected-access
+
 import dataclasses
 
 import numpy as np
@@ -43,8 +46,8 @@ CONFIGS = {
     "sketch2face": lambda root, **t: config_lib.tiny_config(root, **t),
     "label2face": lambda root, **t: test_tasks_label2face.l2f_config(
         root, "spade", **t),
-    "stylegan2": test_tasks_stylegan2._config,  # pylint: disable=protected-access
-    "lightweight": test_tasks_lightweight._config,  # pylint: disable=protected-access
+    "stylegan2": test_tasks_stylegan2._config,
+    "lightweight": test_tasks_lightweight._config,
 }
 
 
@@ -98,7 +101,7 @@ def test_unpaired_trains_with_ada_on_both_domains(anime_root, tmp_path):
 def test_ada_p_moves_every_step_without_retrace_and_is_resumed(
     tiny_data_root, tmp_path):
   workdir = str(tmp_path)
-  config = test_tasks_lightweight._config(  # pylint: disable=protected-access
+  config = test_tasks_lightweight._config(
       tiny_data_root, augment="ada", ada_interval=1, ada_kimg=1, steps=4,
       checkpoint_every=4, image_every=4, eval_at_end=False, log_every=1)
   state = train.setup(config, workdir)
@@ -153,7 +156,7 @@ def test_generator_gradient_flows_through_the_augmentation(augment,
                                                            tiny_data_root):
   """The G step's adversarial term reaches every generator weight through
   D's augmented input (p = 1: every ADA transform on)."""
-  config = test_tasks_lightweight._config(  # pylint: disable=protected-access
+  config = test_tasks_lightweight._config(
       tiny_data_root, augment=augment)
   task = tasks.make_task(config)
   generator, discriminator = (task.build_generator(),
@@ -178,7 +181,7 @@ def test_a_non_finite_augmented_image_stops_the_step_naming_a_layer(
   monkeypatch.setattr(augment, "diff_augment",
                       lambda image, *args: (real_augment(image, *args)[0] *
                                             np.nan, *args[1:]))
-  config = test_tasks_lightweight._config(  # pylint: disable=protected-access
+  config = test_tasks_lightweight._config(
       tiny_data_root, augment="diffaug")
   with pytest.raises(numerics.NumericsError) as info:
     _run(config, str(tmp_path))
@@ -197,7 +200,7 @@ def test_full_numerics_check_names_the_augmentation(tiny_data_root, tmp_path,
   monkeypatch.setattr(augment, "diff_augment",
                       lambda image, *args: (tf.sqrt(real_augment(
                           image, *args)[0] - 10.0), *args[1:]))
-  config = test_tasks_lightweight._config(  # pylint: disable=protected-access
+  config = test_tasks_lightweight._config(
       tiny_data_root, augment="diffaug", check_numerics="full")
   state = train.setup(config, str(tmp_path))
   with numerics.checking_every_op():  # After the build, as train.run.
