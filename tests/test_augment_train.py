@@ -139,6 +139,11 @@ def test_ada_p_moves_every_step_without_retrace_and_is_resumed(
      "comma-separated subset of color,translation,cutout"),
     ({"augment": "ada", "ada_target": 1.0},
      r"--ada_target=1.0 must be in \(0, 1\)"),
+    ({"augment_policy": "color"},
+     "--augment_policy=color is read by --augment=diffaug only; add "
+     "--augment=diffaug or drop it"),
+    ({"augment": "diffaug", "ada_kimg": 100},
+     "--ada_kimg=100 is read by --augment=ada only"),
     ({"augment": "ada", "gan_loss": "wgan"},
      "--augment=ada steers by the sign of D.real., which a --gan_loss=wgan "
      "critic does not have"),

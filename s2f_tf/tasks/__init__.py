@@ -152,11 +152,20 @@ def validate(config: config_lib.Config) -> None:
 
 
 def _validate_augment(train_config: config_lib.TrainConfig) -> None:
-  """DiffAugment's policy names; ADA needs a loss with a decision
-  threshold for its sign(D(real)) heuristic."""
+  """DiffAugment's policy names, no setting of the augmentation not run,
+  and a loss with a decision threshold for ADA's sign(D(real))."""
   t = train_config
   if t.augment == "diffaug":
     augment.parse_policy(t.augment_policy)
+  # A setting of the other kind (or of none) would be silently ignored.
+  default = config_lib.TrainConfig()
+  readers = {"augment_policy": "diffaug", "ada_target": "ada",
+             "ada_interval": "ada", "ada_kimg": "ada"}
+  for name, reader in readers.items():
+    value = getattr(t, name)
+    if t.augment != reader and value != getattr(default, name):
+      raise ValueError(f"--{name}={value} is read by --augment={reader} "
+                       f"only; add --augment={reader} or drop it")
   if t.augment == "ada" and t.gan_loss not in objective.DECISION_THRESHOLDS:
     raise ValueError(
         f"--augment=ada steers by the sign of D(real), which a "

@@ -241,7 +241,8 @@ class Task(abc.ABC):
     iterations (a device-to-host read of two sums); an override calls it.
     """
     del generator, discriminator
-    if self._ada and (step + 1) % self.config.train.ada_interval == 0:
+    interval = self.config.train.ada_interval
+    if self._ada is not None and (step + 1) % interval == 0:
       self._ada.update()
 
   # Augmenting what D sees ----------------------------------------------------
@@ -287,16 +288,16 @@ class Task(abc.ABC):
     parts = [x if isinstance(x, tuple) else (x,) for x in d_inputs]
     image = parts[0][0]
     batch, size = tf.shape(image)[0], image.shape[1]
-    if t.augment == "diffaug":
-      params = augment_lib.draw_params(
-          augment_lib.parse_policy(t.augment_policy), batch, size)
-      apply = augment_lib.diff_augment
-    else:
-      params = ada.draw_values(self._adaptive().p, batch, size)
-      apply = ada.ada_augment
     out = []
     # One scope: --check_numerics=full names "augment" for a NaN made here.
     with tf.name_scope("augment"):
+      if t.augment == "diffaug":
+        params = augment_lib.draw_params(
+            augment_lib.parse_policy(t.augment_policy), batch, size)
+        apply = augment_lib.diff_augment
+      else:
+        params = ada.draw_values(self._adaptive().p, batch, size)
+        apply = ada.ada_augment
       for x, (first, *maps) in zip(d_inputs, parts):
         image, maps = apply(first, params, maps)
         out.append((image, *maps) if isinstance(x, tuple) else image)
