@@ -185,11 +185,14 @@ def test_update_without_observations_keeps_p():
   assert probability.p.numpy() == 0.0
 
 
-_MIRRORED = """
+# A child's first lines: 2 logical CPUs, before TensorFlow starts.
+TWO_CPUS = """
 import tensorflow as tf
 tf.config.set_logical_device_configuration(
     tf.config.list_physical_devices("CPU")[0],
     [tf.config.LogicalDeviceConfiguration()] * 2)
+"""
+_MIRRORED = TWO_CPUS + """
 from s2f_tf import ada
 strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 with strategy.scope():

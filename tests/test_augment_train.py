@@ -4,11 +4,16 @@
 # pylint: disable=protected-access
 
 import dataclasses
+import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
+import test_ada
 import test_tasks_label2face
 import test_tasks_lightweight
 import test_tasks_stylegan2
@@ -215,3 +220,40 @@ def test_full_numerics_check_names_the_augmentation(tiny_data_root, tmp_path,
   assert str(info.value).startswith(
       "NaN or Inf at step 0 in the forward pass: first produced by op Sqrt "
       "in node augment/Sqrt")
+
+
+_MIRRORED_RUN = test_ada.TWO_CPUS + """
+import json, sys
+from s2f_tf import config as config_lib
+from s2f_tf import train
+config = config_lib.Config.from_dict(json.loads(sys.argv[1]))
+state = train.setup(config, sys.argv[2])
+state.checkpoint.ada_p.assign(0.5)  # Each update moves it off 0.5.
+results = train.Loop(state).run()
+copies = state.strategy.experimental_local_results(state.checkpoint.ada_p)
+print(json.dumps({"copies": [float(v.numpy()) for v in copies],
+                  "d": results["last"]["d"]}))
+"""
+
+
+@pytest.mark.slow
+def test_mirrored_training_keeps_one_p_on_both_replicas(tiny_data_root,
+                                                       tmp_path):
+  """--strategy=mirrored over 2 logical CPUs: ADA's p, updated every step
+  from both replicas' sums, is the same on each and is what D logged."""
+  config = test_tasks_lightweight._config(
+      tiny_data_root, augment="ada", ada_interval=1, ada_kimg=1,
+      strategy="mirrored", steps=3, log_every=1, image_every=3,
+      checkpoint_every=3, eval_at_end=False)
+  result = subprocess.run(
+      [sys.executable, "-c", _MIRRORED_RUN, json.dumps(config.to_dict()),
+       str(tmp_path)], capture_output=True, text=True, timeout=600,
+      env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+  assert result.returncode == 0, result.stderr[-3000:]
+  out = json.loads(result.stdout.strip().splitlines()[-1])
+  first, second = out["copies"]
+  assert first == second
+  # 3 updates of +-4 images / 1,000 (both replicas' 2 each): an odd sum.
+  assert min(abs(abs(first - 0.5) - d) for d in (0.004, 0.012)) < 1e-6
+  assert all(np.isfinite(v) for v in out["d"].values())
+  assert "d/augment_probability" in out["d"]
