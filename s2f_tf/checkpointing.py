@@ -56,13 +56,20 @@ class VariablesByPath(tf.Module):
 
 
 def make_checkpoint(generator, discriminator, g_opt, d_opt, step: tf.Variable,
-                    ema_generator=None) -> tf.train.Checkpoint:
+                    ema_generator=None, state=None) -> tf.train.Checkpoint:
+  """The run's checkpoint; `state` is the task's own (`Task.build_state`:
+  e.g. ADA's p), by key."""
   parts = dict(generator=VariablesByPath(generator),
                discriminator=VariablesByPath(discriminator),
                g_opt=VariablesByPath(g_opt), d_opt=VariablesByPath(d_opt),
                step=step)
   if ema_generator is not None:
     parts["generator_ema"] = VariablesByPath(ema_generator)
+  clash = sorted(set(parts) & set(state or {}))
+  if clash:
+    raise ValueError(f"the task's state names {clash[0]!r}, a checkpoint "
+                     "key of the players; rename it")
+  parts.update(state or {})
   return tf.train.Checkpoint(**parts)
 
 

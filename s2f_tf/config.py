@@ -25,6 +25,7 @@ GAN_LOSSES = ("hinge", "non_saturating", "lsgan", "wgan", "wgan_gp")
 SKETCH_METHODS = ("xdog", "canny", "mask_edges", "mask_edges+xdog")
 CHECK_NUMERICS = ("off", "grads", "full")
 STRATEGIES = ("default", "mirrored", "multiworker")
+AUGMENTS = ("none", "diffaug", "ada")
 
 
 _FLAG_NAMES = {("data", "root"): "data_root"}
@@ -118,6 +119,21 @@ class TrainConfig:
   r1_interval: int = _field(16, "Lazy R1 and R2 every N D steps (StyleGAN2).")
   r2_gamma: float = _field(0.0, "R2 (penalty on fake images) weight; 0: off.")
   gp_lambda: float = _field(10.0, "WGAN-GP gradient-penalty weight.")
+  augment: str = _field(
+      "none", "One of AUGMENTS: transform every image D sees, real and "
+      "generated, in both players' steps, so D cannot memorise a small "
+      "data set (docs/augment.md): diffaug (DiffAugment, "
+      "--augment_policy) or ada (adaptive probability, --ada_target).")
+  augment_policy: str = _field(
+      "color,translation,cutout", "--augment=diffaug: its transforms, "
+      "comma-separated, from color, translation, cutout.")
+  ada_target: float = _field(
+      0.6, "--augment=ada: the E[sign(D(real))] that the augmentation "
+      "probability p steers D to, in (0, 1).")
+  ada_interval: int = _field(4, "--augment=ada: iterations between updates "
+                             "of p.")
+  ada_kimg: int = _field(500, "--augment=ada: thousands of real images over "
+                         "which p can move from 0 to 1.")
   wgan_clip: float = _field(0.01, "WGAN critic weight clipping bound.")
   precision: str = _field(
       "float32", "One of PRECISIONS; auto: a one-second probe times float32 "
@@ -413,7 +429,8 @@ def validate(config: Config) -> None:
              (t.precision, PRECISIONS, "precision"),
              (t.check_numerics, CHECK_NUMERICS, "check_numerics"),
              (t.kid_protocol, KID_PROTOCOLS, "kid_protocol"),
-             (t.strategy, STRATEGIES, "strategy"))
+             (t.strategy, STRATEGIES, "strategy"),
+             (t.augment, AUGMENTS, "augment"))
   for value, allowed, name in choices:
     if value not in allowed:
       raise ValueError(f"--{name}={value!r} is unknown; use one of "
@@ -433,6 +450,7 @@ def validate(config: Config) -> None:
               ("checkpoint_every", t.checkpoint_every),
               ("keep_checkpoints", t.keep_checkpoints),
               ("r1_interval", t.r1_interval),
+              ("ada_interval", t.ada_interval), ("ada_kimg", t.ada_kimg),
               ("collapse_patience", t.collapse_patience),
               ("base_channels", m.base_channels))
   for name, value in positive:
@@ -451,6 +469,10 @@ def validate(config: Config) -> None:
   for name, value in non_negative:
     if value < 0:
       raise ValueError(f"--{name}={value} must be >= 0")
+  if not 0.0 < t.ada_target < 1.0:
+    raise ValueError(f"--ada_target={t.ada_target} must be in (0, 1): the "
+                     "share of reals D may call real beyond chance (0.6 in "
+                     "the ADA paper)")
   if t.kid_subset_size < 2:
     raise ValueError(f"--kid_subset_size={t.kid_subset_size} must be >= 2 "
                      "(an unbiased MMD needs two images per set)")

@@ -28,6 +28,7 @@ _CHOICES = {
     "precision": config_lib.PRECISIONS,
     "check_numerics": config_lib.CHECK_NUMERICS,
     "strategy": config_lib.STRATEGIES,
+    "augment": config_lib.AUGMENTS,
 }
 
 

@@ -23,6 +23,7 @@ global batch (`tf.nn.compute_average_loss` semantics), because replica
 gradients are summed when they are applied.
 """
 
+import dataclasses
 from typing import Dict, List, NamedTuple, Optional, Tuple, Union
 
 import tensorflow as tf
@@ -177,6 +178,9 @@ class TrainSteps:
   def _terms(self, key, batch, context) -> base.LossTerms:
     losses_of = self.task.d_terms if key == "d" else self.task.g_terms
     out = losses_of(self.generator, self.discriminator, batch, context)
+    if key == "d":  # The task's state (ADA's p), read in the step.
+      out = dataclasses.replace(out, measurements={
+          **out.measurements, **self.task.state_measurements()})
     self._check_names(key, out)
     return out
 

@@ -86,9 +86,10 @@ def setup(config: config_lib.Config, workdir: str,
         config, task)
     g_opt, d_opt = optimizers["g"], optimizers["d"]
     step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+    state = task.build_state()
   distribute.seed_workers_apart(strategy, t.seed)
   checkpoint = checkpointing.make_checkpoint(generator, discriminator, g_opt,
-                                             d_opt, step, ema_generator)
+                                             d_opt, step, ema_generator, state)
   manager = checkpointing.make_manager(checkpoint, workdir, t.keep_checkpoints)
   restored = checkpointing.restore_latest(checkpoint, manager, restore_from)
   if t.init_from and restored:

@@ -85,6 +85,22 @@ def test_a_signal_ends_any_command_in_one_line(signum, code, line):
   assert stderr.strip().splitlines() == [line]
 
 
+@pytest.mark.parametrize("flag, line", [
+    ("--augment_policy=color,flip", "s2f-train: --augment_policy="
+     "'color,flip' has unknown ['flip']; use a comma-separated subset of "
+     "color,translation,cutout"),
+    ("--ada_target=1.5", "s2f-train: --ada_target=1.5 must be in (0, 1): "
+     "the share of reals D may call real beyond chance (0.6 in the ADA "
+     "paper)"),
+])
+def test_bad_augment_flag_is_one_line_and_exit_code_2(flag, line, tmp_path):
+  augment = "diffaug" if "policy" in flag else "ada"
+  result = _train(f"--workdir={tmp_path}/run", "--dry_run",
+                  f"--augment={augment}", flag)
+  assert result.returncode == 2
+  assert result.stderr.strip().splitlines()[-1] == line
+
+
 def test_fid_without_a_readable_inception_stops_before_training(tmp_path):
   """Issue 28: asking for FID with a missing Inception file trained every
   step, then skipped FID with a warning; now the run does not start."""

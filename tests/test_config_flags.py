@@ -244,6 +244,11 @@ def test_stylegan2_and_lightweight_presets_keep_the_papers_settings(
     assert (t.r1_interval, f.pl_interval, f.pl_weight) == (16, 4, 2.0)
   else:
     assert (t.gan_loss, f.lambda_recon) == ("hinge", 1.0)
+  # ADA for StyleGAN2 (its -ADA paper), DiffAugment for LightweightGAN (as
+  # lucidrains'); the CPU demos keep their pictures' setting, none.
+  augment = {"stylegan2": "ada", "lightweight": "diffaug"}[name]
+  assert t.augment == ("none" if preset.endswith("demo") else augment)
+  assert (t.ada_target, t.ada_interval, t.ada_kimg) == (0.6, 4, 500)
 
 def test_missing_workdir_config_names_the_path(tmp_path):
   with pytest.raises(FileNotFoundError, match="config.json"):

@@ -71,11 +71,12 @@ def test_groups_follow_the_documented_rule():
   groups = {name: curves.group_of(name) for name in (
       "d/adv", "d/r1", "d/D_real", "d/total", "g/adv", "g/l1", "g/GAN",
       "g/d_like_name", "g/total", "steps_per_second", "g/output_std",
-      "d/loss_scale")}
+      "d/loss_scale", "d/augment_probability")}
   assert {n for n, g in groups.items() if g == "discriminator"} == {
       "d/adv", "d/r1", "d/D_real", "d/total"}
   assert {n for n, g in groups.items() if g == "measurements"} == {
-      "steps_per_second", "g/output_std", "d/loss_scale"}
+      "steps_per_second", "g/output_std", "d/loss_scale",
+      "d/augment_probability"}
 
 
 def test_old_runs_without_namespaces_group_by_the_d_prefix():

@@ -3,7 +3,8 @@
 Events are read only with TensorBoard's own `EventAccumulator`. Grouping rule
 (one figure per group), applied to the tag name after `train/`, ignoring case:
   1. names ending in a measurement suffix (`_std`, `_per_second`, `_scale`,
-     `_lr`, `_mean`) are measurements, not losses: "measurements";
+     `_lr`, `_mean`, `_probability`) are measurements, not losses:
+     "measurements" (e.g. ADA's d/augment_probability);
   2. the player's namespace: `d/...` (d/adv, d/r1, d/D_real, d/total) is the
      discriminator's, `g/...` (g/adv, g/l1, g/GAN_Feat) the generator's;
   3. without one (runs written before the namespaces), names starting with
@@ -21,7 +22,8 @@ import numpy as np
 
 PREFIX = "train/"
 GROUPS = ("discriminator", "generator", "measurements")
-MEASUREMENT_SUFFIXES = ("_std", "_per_second", "_scale", "_lr", "_mean")
+MEASUREMENT_SUFFIXES = ("_std", "_per_second", "_scale", "_lr", "_mean",
+                        "_probability")
 NAMESPACES = {"d": "discriminator", "g": "generator"}  # Tags' player parts.
 
 

@@ -15,10 +15,12 @@ from typing import Dict, Tuple, Type
 
 import keras
 
+from s2f_tf import augment
 from s2f_tf import checkpointing
 from s2f_tf import config as config_lib
 from s2f_tf.metrics import registry
 from s2f_tf.tasks import base
+from s2f_tf.tasks import objective
 
 _BUILTIN = {
     "sketch2face": "s2f_tf.tasks.few_shot:FewShotTask",
@@ -143,9 +145,33 @@ def validate(config: config_lib.Config) -> None:
             else f"; use one of {', '.join(task_class(task).MODELS)}")
     raise ValueError(f"--task={task} has no --model={model!r}{hint}")
   check_metrics(config)
+  _validate_augment(config.train)
   task_class(task).validate(config)
   if config.train.shared_generator_pass:
     _validate_shared_pass(config)
+
+
+def _validate_augment(train_config: config_lib.TrainConfig) -> None:
+  """DiffAugment's policy names, no setting of the augmentation not run,
+  and a loss with a decision threshold for ADA's sign(D(real))."""
+  t = train_config
+  if t.augment == "diffaug":
+    augment.parse_policy(t.augment_policy)
+  # A setting of the other kind (or of none) would be silently ignored.
+  default = config_lib.TrainConfig()
+  readers = {"augment_policy": "diffaug", "ada_target": "ada",
+             "ada_interval": "ada", "ada_kimg": "ada"}
+  for name, reader in readers.items():
+    value = getattr(t, name)
+    if t.augment != reader and value != getattr(default, name):
+      raise ValueError(f"--{name}={value} is read by --augment={reader} "
+                       f"only; add --augment={reader} or drop it")
+  if t.augment == "ada" and t.gan_loss not in objective.DECISION_THRESHOLDS:
+    raise ValueError(
+        f"--augment=ada steers by the sign of D(real), which a "
+        f"--gan_loss={t.gan_loss} critic does not have (its output is "
+        f"defined up to a constant); use --gan_loss="
+        f"{' or '.join(objective.DECISION_THRESHOLDS)}, or --augment=diffaug")
 
 
 def _validate_shared_pass(config: config_lib.Config) -> None:

@@ -12,6 +12,11 @@ Training progress reaches the task three ways: every loss term gets a
 `StepContext` (the step index as a tensor, so no retrace), `after_step`
 runs between iterations, and `phases` declares which variables the players
 train at which steps (StyleGAN3 lists its phases the same way).
+
+Every task gets --augment (DiffAugment, ADA; docs/augment.md) from here:
+its terms pass each input of D through `augment` (or `augment_alike`) and
+D's logits on the reals to `observe_real`; the state ADA adapts is built by
+`build_state`, updated by `after_step` and logged by `state_measurements`.
 """
 
 import abc
@@ -23,6 +28,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from s2f_tf import ada
+from s2f_tf import augment as augment_lib
 from s2f_tf import config as config_lib
 from s2f_tf import config_families
 from s2f_tf.metrics import registry
@@ -150,6 +157,7 @@ class Task(abc.ABC):
   def __init__(self, config: config_lib.Config):
     config_lib.check_family(config, self.CONFIG)
     self.config = config
+    self._ada = None  # ADA's state, made by `build_state`.
 
   @classmethod
   def validate(cls, config: config_lib.Config) -> None:
@@ -229,9 +237,87 @@ class Task(abc.ABC):
 
     For state the terms read as tf.Variables and the host updates (ADA's
     augmentation probability, a schedule): assigning a variable retraces
-    nothing. Default: nothing.
+    nothing. Default: with --augment=ada, p's update every --ada_interval
+    iterations (a device-to-host read of two sums); an override calls it.
     """
-    del step, generator, discriminator
+    del generator, discriminator
+    interval = self.config.train.ada_interval
+    if self._ada is not None and (step + 1) % interval == 0:
+      self._ada.update()
+
+  # Augmenting what D sees ----------------------------------------------------
+
+  def build_state(self) -> Dict[str, tf.Variable]:
+    """Training state beside the players', by checkpoint key.
+
+    Called once, under the strategy's scope, before the steps trace. With
+    --augment=ada: ADA's probability p ("ada_p"), which a resumed run
+    continues from. Default: {} otherwise.
+    """
+    t = self.config.train
+    if t.augment != "ada":
+      return {}
+    self._ada = ada.AdaptiveProbability(t.ada_target, t.ada_kimg * 1000)
+    return {"ada_p": self._ada.p}
+
+  def _adaptive(self) -> ada.AdaptiveProbability:
+    if self._ada is None:
+      raise RuntimeError("--augment=ada reads p from Task.build_state; call "
+                         "it under the strategy's scope before the steps")
+    return self._ada
+
+  def augment(self, d_input):
+    """D's input as --augment transforms it (unchanged with none).
+
+    `d_input` is an image batch [B, S, S, 3] on [-1, 1], or a tuple of it
+    and maps aligned with it (a sketch, a one-hot label map), which move
+    with the image and are never recoloured. Call it on every input of D,
+    real and fake, in D's and G's steps (the papers' recipe), inside D's
+    logits function so that R1 and the gradient penalty differentiate
+    through it (as StyleGAN2-ADA). Each call draws fresh parameters.
+    """
+    return self.augment_alike(d_input)[0]
+
+  def augment_alike(self, *d_inputs) -> Tuple:
+    """`augment` with one draw of parameters for all `d_inputs` (same
+    batch size): a fake and its real target whose D features a
+    feature-matching loss compares must move alike."""
+    t = self.config.train
+    if t.augment == "none":
+      return d_inputs
+    parts = [x if isinstance(x, tuple) else (x,) for x in d_inputs]
+    image = parts[0][0]
+    batch, size = tf.shape(image)[0], image.shape[1]
+    out = []
+    # One scope: --check_numerics=full names "augment" for a NaN made here.
+    with tf.name_scope("augment"):
+      if t.augment == "diffaug":
+        params = augment_lib.draw_params(
+            augment_lib.parse_policy(t.augment_policy), batch, size)
+        apply = augment_lib.diff_augment
+      else:
+        params = ada.draw_values(self._adaptive().p, batch, size)
+        apply = ada.ada_augment
+      for x, (first, *maps) in zip(d_inputs, parts):
+        image, maps = apply(first, params, maps)
+        out.append((image, *maps) if isinstance(x, tuple) else image)
+    return tuple(out)
+
+  def observe_real(self, logits, gan_loss: str = "") -> None:
+    """Inside D's step: D's logits on the (augmented) reals, for ADA's
+    overfitting heuristic sign(D(real)); `gan_loss` (default --gan_loss)
+    sets the decision threshold. A no-op without --augment=ada."""
+    if self.config.train.augment == "ada":
+      self._adaptive().observe(logits, objective.DECISION_THRESHOLDS[
+          gan_loss or self.config.train.gan_loss])
+
+  def state_measurements(self) -> Dict[str, tf.Tensor]:
+    """Scalars of `build_state`'s state, logged with D's measurements:
+    with --augment=ada ADA's p as "augment_probability" (TensorBoard's
+    train/d/augment_probability; the report plots it as a measurement)."""
+    if self._ada is None:
+      return {}
+    return {"augment_probability": tf.identity(self._ada.p)}
 
   def make_optimizers(self) -> Dict[str, keras.optimizers.Optimizer]:
     """{"g": ..., "d": ...}: each player's optimizer, under the strategy's

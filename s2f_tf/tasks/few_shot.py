@@ -104,19 +104,21 @@ class FewShotTask(base.Task):
       generated = self.generator_pass(generator, batch)
     fake = tf.stop_gradient(generated["fake"])
     d = lambda image: patchgan.logits(
-        discriminator((image, sketch), training=True))
+        discriminator(self.augment((image, sketch)), training=True))
     if not self.config.family.cam:
       terms = objective.discriminator_terms(self.config, d, batch["photo"],
-                                            fake, regularize)
+                                            fake, regularize,
+                                            observe=self.observe_real)
     else:
       # U-GAT-IT's auxiliary classifier on D's CAM logits: real vs fake.
       real_out, real_cam = discriminator.call_with_cam(
-          (batch["photo"], sketch), training=True)
-      fake_out, fake_cam = discriminator.call_with_cam((fake, sketch),
-                                                       training=True)
+          self.augment((batch["photo"], sketch)), training=True)
+      fake_out, fake_cam = discriminator.call_with_cam(
+          self.augment((fake, sketch)), training=True)
       terms = objective.discriminator_terms(
           self.config, d, batch["photo"], fake, regularize,
-          (patchgan.logits(real_out), patchgan.logits(fake_out)))
+          (patchgan.logits(real_out), patchgan.logits(fake_out)),
+          self.observe_real)
       terms["cam"] = self.config.family.lambda_cam * (
           losses.cam_discriminator_loss(real_cam, fake_cam))
     # A NaN fake shows up first in the D step; name it, not D's layers.
@@ -132,20 +134,22 @@ class FewShotTask(base.Task):
       generated = self.generator_pass(generator, batch)
     fake, style = generated["fake"], generated["style"]
     terms = {}
+    # Fake and real move alike: feature matching compares them.
+    fake_in, real_in = self.augment_alike((fake, sketch), (photo, sketch))
     # D in inference mode: the G step must not move spectral norm's u.
     if not self.config.family.cam:
-      fake_out = discriminator((fake, sketch), training=False)
+      fake_out = discriminator(fake_in, training=False)
     else:
       # U-GAT-IT: G's own CAM classifier (sketch 1, grayscale photo 0) and
       # D's CAM classifier fooled toward "real".
       photo_cam = generator.content_cam_logits(
           tf.image.rgb_to_grayscale(photo), training=True)
-      fake_out, fake_cam = discriminator.call_with_cam((fake, sketch),
+      fake_out, fake_cam = discriminator.call_with_cam(fake_in,
                                                        training=False)
       terms["cam"] = f.lambda_cam * (
           losses.cam_discriminator_loss(generated["g_cam"], photo_cam) +
           losses.cam_generator_loss(fake_cam))
-    real_out = discriminator((photo, sketch), training=False)
+    real_out = discriminator(real_in, training=False)
     real_feats = tf.nest.map_structure(tf.stop_gradient,
                                        patchgan.features(real_out))
     terms.update({

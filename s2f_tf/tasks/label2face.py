@@ -235,11 +235,11 @@ class Label2FaceTask(base.Task):
       generated = self.generator_pass(generator, batch)
     fake = tf.stop_gradient(generated["fake"])
     d = lambda image: patchgan.logits(
-        discriminator((image, labels), training=True))
+        discriminator(self.augment((image, labels)), training=True))
     real_logits, fake_logits = d(batch["photo"]), d(fake)
     terms = objective.discriminator_terms(
         self.config, d, batch["photo"], fake, context.regularize,
-        (real_logits, fake_logits))
+        (real_logits, fake_logits), self.observe_real)
     del terms["adv"]  # Split as in SPADE's log: each half on its own.
     terms["D_real"], terms["D_fake"] = loss_halves(
         self.config.train.gan_loss, real_logits, fake_logits)
@@ -254,8 +254,10 @@ class Label2FaceTask(base.Task):
       generated = self.generator_pass(generator, batch)
     fake, style = generated["fake"], generated["style"]
     # D in inference mode: the G step must not move spectral norm's u.
-    fake_out = discriminator((fake, labels), training=False)
-    real_out = discriminator((photo, labels), training=False)
+    # Fake and real move alike: feature matching compares them.
+    fake_in, real_in = self.augment_alike((fake, labels), (photo, labels))
+    fake_out = discriminator(fake_in, training=False)
+    real_out = discriminator(real_in, training=False)
     g_loss, _ = losses.GAN_LOSSES[self.config.train.gan_loss]
     fm_weight, gan_weight = f.lambda_fm, 1.0
     if self._pix2pixhd:

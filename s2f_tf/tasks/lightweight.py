@@ -53,13 +53,16 @@ class LightweightTask(unconditional.UnconditionalTask):
     real = batch["image"]
     fake = tf.stop_gradient(generator(self._noise(batch), training=True))
     part = tf.random.uniform([], 0, 4, dtype=tf.int32)
+    # D rebuilds the image it saw: the augmented one under --augment.
+    seen = self.augment(real)
     real_logits, recs = discriminator.call_with_reconstructions(
-        real, part, training=True)
-    d = lambda image: discriminator(image, training=True)
+        seen, part, training=True)
+    d = lambda image: discriminator(self.augment(image), training=True)
     terms = objective.discriminator_terms(self.config, d, real, fake,
                                           context.regularize,
-                                          (real_logits, d(fake)))
+                                          (real_logits, d(fake)),
+                                          self.observe_real)
     terms["recon"] = self.config.family.lambda_recon * (
         losses.l1_reconstruction_loss(
-            discriminator.reconstruction_targets(real, part), recs))
+            discriminator.reconstruction_targets(seen, part), recs))
     return base.LossTerms(terms, watched={"generator_output": fake})

@@ -20,8 +20,15 @@ from s2f_tf import precision as precision_lib
 from s2f_tf import schedules
 
 
+# Where each loss puts D's decision between real (above) and fake: what
+# ADA's overfitting heuristic takes the sign against. A critic (WGAN) has
+# none: its output is defined up to a constant.
+DECISION_THRESHOLDS = {"hinge": 0.0, "non_saturating": 0.0, "lsgan": 0.5}
+
+
 def discriminator_terms(config: config_lib.Config, logits_fn, real, fake,
-                        regularize: bool, logits=None) -> Dict[str, tf.Tensor]:
+                        regularize: bool, logits=None,
+                        observe=None) -> Dict[str, tf.Tensor]:
   """The adversarial D loss and its regularisers, shared by every task.
 
   Terms are named bare ("adv", "gp", "r1", "r2"); the steps file them under
@@ -31,11 +38,13 @@ def discriminator_terms(config: config_lib.Config, logits_fn, real, fake,
   2020, arXiv:1912.04958). R1 and R2 are Mescheder et al. 2018
   (arXiv:1801.04406), the gradient penalty Gulrajani et al. 2017
   (arXiv:1704.00028). `logits` are (real, fake) logits a caller already
-  has.
+  has; `observe` (`Task.observe_real`) is called with the real ones.
   """
   t = config.train
   _, d_loss = losses.GAN_LOSSES[t.gan_loss]
   real_logits, fake_logits = logits or (logits_fn(real), logits_fn(fake))
+  if observe is not None:
+    observe(real_logits)
   terms = {"adv": d_loss(real_logits, fake_logits)}
   if t.gan_loss == "wgan_gp":
     terms["gp"] = t.gp_lambda * losses.wasserstein_gradient_penalty(

@@ -85,9 +85,10 @@ class StyleGAN2Task(unconditional.UnconditionalTask):
     n = batch["image"].shape[0]
     fake = tf.stop_gradient(generator.synthesis(
         self._mixed_ws(generator, n, False), training=True))
-    d = lambda image: discriminator(image, training=True)
+    d = lambda image: discriminator(self.augment(image), training=True)
     terms = objective.discriminator_terms(self.config, d, batch["image"],
-                                          fake, context.regularize)
+                                          fake, context.regularize,
+                                          observe=self.observe_real)
     return base.LossTerms(terms, watched={"generator_output": fake})
 
   def g_terms(self, generator, discriminator, batch, context):
@@ -96,7 +97,7 @@ class StyleGAN2Task(unconditional.UnconditionalTask):
     n = batch["image"].shape[0]
     fake = generator.synthesis(self._mixed_ws(generator, n, True),
                                training=True)
-    terms = {"adv": g_loss(discriminator(fake, training=False))}
+    terms = {"adv": g_loss(discriminator(self.augment(fake), training=False))}
     measurements = {"output_std": base.output_std(fake)}
     watched = {"generator_output": fake}
     if context.regularize:

@@ -74,16 +74,17 @@ class UnconditionalTask(base.Task):
 
   def d_terms(self, generator, discriminator, batch, context):
     fake = tf.stop_gradient(generator(self._noise(batch), training=True))
-    d = lambda image: discriminator(image, training=True)
+    d = lambda image: discriminator(self.augment(image), training=True)
     terms = objective.discriminator_terms(self.config, d, batch["image"],
-                                          fake, context.regularize)
+                                          fake, context.regularize,
+                                          observe=self.observe_real)
     return base.LossTerms(terms, watched={"generator_output": fake})
 
   def g_terms(self, generator, discriminator, batch, context):
     del context  # No lazy generator regulariser.
     g_loss, _ = losses.GAN_LOSSES[self.config.train.gan_loss]
     fake = generator(self._noise(batch), training=True)
-    terms = {"adv": g_loss(discriminator(fake, training=True))}
+    terms = {"adv": g_loss(discriminator(self.augment(fake), training=True))}
     return base.LossTerms(terms, {"output_std": base.output_std(fake)},
                           {"generator_output": fake})
 

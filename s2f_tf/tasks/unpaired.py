@@ -177,9 +177,11 @@ class UnpairedTask(base.Task):
     fakes = {"a": fake["b2a"]["image"], "b": fake["a2b"]["image"]}
     terms = {}
     for d in models.DOMAINS:
-      real_out = discriminator.judge(d, batch[d], training=True)
-      fake_out = discriminator.judge(
-          d, self._pooled(d, tf.stop_gradient(fakes[d])), training=True)
+      real_out = discriminator.judge(d, self.augment(batch[d]),
+                                     training=True)
+      self.observe_real([o["logits"] for o in real_out], "lsgan")
+      fake_out = discriminator.judge(d, self.augment(
+          self._pooled(d, tf.stop_gradient(fakes[d]))), training=True)
       for key, name in (("logits", "adv"), ("cam_logits", "adv_cam")):
         if key in real_out[0]:
           terms[f"{name}_{d}"] = weight * losses.lsgan_discriminator_loss(
@@ -197,7 +199,8 @@ class UnpairedTask(base.Task):
       same = generator.translate(direction, batch[d], training=True)
       outputs[d] = fake["image"]
       # D in inference mode: the G step must not move spectral norm's u.
-      judged = discriminator.judge(d, fake["image"], training=False)
+      judged = discriminator.judge(d, self.augment(fake["image"]),
+                                   training=False)
       terms[f"adv_{d}"] = adv * losses.lsgan_generator_loss(
           [o["logits"] for o in judged])
       if "cam_logits" in judged[0]:
