@@ -6,10 +6,11 @@ devices, which a pytest process has long done. Prints one JSON line: per
 group of variables, the largest difference and the float32 rounding bound
 it must stay under (step_comparison.py derives them).
 
-  python tests/mirrored_step.py DATA_ROOT WORKDIR [CONFIG_JSON]
+  python tests/mirrored_step.py WORKDIR CONFIG_JSON BATCHES
 
-CONFIG_JSON, a config.json of another task, replaces the tiny few-shot
-config (its strategy is set here).
+CONFIG_JSON is the run's config.json, of any task; its strategy is set
+here. BATCHES one-step comparisons are made (`step_comparison.compare`).
+Tests call it through `step_comparison.run_mirrored_step`.
 """
 
 import dataclasses
@@ -32,9 +33,6 @@ from s2f_tf import distribute  # pylint: disable=g-import-not-at-top
 from s2f_tf import precision  # pylint: disable=g-import-not-at-top
 from s2f_tf import train  # pylint: disable=g-import-not-at-top
 
-GLOBAL_BATCH = 8
-
-
 def _replica_copies(strategy, variables):
   """How many copies the variables have, and those whose copies differ."""
   copies, differ = set(), []
@@ -46,33 +44,32 @@ def _replica_copies(strategy, variables):
   return sorted(copies), differ
 
 
-def _config_maker(data_root: str, config_json: str):
+def _config_maker(config_json: str):
   """strategy -> the config to run with it."""
-  if not config_json:
-    return lambda strategy: config_lib.tiny_config(
-        root=data_root, batch_size=GLOBAL_BATCH, r1_gamma=1.0, r1_interval=4,
-        strategy=strategy)
   with open(config_json) as f:
     config = config_lib.Config.from_dict(json.load(f))
   return lambda strategy: dataclasses.replace(
       config, train=dataclasses.replace(config.train, strategy=strategy))
 
 
-def main(data_root: str, workdir: str, config_json: str = "") -> None:
-  make = _config_maker(data_root, config_json)
+def main(workdir: str, config_json: str, batches: str) -> None:
+  make = _config_maker(config_json)
   precision.make_optimizer = step_comparison.sgd  # Before train.setup.
   single = train.setup(make("default"), os.path.join(workdir, "single"))
   mirrored = train.setup(make("mirrored"), os.path.join(workdir, "mirrored"))
 
+  global_batch = single.config.train.batch_size
+
   def distributed(batch):
     one_batch = tf.data.Dataset.from_tensor_slices(batch).batch(
-        GLOBAL_BATCH, drop_remainder=True)
+        global_batch, drop_remainder=True)
     return next(iter(distribute.distribute_dataset(
-        mirrored.strategy, one_batch, GLOBAL_BATCH)))
+        mirrored.strategy, one_batch, global_batch)))
 
   groups = step_comparison.compare(
       single, mirrored, iter(single.dataset),
-      GLOBAL_BATCH * single.config.data.image_size**2, distributed)
+      global_batch * single.config.data.image_size**2, distributed,
+      int(batches))
   owners = {**step_comparison.models(mirrored),
             **step_comparison.optimizers(mirrored)}
   copies, differ = _replica_copies(mirrored.strategy,

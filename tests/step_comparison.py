@@ -27,6 +27,10 @@ within rounding on 3 of 150 one-step comparisons of the mirrored configs
 """
 
 import itertools
+import json
+import os
+import subprocess
+import sys
 from typing import Callable, Dict, Iterator
 
 import keras
@@ -38,6 +42,8 @@ import tensorflow as tf
 LEARNING_RATE = 2.0**-10
 UNIT_ROUNDOFF = 2.0**-24  # float32, round to nearest: |fl(x) - x| <= u |x|.
 BATCHES = 2  # One-step comparisons; a group must pass on one of them.
+MIRRORED_STEP = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                             "mirrored_step.py")
 
 
 def sgd(kind, learning_rate, beta1, beta2, precision, name):
@@ -55,9 +61,30 @@ def sgd(kind, learning_rate, beta1, beta2, precision, name):
   return keras.optimizers.SGD(LEARNING_RATE, momentum=0.5, name=name)
 
 
+def run_mirrored_step(config, directory: str, timeout: float,
+                      batches: int = BATCHES) -> Dict:
+  """mirrored_step.py on `config` (any task's; its strategy is set there)
+  in a subprocess, whose TensorFlow can still split the CPU in two; its
+  JSON result, from `batches` one-step comparisons (`compare`). A hung
+  collective fails at `timeout` seconds, not CI."""
+  config_path = os.path.join(directory, "config.json")
+  with open(config_path, "w") as f:
+    json.dump(config.to_dict(), f)
+  env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
+  out = subprocess.run(
+      [sys.executable, MIRRORED_STEP, directory, config_path, str(batches)],
+      capture_output=True, text=True, timeout=timeout, check=False,
+      env=dict(env, TF_CPP_MIN_LOG_LEVEL="2"))
+  assert out.returncode == 0, out.stderr[-4000:]
+  return json.loads(out.stdout.splitlines()[-1])
+
+
 def models(state):
-  return {"generator": state.generator, "discriminator": state.discriminator,
-          "ema_generator": state.ema_generator}
+  """The networks the steps change (no EMA copy when --ema_beta=0)."""
+  owners = {"generator": state.generator,
+            "discriminator": state.discriminator,
+            "ema_generator": state.ema_generator}
+  return {name: owner for name, owner in owners.items() if owner is not None}
 
 
 def optimizers(state):
@@ -187,8 +214,9 @@ def _restart(state, start):
 
 
 def compare(first, second, batches: Iterator, summands: int,
-            second_batch: Callable = lambda batch: batch) -> Dict:
-  """Per group, the closer to its bound of BATCHES one-step comparisons.
+            second_batch: Callable = lambda batch: batch,
+            count: int = BATCHES) -> Dict:
+  """Per group, the closest to its bound of `count` one-step comparisons.
 
   Each starts both runs from `first`'s models as they are now (the
   comparison is of a step, not of seeding) and steps `first` on a global
@@ -197,7 +225,7 @@ def compare(first, second, batches: Iterator, summands: int,
   """
   start = {name: v.numpy() for name, v in variables(models(first)).items()}
   runs = []
-  for batch in itertools.islice(batches, BATCHES):
+  for batch in itertools.islice(batches, count):
     for state in (first, second):
       _restart(state, start)
     _step(first, batch)

@@ -77,20 +77,10 @@ def test_mirrored_step_equals_single_device_step(shared, tiny_data_root,
   sum over replicas that is not the global-batch mean would show as a
   difference of the gradient's own size.
   """
-  config_args = []
-  if shared:
-    config_args = [os.path.join(tmp_path, "config.json")]
-    with open(config_args[0], "w") as f:
-      json.dump(config_lib.tiny_config(
-          root=tiny_data_root, batch_size=8,
-          shared_generator_pass=True).to_dict(), f)
-  out = subprocess.run(
-      [sys.executable, os.path.join(REPO, "tests", "mirrored_step.py"),
-       tiny_data_root, str(tmp_path), *config_args],
-      capture_output=True, text=True, timeout=TIMEOUT, env=_child_env(),
-      check=False)
-  assert out.returncode == 0, out.stderr[-4000:]
-  result = json.loads(out.stdout.splitlines()[-1])
+  config = config_lib.tiny_config(
+      root=tiny_data_root, batch_size=8, shared_generator_pass=shared,
+      **({} if shared else {"r1_gamma": 1.0, "r1_interval": 4}))
+  result = step_comparison.run_mirrored_step(config, str(tmp_path), TIMEOUT)
   assert result["replicas"] == 2 and result["copies"] == [2]
   assert result["replicas_differ"] == []  # Weights, u, EMA, velocities.
   step_comparison.assert_within_bounds(result["groups"])

@@ -3,8 +3,6 @@
 import dataclasses
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -149,16 +147,8 @@ def test_mirrored_step_equals_single_device_step(tiny_data_root, tmp_path):
   """
   mode, lazy_r1 = "spade_batch", dict(r1_gamma=1.0, r1_interval=4)
   config = l2f_config(tiny_data_root, mode, batch_size=8, **lazy_r1)
-  config_path = os.path.join(tmp_path, "config.json")
-  with open(config_path, "w") as f:
-    json.dump(config.to_dict(), f)
-  out = subprocess.run(
-      [sys.executable, os.path.join(REPO, "tests", "mirrored_step.py"),
-       tiny_data_root, str(tmp_path), config_path],
-      capture_output=True, text=True, timeout=MIRRORED_TIMEOUT, check=False,
-      env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
-  assert out.returncode == 0, out.stderr[-4000:]
-  result = json.loads(out.stdout.splitlines()[-1])
+  result = step_comparison.run_mirrored_step(config, str(tmp_path),
+                                             MIRRORED_TIMEOUT)
   assert result["replicas"] == 2 and result["replicas_differ"] == []
   step_comparison.assert_within_bounds(result["groups"])
 
