@@ -1,0 +1,56 @@
+"""Smoke-sized exports for the s2f-serve tests, made without training.
+
+A freshly initialised generator serves as well as a trained one for what
+these tests check (status codes, messages, an image that follows its
+inputs), and takes seconds instead of a training run.
+"""
+
+import base64
+import dataclasses
+import os
+
+import cv2
+import numpy as np
+
+from s2f_tf import config as config_lib
+from s2f_tf import export
+from s2f_tf import tasks
+
+
+def sketch2face(root, data_root):
+  """A tiny few-shot export (16 px, K any); returns its version folder."""
+  config = config_lib.tiny_config(root=data_root)
+  task = tasks.make_task(config)
+  return export.export(task, task.build_generator(),
+                       os.path.join(root, "sketch2face"))
+
+
+def label2face(root, data_root):
+  """A tiny sean export (16 px, 19 classes, refs with their maps)."""
+  config = config_lib.with_task(config_lib.tiny_config(root=data_root),
+                                "label2face", "label2face", norm_mode="sean",
+                                n_up=2, spade_hidden=8, style_dim=8)
+  config = dataclasses.replace(config, model=dataclasses.replace(
+      config.model, base_channels=4))
+  task = tasks.make_task(config)
+  return export.export(task, task.build_generator(),
+                       os.path.join(root, "label2face"))
+
+
+def png(image):
+  """uint8 gray [H, W] or BGR [H, W, 3] -> PNG bytes."""
+  ok, data = cv2.imencode(".png", image)
+  assert ok
+  return data.tobytes()
+
+
+def b64(data):
+  return base64.b64encode(data).decode("ascii")
+
+
+def sketch(size=64, offset=0):
+  """White paper with a few dark strokes, as PNG bytes."""
+  paper = np.full((size, size), 255, np.uint8)
+  cv2.line(paper, (8 + offset, 8), (size - 8, size - 8 - offset), 0, 3)
+  cv2.circle(paper, (size // 2, size // 2), size // 4, 0, 2)
+  return png(paper)

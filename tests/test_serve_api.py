@@ -1,0 +1,228 @@
+"""s2f-serve's API in-process (Starlette's TestClient) on tiny exports:
+the face it returns, and a one-line 4xx for each bad request, after which
+it still serves."""
+
+import base64
+import concurrent.futures
+import os
+import types
+
+import cv2
+import numpy as np
+import pytest
+from starlette import testclient
+
+import serve_models
+from s2f_tf import export
+from s2f_tf import tasks
+from s2f_tf.data import labels as labels_lib
+from s2f_tf.serve import app as app_lib
+from s2f_tf.serve import model as model_lib
+
+SIZE = 16  # The tiny exports' image size.
+LABEL_NC = 19
+
+
+def _client(path):
+  served = model_lib.load(export_dir=path)
+  return types.SimpleNamespace(
+      served=served, http=testclient.TestClient(app_lib.make_app(served)),
+      path=path)
+
+
+@pytest.fixture(scope="module")
+def models(tiny_data_root, tmp_path_factory):
+  root = str(tmp_path_factory.mktemp("serve_api"))
+  photos = os.path.join(tiny_data_root, "CelebA-HQ-img")
+  refs = [open(os.path.join(photos, f"{i}.jpg"), "rb").read()
+          for i in range(3)]
+  rng = np.random.default_rng(0)
+  maps = rng.integers(0, LABEL_NC, (4, 32, 32), np.uint8)
+  return types.SimpleNamespace(
+      s2f=_client(serve_models.sketch2face(root, tiny_data_root)),
+      l2f=_client(serve_models.label2face(root, tiny_data_root)),
+      refs=[serve_models.b64(r) for r in refs],
+      maps=[serve_models.b64(serve_models.png(m)) for m in maps],
+      sketch=serve_models.b64(serve_models.sketch()))
+
+
+def _image(response):
+  assert response.status_code == 200, response.text
+  data = np.frombuffer(base64.b64decode(response.json()["image"]), np.uint8)
+  return cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+
+
+def _refused(response, status, *words):
+  """The status, and one line of JSON error naming every word."""
+  assert response.status_code == status, response.text
+  error = response.json()["error"]
+  assert "\n" not in error
+  for word in words:
+    assert word in error, error
+  return error
+
+
+def _sketch_request(models, k=2):
+  return {"sketch": models.sketch, "refs": models.refs[:k]}
+
+
+def _label_request(models, k=2):
+  return {"labels": models.maps[0], "refs": models.refs[:k],
+          "ref_labels": models.maps[1:1 + k]}
+
+
+def test_model_describes_the_editor_each_export_needs(models):
+  s2f = models.s2f.http.get("/api/model").json()
+  kinds = {i["field"]: i["kind"]
+           for i in s2f["signatures"]["serving_default"]["inputs"]}
+  assert (s2f["task"], s2f["image_size"], s2f["max_refs"]) == (
+      "sketch2face", SIZE, 8)
+  assert kinds == {"sketch": "Sketch", "sketch_from": "SketchFromPhoto",
+                   "refs": "Photos"}
+  assert "classes" not in s2f
+  l2f = models.l2f.http.get("/api/model").json()
+  assert sorted(l2f["signatures"]) == [
+      "label2face", "label2face_float", "label2face_int32", "serving_default"]
+  names = [c["name"] for c in l2f["classes"]]
+  assert len(names) == LABEL_NC and names[:3] == ["background", "skin", "nose"]
+  assert l2f["classes"][17]["colour"] == labels_lib.CLASS_COLOURS[17].tolist()
+  page = models.l2f.http.get("/")
+  assert page.status_code == 200 and "/api/run/" in page.text
+
+
+@pytest.mark.parametrize("which", ["s2f", "l2f"])
+def test_the_face_is_the_exports_own_answer_to_the_same_files(
+    models, which, tmp_path):
+  client = getattr(models, which)
+  request = (_sketch_request if which == "s2f" else _label_request)(models)
+  face = _image(client.http.post("/api/run/serving_default", json=request))
+  # s2f-sample's path: the task reads the same bytes from files.
+  files = {}
+  for field, value in request.items():
+    paths = []
+    for i, item in enumerate(value if isinstance(value, list) else [value]):
+      paths.append(str(tmp_path / f"{field}{i}"))
+      with open(paths[-1], "wb") as f:
+        f.write(base64.b64decode(item))
+    files[field] = paths if isinstance(value, list) else paths[0]
+  config, fn = export.load_image_fn(export_dir=client.path)
+  feeds = tasks.make_task(config).load_serving_inputs(files)
+  np.testing.assert_array_equal(face, fn(feeds)[0])
+  assert face.shape == (SIZE, SIZE, 3) and face.std() > 0
+
+
+def test_a_new_stroke_changes_the_face(models):
+  first = _image(models.s2f.http.post("/api/run/serving_default",
+                                      json=_sketch_request(models)))
+  moved = dict(_sketch_request(models),
+               sketch=serve_models.b64(serve_models.sketch(offset=20)))
+  second = _image(models.s2f.http.post("/api/run/serving_default",
+                                       json=moved))
+  assert np.abs(first.astype(int) - second).max() > 0
+
+
+def test_a_50_mb_body_is_refused_by_length_and_by_counting(models):
+  big = b"x" * (50 * 1024 * 1024)
+  _refused(models.s2f.http.post("/api/run/serving_default", content=big),
+           413, "over 10 MB")
+  # No Content-Length (chunked): refused once 10 MB have arrived.
+  chunks = (big[i:i + 2**20] for i in range(0, len(big), 2**20))
+  _refused(models.s2f.http.post("/api/run/serving_default", content=chunks),
+           413, "over 10 MB")
+  _image(models.s2f.http.post("/api/run/serving_default",
+                              json=_sketch_request(models)))
+
+
+def test_a_text_file_as_an_image_is_refused_naming_the_field(models):
+  text = serve_models.b64(b"hello, I am not a picture\n")
+  _refused(models.s2f.http.post(
+      "/api/run/serving_default",
+      json=dict(_sketch_request(models), sketch=text)),
+           415, "sketch: not a decodable image")
+  _refused(models.s2f.http.post(
+      "/api/run/serving_default",
+      json={"sketch": models.sketch, "refs": [models.refs[0], text]}),
+           415, "refs[1]: not a decodable image")
+  error = _refused(models.l2f.http.post(
+      "/api/run/serving_default",
+      json=dict(_label_request(models), labels=text)), 400, "labels:")
+  assert "s2f_serve_" not in error  # The temporary folder stays private.
+
+
+def test_a_class_id_at_label_nc_is_refused_naming_it(models):
+  bad = serve_models.b64(serve_models.png(np.full((32, 32), 19, np.uint8)))
+  _refused(models.l2f.http.post(
+      "/api/run/serving_default", json=dict(_label_request(models),
+                                            labels=bad)),
+           400, "labels:", "label value 19 >= --label_nc=19")
+  ref_maps = [models.maps[1], bad]
+  _refused(models.l2f.http.post(
+      "/api/run/serving_default",
+      json=dict(_label_request(models), ref_labels=ref_maps)),
+           400, "ref_labels[1]:", "label value 19")
+
+
+def test_a_wrong_number_of_references_is_refused(models):
+  _refused(models.s2f.http.post(
+      "/api/run/serving_default",
+      json={"sketch": models.sketch, "refs": models.refs[:1] * 9}),
+           400, "refs: 9 files", "at most 8")
+  _refused(models.s2f.http.post("/api/run/serving_default",
+                                json={"sketch": models.sketch}),
+           400, "--refs")
+  _refused(models.l2f.http.post(
+      "/api/run/serving_default",
+      json=dict(_label_request(models), ref_labels=models.maps[1:2])),
+           400, "2 reference photos but 1 label maps")
+
+
+def test_malformed_requests_get_one_line_each(models):
+  post = models.s2f.http.post
+  _refused(post("/api/run/serving_default", content=b"{not json"), 400,
+           "must be JSON")
+  _refused(post("/api/run/serving_default", json=["a"]), 400, "JSON object")
+  _refused(post("/api/run/serving_default",
+                json=dict(_sketch_request(models), sketch="@@@")),
+           400, "sketch: not valid base64")
+  _refused(post("/api/run/serving_default",
+                json=dict(_sketch_request(models), labels=models.maps[0])),
+           400, "not --labels")
+  _refused(post("/api/run/generate", json={}), 404,
+           "no signature 'generate'", "serving_default")
+  _refused(models.s2f.http.get("/api/run/serving_default"), 405,
+           "Method Not Allowed")
+  _refused(models.s2f.http.get("/api/example?seed=x"), 400, "seed='x'")
+
+
+def test_a_huge_png_is_refused_before_it_is_decoded(models):
+  header = bytearray(serve_models.sketch())
+  header[16:24] = (100000).to_bytes(4, "big") * 2  # IHDR width, height.
+  _refused(models.s2f.http.post(
+      "/api/run/serving_default",
+      json=dict(_sketch_request(models), sketch=serve_models.b64(header))),
+           400, "sketch: 100000x100000 pixels")
+
+
+def test_20_concurrent_requests_each_get_the_lone_answer(models):
+  request = _label_request(models)
+  alone = _image(models.l2f.http.post("/api/run/serving_default",
+                                      json=request))
+  with concurrent.futures.ThreadPoolExecutor(20) as pool:
+    faces = list(pool.map(
+        lambda _: _image(models.l2f.http.post("/api/run/serving_default",
+                                              json=request)), range(20)))
+  for face in faces:
+    np.testing.assert_array_equal(face, alone)
+  np.testing.assert_array_equal(
+      _image(models.l2f.http.post("/api/run/label2face", json=request)),
+      alone)
+
+
+def test_the_example_is_a_photo_and_its_label_map(models):
+  body = models.l2f.http.get("/api/example?seed=3").json()
+  photo = cv2.imdecode(np.frombuffer(base64.b64decode(body["photo"]),
+                                     np.uint8), cv2.IMREAD_UNCHANGED)
+  labels = cv2.imdecode(np.frombuffer(base64.b64decode(body["labels"]),
+                                      np.uint8), cv2.IMREAD_UNCHANGED)
+  assert photo.shape == (SIZE, SIZE, 3) and labels.shape == (SIZE, SIZE)
+  assert 1 < len(np.unique(labels)) and labels.max() < LABEL_NC
