@@ -19,9 +19,8 @@ import numpy as np
 import pytest
 
 import serve_models
+from s2f_tf.serve import launch
 
-_LISTENING = re.compile(r"listening on (http://\S+) \(([\d.]+) s after the "
-                        r"model loaded\)")
 STARTUP_S = 5.0  # The issue's bound, from "model loaded" to listening.
 
 
@@ -31,31 +30,6 @@ def _chromium():
       return shutil.which(name)
   pytest.skip("no Chromium on this machine: .ci/install_browser installs it "
               "with apt-get, which is missing or failed here")
-
-
-class Server:
-  """`s2f-serve --port=0` in a subprocess; `url` once it listens."""
-
-  def __init__(self, export_dir):
-    self.process = subprocess.Popen(
-        [sys.executable, "-m", "s2f_tf.cli.serve_main",
-         f"--export_dir={export_dir}", "--port=0"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    self.lines = []
-    for line in self.process.stdout:
-      self.lines.append(line)
-      match = _LISTENING.search(line)
-      if match:
-        self.url, self.startup_s = match.group(1), float(match.group(2))
-        return
-    raise AssertionError(f"s2f-serve never listened: {self.stop()}")
-
-  def stop(self, sig=signal.SIGTERM):
-    """Sends `sig`; returns (exit code, stderr)."""
-    if self.process.poll() is None:
-      self.process.send_signal(sig)
-    _, stderr = self.process.communicate(timeout=60)
-    return self.process.returncode, stderr
 
 
 @pytest.fixture(scope="module")
@@ -74,6 +48,10 @@ def browser():
                                       args=["--no-sandbox"])
     yield chromium
     chromium.close()
+
+
+def _server(export_dir):
+  return launch.Launched([f"--export_dir={export_dir}"])
 
 
 def _open(browser, server):
@@ -111,8 +89,7 @@ def _differ(a, b):
 
 def test_sketch2face_page_draws_and_follows_the_references(
     exports, browser, tiny_data_root, tmp_path):
-  server = Server(exports["sketch2face"])
-  try:
+  with _server(exports["sketch2face"]) as server:
     page = _open(browser, server)
     photo = os.path.join(tiny_data_root, "CelebA-HQ-img", "0.jpg")
     page.set_input_files("#input-refs", photo)
@@ -128,14 +105,11 @@ def test_sketch2face_page_draws_and_follows_the_references(
     assert _differ(erased, _after(page, 4))
     page.click("#example-refs")  # A second reference: K = 2.
     assert _differ(drawn, _after(page, 5))
-  finally:
-    server.stop()
 
 
 def test_label2face_page_paints_a_region_and_swaps_a_reference(
     exports, browser, tmp_path):
-  server = Server(exports["label2face"])
-  try:
+  with _server(exports["label2face"]) as server:
     page = _open(browser, server)
     page.click("#example-labels")
     page.wait_for_function("document.getElementById('error').textContent")
@@ -156,12 +130,10 @@ def test_label2face_page_paints_a_region_and_swaps_a_reference(
     page.set_input_files("#input-ref_labels", str(tmp_path / "ref_map.png"))
     page.click("#add-refs")
     assert _differ(painted, _after(page, 3))
-  finally:
-    server.stop()
 
 
 def test_s2f_serve_listens_within_5_s_and_stops_cleanly_on_sigterm(exports):
-  server = Server(exports["sketch2face"])
+  server = _server(exports["sketch2face"])
   assert server.startup_s <= STARTUP_S, server.lines
   assert server.url.startswith("http://127.0.0.1:")
   code, stderr = server.stop(signal.SIGTERM)
@@ -169,7 +141,7 @@ def test_s2f_serve_listens_within_5_s_and_stops_cleanly_on_sigterm(exports):
   assert stderr.strip().splitlines()[-1] == (
       "s2f-serve stopped by SIGTERM; rerun the same command")
   assert "Traceback" not in stderr
-  server = Server(exports["sketch2face"])
+  server = _server(exports["sketch2face"])
   code, stderr = server.stop(signal.SIGINT)
   assert code == 130, stderr
   assert stderr.strip().splitlines()[-1].startswith("s2f-serve stopped by "
