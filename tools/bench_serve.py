@@ -20,6 +20,7 @@ import base64
 import json
 import os
 import statistics
+import sys
 import tempfile
 import time
 import urllib.error
@@ -138,9 +139,11 @@ def main(argv):
     return
   config = s2f_flags.config_from_flags()
   task = tasks.make_task(config)
-  preset = ", ".join(flags.FLAGS["flagfile"].value or ["default flags"])
+  preset = " ".join(a for a in sys.argv[1:] if a.startswith("--flagfile"))
+  with precision_lib.precision_policy("float32"):  # What exports serve.
+    generator = task.build_generator()
   with tempfile.TemporaryDirectory() as scratch:
-    path = export.export(task, task.build_generator(), _KEEP.value or scratch)
+    path = export.export(task, generator, _KEEP.value or scratch)
     _bench(path, f"{preset} (freshly initialised)")
 
 
