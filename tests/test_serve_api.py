@@ -191,7 +191,7 @@ def test_malformed_requests_get_one_line_each(models):
            "no signature 'generate'", "serving_default")
   _refused(models.s2f.http.get("/api/run/serving_default"), 405,
            "Method Not Allowed")
-  _refused(models.s2f.http.get("/api/example?seed=x"), 400, "seed='x'")
+  _refused(models.s2f.http.get("/api/example?shot=x"), 400, "shot='x'")
 
 
 def test_a_huge_png_is_refused_before_it_is_decoded(models):
@@ -219,7 +219,7 @@ def test_20_concurrent_requests_each_get_the_lone_answer(models):
 
 
 def test_the_example_is_a_photo_and_its_label_map(models):
-  body = models.l2f.http.get("/api/example?seed=3").json()
+  body = models.l2f.http.get("/api/example?person=2&shot=3").json()
   photo = cv2.imdecode(np.frombuffer(base64.b64decode(body["photo"]),
                                      np.uint8), cv2.IMREAD_UNCHANGED)
   labels = cv2.imdecode(np.frombuffer(base64.b64decode(body["labels"]),

@@ -73,6 +73,7 @@ def _after(page, runs):
 
 
 def _stroke(page, selector, points):
+  page.locator(selector).scroll_into_view_if_needed()
   box = page.locator(selector).bounding_box()
   page.mouse.move(box["x"] + points[0][0] * box["width"],
                   box["y"] + points[0][1] * box["height"])

@@ -89,7 +89,8 @@ def _sketch(size):
 def _request(url, inputs, size, k):
   """The fields the page would send for `inputs` (/api/model's), with K
   references; the first alternative of each input."""
-  examples = [_get(f"{url}api/example?seed={i}") for i in range(k + 1)]
+  examples = [_get(f"{url}api/example?person={int(i > 0)}&shot={i}")
+              for i in range(k + 1)]
   chosen = {}
   for source in inputs:
     chosen.setdefault(source["input"], source)

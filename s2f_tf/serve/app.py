@@ -3,8 +3,9 @@
   GET  /                      the editor (page.html)
   GET  /api/model             the model's task, size, signatures and their
                               inputs, label classes, limits
-  GET  /api/example?seed=N    a synthetic face and its label map (the demo
-                              data's generator), to start editing from
+  GET  /api/example?person=P&shot=S
+                              a synthetic photo of person P and its label map
+                              (the demo data's generator), to start from
   POST /api/run/<signature>   {"<field>": base64 image, "<list field>":
                               [base64, ...]} -> {"image": base64 PNG,
                               "outputs": {name: base64 PNG}, "ms": ...}
@@ -40,7 +41,7 @@ from s2f_tf.serve import model as model_lib
 
 MAX_BYTES = 10 * 1024 * 1024  # One request's body: ~K photos plus a map.
 PAGE = pathlib.Path(__file__).with_name("page.html")
-_EXAMPLE_IDENTITY = 7  # Which synthetic person /api/example draws.
+_EXAMPLE_SEED = 0  # The synthetic set /api/example draws from (the demo's).
 
 
 def _error(status: int, message: str) -> responses.JSONResponse:
@@ -136,12 +137,16 @@ def make_app(served: model_lib.ServedModel,
     return responses.JSONResponse(described)
 
   async def example(request):
-    seed = request.query_params.get("seed", "0")
-    if not seed.isdigit() or int(seed) > 10**6:
-      return _error(400, f"seed={seed!r}: expected an integer 0..1000000")
+    numbers = []
+    for name in ("person", "shot"):
+      value = request.query_params.get(name, "0")
+      if not value.isdigit() or int(value) > 10**6:
+        return _error(400, f"{name}={value!r}: expected an integer "
+                      "0..1000000")
+      numbers.append(int(value))
     size = served.task.config.data.image_size
     photo, labels = await concurrency.run_in_threadpool(
-        synth.render_face, int(seed), _EXAMPLE_IDENTITY, int(seed), size)
+        synth.render_face, _EXAMPLE_SEED, numbers[0] + 1, numbers[1], size)
     return responses.JSONResponse({"photo": png_base64(photo),
                                    "labels": png_base64(labels)})
 
