@@ -9,7 +9,6 @@ where no Chromium is installed.
 import base64
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -18,18 +17,11 @@ import cv2
 import numpy as np
 import pytest
 
+import browsers
 import serve_models
 from s2f_tf.serve import launch
 
 STARTUP_S = 5.0  # The bound, from "model loaded" to listening.
-
-
-def _chromium():
-  for name in ("chromium", "chromium-browser", "google-chrome"):
-    if shutil.which(name):
-      return shutil.which(name)
-  pytest.skip("no Chromium on this machine: .ci/install_browser installs it "
-              "with apt-get, which is missing or failed here")
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +33,7 @@ def exports(tiny_data_root, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-  executable = _chromium()
+  executable = browsers.chromium()
   playwright = pytest.importorskip("playwright.sync_api")
   with playwright.sync_playwright() as driver:
     chromium = driver.chromium.launch(executable_path=executable,
