@@ -1,4 +1,4 @@
-"""Smoke-sized exports for the s2f-serve tests, made without training.
+"""Smoke-sized models for the s2f-serve tests, made without training.
 
 A freshly initialised generator serves as well as a trained one for what
 these tests check (status codes, messages, an image that follows its
@@ -12,29 +12,46 @@ import os
 import cv2
 import numpy as np
 
+import fake_runs
 from s2f_tf import config as config_lib
 from s2f_tf import export
 from s2f_tf import tasks
 
 
-def sketch2face(root, data_root):
-  """A tiny few-shot export (16 px, K any); returns its version folder."""
-  config = config_lib.tiny_config(root=data_root)
+def _export(root, name, config):
+  """A fresh generator of `config` as an export and as a run's checkpoint
+  (what `--workdir` serves): (export version folder, workdir)."""
   task = tasks.make_task(config)
-  return export.export(task, task.build_generator(),
-                       os.path.join(root, "sketch2face"))
+  generator = task.build_generator()
+  return (export.export(task, generator, os.path.join(root, name)),
+          fake_runs.generator_workdir(config, generator,
+                                      os.path.join(root, f"{name}_run")))
+
+
+def sketch2face(root, data_root):
+  """A tiny few-shot model (16 px, K any)."""
+  return _export(root, "sketch2face", config_lib.tiny_config(root=data_root))
 
 
 def label2face(root, data_root):
-  """A tiny sean export (16 px, 19 classes, refs with their maps)."""
+  """A tiny sean model (16 px, 19 classes, refs with their maps)."""
   config = config_lib.with_task(config_lib.tiny_config(root=data_root),
                                 "label2face", "label2face", norm_mode="sean",
                                 n_up=2, spade_hidden=8, style_dim=8)
   config = dataclasses.replace(config, model=dataclasses.replace(
       config.model, base_channels=4))
-  task = tasks.make_task(config)
-  return export.export(task, task.build_generator(),
-                       os.path.join(root, "label2face"))
+  return _export(root, "label2face", config)
+
+
+def ugatit(root, data_root):
+  """A tiny light U-GAT-IT (32 px), with its attention signature."""
+  config = config_lib.tiny_config(root=data_root)
+  config = dataclasses.replace(
+      config, data=dataclasses.replace(config.data, image_size=32),
+      model=dataclasses.replace(config.model, base_channels=4))
+  config = config_lib.with_task(config, "unpaired", "ugatit", light=True,
+                                n_res=1, d_channels=4, pool_size=0)
+  return _export(root, "ugatit", config)
 
 
 def png(image):

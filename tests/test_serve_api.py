@@ -23,11 +23,12 @@ SIZE = 16  # The tiny exports' image size.
 LABEL_NC = 19
 
 
-def _client(path):
-  served = model_lib.load(export_dir=path)
+def _client(paths):
+  """The export of (export, workdir) `paths` behind a TestClient."""
+  served = model_lib.load(export_dir=paths[0])
   return types.SimpleNamespace(
       served=served, http=testclient.TestClient(app_lib.make_app(served)),
-      path=path)
+      path=paths[0], workdir=paths[1])
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +42,8 @@ def models(tiny_data_root, tmp_path_factory):
   return types.SimpleNamespace(
       s2f=_client(serve_models.sketch2face(root, tiny_data_root)),
       l2f=_client(serve_models.label2face(root, tiny_data_root)),
+      photo=serve_models.b64(serve_models.png(cv2.resize(
+          cv2.imread(os.path.join(photos, "5.jpg")), (32, 32)))),
       refs=[serve_models.b64(r) for r in refs],
       maps=[serve_models.b64(serve_models.png(m)) for m in maps],
       sketch=serve_models.b64(serve_models.sketch()))
@@ -226,3 +229,37 @@ def test_the_example_is_a_photo_and_its_label_map(models):
                                       np.uint8), cv2.IMREAD_UNCHANGED)
   assert photo.shape == (SIZE, SIZE, 3) and labels.shape == (SIZE, SIZE)
   assert 1 < len(np.unique(labels)) and labels.max() < LABEL_NC
+
+
+def test_a_workdir_serves_the_face_its_export_serves(models):
+  served = model_lib.load(workdir=models.s2f.workdir)
+  from_run = testclient.TestClient(app_lib.make_app(served))
+  np.testing.assert_array_equal(
+      _image(from_run.post("/api/run/serving_default",
+                           json=_sketch_request(models))),
+      _image(models.s2f.http.post("/api/run/serving_default",
+                                  json=_sketch_request(models))))
+
+
+def test_a_photo_translates_with_its_attention_map(
+    models, tiny_data_root, tmp_path):
+  paths = serve_models.ugatit(str(tmp_path), tiny_data_root)
+  client = _client(paths)
+  described = client.http.get("/api/model").json()
+  assert described["signatures"]["a2b_attention"]["inputs"] == [
+      {"input": "image", "field": "image", "kind": "Photo",
+       "what": "a photo of domain A", "many": False}]
+  response = client.http.post("/api/run/a2b_attention",
+                              json={"image": models.photo})
+  face = _image(response)
+  attention = cv2.imdecode(np.frombuffer(base64.b64decode(
+      response.json()["outputs"]["attention"]), np.uint8),
+                           cv2.IMREAD_UNCHANGED)
+  photo = cv2.cvtColor(cv2.imdecode(np.frombuffer(
+      base64.b64decode(models.photo), np.uint8), cv2.IMREAD_COLOR),
+                       cv2.COLOR_BGR2RGB)
+  _, fn = export.load_image_fn(export_dir=paths[0], signature="a2b_attention")
+  want = fn.outputs({"image": photo[None]})
+  np.testing.assert_array_equal(face, want["image"][0])
+  np.testing.assert_array_equal(attention, want["attention"][0, ..., 0])
+  assert attention.shape == (32, 32)

@@ -27,8 +27,8 @@ STARTUP_S = 5.0  # The issue's bound, from "model loaded" to listening.
 @pytest.fixture(scope="module")
 def exports(tiny_data_root, tmp_path_factory):
   root = str(tmp_path_factory.mktemp("serve_browser"))
-  return {"sketch2face": serve_models.sketch2face(root, tiny_data_root),
-          "label2face": serve_models.label2face(root, tiny_data_root)}
+  return {"sketch2face": serve_models.sketch2face(root, tiny_data_root)[0],
+          "label2face": serve_models.label2face(root, tiny_data_root)[0]}
 
 
 @pytest.fixture(scope="module")
