@@ -220,13 +220,13 @@ def restore_for_serving(workdir: str, ema: bool = True
 
 
 class ImageFn:
-  """A model's signature on numpy: named integer inputs -> its outputs.
+  """A model's signature on numpy: named inputs -> its outputs.
 
   The inputs are the signature's, by name (few-shot: sketch and refs;
   label2face: labels, plus refs and ref_labels when the model reads
   references), so every family is called the same way and a feed the model
-  does not take is an error, not silently dropped. uint8 feeds are cast to
-  an int32 input (label2face_int32's class ids).
+  does not take is an error, not silently dropped. Each feed is cast to its
+  input's dtype: uint8 class ids to label2face_int32's int32, say.
   """
 
   def __init__(self, specs: Dict[str, tf.TensorSpec],
@@ -236,7 +236,7 @@ class ImageFn:
     self._call = call
 
   def outputs(self, feeds: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
-    """{input name: uint8 array} -> {output name: array}, every output."""
+    """{input name: array} -> {output name: array}, every output."""
     if sorted(feeds) != sorted(self.inputs):
       raise ValueError(f"this model takes {', '.join(self.inputs)}; got "
                        f"{', '.join(feeds) or 'nothing'}")
@@ -302,7 +302,8 @@ def load_image_fns(signatures: Optional[Sequence[str]] = None,
                    ) -> Tuple[config_lib.Config, Dict[str, ImageFn]]:
   """(config, {signature: fn}): `load_image_fn` of several signatures over
   one load of the model (what a server holding them all wants); None: every
-  signature that takes images only. Raises as `load_image_fn`."""
+  signature the model has, whatever it takes (noise too). Raises as
+  `load_image_fn`."""
   config = serving_config(export_dir, workdir)
   calls = {}
   if export_dir:
@@ -325,9 +326,7 @@ def load_image_fns(signatures: Optional[Sequence[str]] = None,
   for name, (specs, call) in calls.items():
     not_images = [f"{key} {spec.dtype.name}" for key, spec in specs.items()
                   if not spec.dtype.is_integer]
-    if not_images and signatures is None:
-      continue
-    if not_images:
+    if not_images and signatures is not None:
       raise ValueError("s2f-sample draws a face from uint8 images (a sketch "
                        f"or a label map); the {name} signature of this model "
                        f"(--task={config.model.task}) takes "

@@ -54,6 +54,17 @@ def ugatit(root, data_root):
   return _export(root, "ugatit", config)
 
 
+def stylegan2(root, data_root):
+  """A tiny StyleGAN2 (16 px, z_dim 8): noise and psi from numbers."""
+  base = config_lib.tiny_config(root=data_root)
+  config = config_lib.with_task(config_lib.Config(
+      data=base.data, model=config_lib.ModelConfig(base_channels=4),
+      train=dataclasses.replace(base.train, gan_loss="non_saturating")),
+                                "stylegan2", "stylegan2", z_dim=8,
+                                mapping_layers=2)
+  return _export(root, "stylegan2", config)
+
+
 def png(image):
   """uint8 gray [H, W] or BGR [H, W, 3] -> PNG bytes."""
   ok, data = cv2.imencode(".png", image)

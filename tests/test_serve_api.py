@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 import pytest
 from starlette import testclient
+import tensorflow as tf
 
 import serve_models
 from s2f_tf import export
@@ -63,6 +64,10 @@ def _refused(response, status, *words):
   for word in words:
     assert word in error, error
   return error
+
+
+def _differ(a, b):
+  return np.abs(a.astype(int) - b).max() > 0
 
 
 def _sketch_request(models, k=2):
@@ -121,7 +126,7 @@ def test_a_new_stroke_changes_the_face(models):
                sketch=serve_models.b64(serve_models.sketch(offset=20)))
   second = _image(models.s2f.http.post("/api/run/serving_default",
                                        json=moved))
-  assert np.abs(first.astype(int) - second).max() > 0
+  assert _differ(first, second)
 
 
 def test_a_50_mb_body_is_refused_by_length_and_by_counting(models):
@@ -263,3 +268,31 @@ def test_a_photo_translates_with_its_attention_map(
   np.testing.assert_array_equal(face, want["image"][0])
   np.testing.assert_array_equal(attention, want["attention"][0, ..., 0])
   assert attention.shape == (32, 32)
+
+
+def test_a_seed_and_psi_draw_the_exports_own_stylegan2_face(
+    models, tiny_data_root, tmp_path):
+  paths = serve_models.stylegan2(str(tmp_path), tiny_data_root)
+  client = _client(paths)
+  signatures = client.http.get("/api/model").json()["signatures"]
+  assert sorted(signatures) == ["generate", "serving_default",
+                                "serving_float"]  # Not mapping: no image.
+  assert [(i["field"], i["kind"]) for i in signatures["generate"]["inputs"]
+         ] == [("z", "Noise"), ("psi", "Scalar")]
+  assert signatures["generate"]["inputs"][1]["default"] == 0.7
+  run = lambda **fields: client.http.post("/api/run/generate", json=fields)
+  face = _image(run(z=3, psi=0.5))
+  z = np.random.default_rng(3).standard_normal((1, 8)).astype(np.float32)
+  want = tf.saved_model.load(paths[0]).signatures["generate"](
+      z=tf.constant(z), psi=tf.constant(0.5))["image"].numpy()[0]
+  np.testing.assert_array_equal(face, want)
+  assert _differ(face, _image(run(z=4, psi=0.5)))
+  assert _differ(face, _image(run(z=3, psi=1.0)))
+  np.testing.assert_array_equal(
+      _image(client.http.post("/api/run/serving_default", json={"z": 3})),
+      _image(run(z=3, psi=1.0)))
+  _refused(run(z=-1, psi=0.5), 400, "z: a seed is an integer")
+  _refused(run(z=2.5, psi=0.5), 400, "z: a seed is an integer")
+  _refused(run(z=3, psi=2), 400, "psi: expected 0.0 .. 1.0, got 2")
+  _refused(run(z=3), 400, "takes z (the noise's seed), psi (truncation")
+  _refused(run(z=models.sketch, psi=0.5), 400, "z: expected a number")

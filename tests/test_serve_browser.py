@@ -28,7 +28,8 @@ STARTUP_S = 5.0  # The issue's bound, from "model loaded" to listening.
 def exports(tiny_data_root, tmp_path_factory):
   root = str(tmp_path_factory.mktemp("serve_browser"))
   return {"sketch2face": serve_models.sketch2face(root, tiny_data_root)[0],
-          "label2face": serve_models.label2face(root, tiny_data_root)[0]}
+          "label2face": serve_models.label2face(root, tiny_data_root)[0],
+          "stylegan2": serve_models.stylegan2(root, tiny_data_root)[0]}
 
 
 @pytest.fixture(scope="module")
@@ -123,6 +124,23 @@ def test_label2face_page_paints_a_region_and_swaps_a_reference(
     page.set_input_files("#input-ref_labels", str(tmp_path / "ref_map.png"))
     page.click("#add-refs")
     assert _differ(painted, _after(page, 3))
+
+
+def test_stylegan2_page_follows_the_seed_and_psi(exports, browser):
+  with _server(exports["stylegan2"]) as server:
+    page = _open(browser, server)
+    first = _after(page, 1)  # Drawn at once from seed 0: nothing to edit.
+    page.fill("#input-z", "7")
+    page.dispatch_event("#input-z", "change")
+    seven = _after(page, 2)
+    assert _differ(first, seven) and seven.std() > 0
+    page.select_option("#signature", "generate")
+    truncated = _after(page, 3)  # Seed 0 again, at the default psi 0.7.
+    assert _differ(first, truncated)
+    page.eval_on_selector("#input-psi", "(s) => { s.value = 1; "
+                          "s.dispatchEvent(new Event('change')); }")
+    # psi = 1 is serving_default's untruncated face.
+    assert not _differ(first, _after(page, 4))
 
 
 def test_s2f_serve_listens_within_5_s_and_stops_cleanly_on_sigterm(exports):

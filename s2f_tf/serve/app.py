@@ -7,7 +7,9 @@
                               a synthetic photo of person P and its label map
                               (the demo data's generator), to start from
   POST /api/run/<signature>   {"<field>": base64 image, "<list field>":
-                              [base64, ...]} -> {"image": base64 PNG,
+                              [base64, ...]} or, for inputs set from
+                              numbers, {"z": seed, "psi": 0.7}
+                              -> {"image": base64 PNG,
                               "outputs": {name: base64 PNG}, "ms": ...}
 
 Images travel as base64 (a data: URL's prefix is dropped), what a canvas's
@@ -68,7 +70,8 @@ async def _body(request: requests.Request, max_bytes: int) -> bytes:
 
 
 def _decode_fields(body: bytes) -> model_lib.Uploads:
-  """JSON {field: base64 or [base64]} -> {field: bytes or [bytes]}."""
+  """JSON {field: base64 or [base64] or a number} -> {field: bytes or
+  [bytes] or the number}."""
   try:
     fields = json.loads(body)
   except (ValueError, UnicodeDecodeError):
@@ -80,6 +83,9 @@ def _decode_fields(body: bytes) -> model_lib.Uploads:
                                  "fields")
   uploads = {}
   for field, value in fields.items():
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+      uploads[field] = value  # A seed or psi: the model checks it.
+      continue
     many = isinstance(value, list)
     items = value if many else [value]
     decoded = [_base64(f"{field}[{i}]" if many else field, item)

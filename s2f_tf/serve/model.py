@@ -27,10 +27,12 @@ from s2f_tf import tasks
 from s2f_tf.data import decode
 from s2f_tf.data import labels as labels_lib
 from s2f_tf.data import layout
+from s2f_tf.serving import signatures as sig
 from s2f_tf.tasks import base
 
-# A field's upload(s): one file's bytes, or a list (reference photos).
-Uploads = Dict[str, Union[bytes, List[bytes]]]
+# A field's upload(s): one file's bytes, or a list (reference photos); or a
+# number, for an input set from one (a seed, psi: `Task.serving_values`).
+Uploads = Dict[str, Union[bytes, List[bytes], float]]
 
 
 class RequestError(Exception):
@@ -57,7 +59,7 @@ class Limits:
 
 
 class ServedModel:
-  """A model's file-fed signatures on uploads (module docstring)."""
+  """A model's signatures a user can feed (files or numbers), on uploads."""
 
   def __init__(self, task: base.Task, fns: Dict[str, export.ImageFn],
                limits: Limits = Limits()):
@@ -68,8 +70,9 @@ class ServedModel:
 
   def describe(self) -> Dict:
     """What the page needs to build its editor: the task, the image size,
-    each signature's inputs (field, kind, what, many), the limits, and the
-    label classes' names and colours when a label map feeds a signature."""
+    each signature's inputs (field, kind, what, many; a number's kind
+    fields too: a noise size, a scalar's range), the limits, and the label
+    classes' names and colours when a label map feeds a signature."""
     signatures, label_nc = {}, None
     for name in self.fns:
       inputs = []
@@ -79,6 +82,10 @@ class ServedModel:
         inputs.append({"input": source.input, "field": source.flag,
                        "kind": type(kind).__name__, "what": source.what,
                        "many": kind.many})
+      for value in self.task.serving_values(name):
+        inputs.append({"input": value.input, "field": value.input,
+                       "kind": type(value.kind).__name__, "what": value.what,
+                       "many": False, **dataclasses.asdict(value.kind)})
       signatures[name] = {"inputs": inputs}
     described = {"task": self.task.config.model.task,
                  "image_size": self.task.config.data.image_size,
@@ -102,22 +109,35 @@ class ServedModel:
     if signature not in self.fns:
       raise RequestError(404, f"no signature {signature!r} here; this model "
                          f"serves {', '.join(sorted(self.fns))}")
-    with tempfile.TemporaryDirectory(prefix="s2f_serve_") as folder:
-      files = {source.flag: None
-               for source in self.task.serving_inputs(signature)}
-      for field, value in uploads.items():
-        files[field] = self._write(folder, field, value)
-      try:
-        feeds = self.task.load_serving_inputs(files, signature)
-      except decode.BadFile as e:
-        raise RequestError(415, _local(str(e), folder)) from None
-      except ValueError as e:
-        raise RequestError(400, _local(str(e), folder)) from None
+    numbers = {value.input: value
+               for value in self.task.serving_values(signature)}
+    if numbers:
+      feeds = _numbers(numbers, uploads)
+    else:
+      feeds = self._files(signature, uploads)
     try:
       with self.lock:
         return self.fns[signature].outputs(feeds)
     except tf.errors.InvalidArgumentError as e:  # The graph's own checks.
       raise RequestError(400, " ".join(e.message.split())) from None
+
+  def _files(self, signature: str, uploads: Uploads
+             ) -> Dict[str, np.ndarray]:
+    """The uploads read by the task's readers, as s2f-sample reads files."""
+    with tempfile.TemporaryDirectory(prefix="s2f_serve_") as folder:
+      files = {source.flag: None
+               for source in self.task.serving_inputs(signature)}
+      for field, value in uploads.items():
+        if not isinstance(value, (bytes, list)):
+          raise RequestError(400, f"{field}: expected a base64 image, got "
+                             f"{value!r}")
+        files[field] = self._write(folder, field, value)
+      try:
+        return self.task.load_serving_inputs(files, signature)
+      except decode.BadFile as e:
+        raise RequestError(415, _local(str(e), folder)) from None
+      except ValueError as e:
+        raise RequestError(400, _local(str(e), folder)) from None
 
   def _write(self, folder: str, field: str,
              value: Union[bytes, Sequence[bytes]]) -> Union[str, List[str]]:
@@ -130,6 +150,26 @@ class ServedModel:
                          "(s2f-serve --max_refs)")
     return [_write_one(folder, f"{field}[{i}]", data, self.limits.max_pixels)
             for i, data in enumerate(value)]
+
+
+def _numbers(inputs: Dict[str, sig.InputValue], uploads: Uploads
+             ) -> Dict[str, np.ndarray]:
+  """{input: number} -> each input made by its kind (a seed's noise)."""
+  wanted = ", ".join(f"{name} ({value.what})"
+                     for name, value in inputs.items())
+  if sorted(uploads) != sorted(inputs):
+    raise RequestError(400, f"this signature takes {wanted}; got "
+                       f"{', '.join(sorted(uploads)) or 'nothing'}")
+  feeds = {}
+  for name, value in inputs.items():
+    number = uploads[name]
+    if isinstance(number, (bytes, list)):
+      raise RequestError(400, f"{name}: expected a number ({value.what})")
+    try:
+      feeds[name] = value.kind.make(number)
+    except ValueError as e:
+      raise RequestError(400, f"{name}: {e}") from None
+  return feeds
 
 
 def _write_one(folder: str, name: str, data: bytes, max_pixels: int) -> str:
@@ -170,9 +210,10 @@ def load(export_dir: str = "", workdir: str = "",
   source = dict(export_dir=export_dir, workdir=workdir)
   task = tasks.make_task(export.serving_config(**source))
   _, fns = export.load_image_fns(None, **source)
-  fns = {name: fn for name, fn in fns.items() if task.serving_inputs(name)}
+  fns = {name: fn for name, fn in fns.items()
+         if task.serving_inputs(name) or task.serving_values(name)}
   if not fns:
     raise ValueError(f"no signature of this model (--task="
-                     f"{task.config.model.task}) draws from images; "
-                     "s2f-serve edits sketches, label maps and photos")
+                     f"{task.config.model.task}) is fed from images or "
+                     "numbers; s2f-serve has nothing to edit")
   return ServedModel(task, fns, limits)

@@ -12,7 +12,7 @@ w. Noise maps are the fixed ones stored with the weights, so every
 signature is a deterministic function of its inputs.
 """
 
-from typing import Dict
+from typing import Dict, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -22,6 +22,16 @@ from s2f_tf.serving import signatures as sig
 from s2f_tf.serving import unconditional
 
 PSI_EXAMPLE = 0.7  # The verification call of `generate`.
+
+
+def input_values(signature: str, z_dim: int) -> Tuple[sig.InputValue, ...]:
+  """The unconditional signatures' seed; `generate` adds psi in [0, 1]."""
+  if signature != "generate":
+    return unconditional.input_values(signature, z_dim)
+  return (sig.InputValue("z", sig.Noise(z_dim), "the noise's seed"),
+          sig.InputValue("psi", sig.Scalar(0.0, 1.0, PSI_EXAMPLE),
+                         "truncation psi: 0 the average face, 1 the "
+                         "trained spread"))
 
 
 class StyleGAN2Export(unconditional.UnconditionalExport):

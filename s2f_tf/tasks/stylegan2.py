@@ -113,6 +113,10 @@ class StyleGAN2Task(unconditional.UnconditionalTask):
     return stylegan2_serving.StyleGAN2Export(generator,
                                              self.config.family.z_dim)
 
+  def serving_values(self, signature="serving_default"):
+    return stylegan2_serving.input_values(signature,
+                                          self.config.family.z_dim)
+
   def embeddings(self, generator, split, max_points, features):
     """w: the mapping network's output for max_points seeded latents."""
     del split, features  # Latents belong to no split; "w" is the only one.
