@@ -123,7 +123,15 @@ def test_label2face_page_paints_a_region_and_swaps_a_reference(
     page.set_input_files("#input-refs", str(tmp_path / "ref.png"))
     page.set_input_files("#input-ref_labels", str(tmp_path / "ref_map.png"))
     page.click("#add-refs")
-    assert _differ(painted, _after(page, 3))
+    both = _after(page, 3)
+    assert _differ(painted, both)
+    # Hair's look from reference 1 alone (reference 2 is all hair).
+    page.select_option("#region-class", "13")
+    page.select_option("#region-source", "0")
+    assert _differ(both, _after(page, 4))
+    assert "hair from reference 1" in page.inner_text("body")
+    page.select_option("#region-source", "")
+    assert not _differ(both, _after(page, 5))
 
 
 def test_stylegan2_page_follows_the_seed_and_psi(exports, browser):
