@@ -5,6 +5,7 @@ it still serves."""
 import base64
 import concurrent.futures
 import os
+import tempfile
 import types
 
 import cv2
@@ -200,6 +201,16 @@ def test_malformed_requests_get_one_line_each(models):
   _refused(models.s2f.http.get("/api/run/serving_default"), 405,
            "Method Not Allowed")
   _refused(models.s2f.http.get("/api/example?shot=x"), 400, "shot='x'")
+
+
+def test_a_field_naming_a_path_writes_nothing(models):
+  # Uploads go to a folder in gettempdir(); "../name" would be beside it.
+  escape = os.path.join(tempfile.gettempdir(), "s2f_serve_escape")
+  request = dict(_sketch_request(models),
+                 **{"../s2f_serve_escape": models.sketch})
+  _refused(models.s2f.http.post("/api/run/serving_default", json=request),
+           400, "not --../s2f_serve_escape")
+  assert not os.path.exists(escape)
 
 
 def test_a_huge_png_is_refused_before_it_is_decoded(models):

@@ -123,14 +123,25 @@ class ServedModel:
 
   def _files(self, signature: str, uploads: Uploads
              ) -> Dict[str, np.ndarray]:
-    """The uploads read by the task's readers, as s2f-sample reads files."""
+    """The uploads read by the task's readers, as s2f-sample reads files.
+
+    The fields are checked against the task's declaration before anything
+    is written: a field names a file in the temporary folder, so an
+    undeclared one ("../x") must never reach the disk.
+    """
+    inputs = self.task.serving_inputs(signature)
+    files = {source.flag: None for source in inputs}
+    for field, value in uploads.items():
+      if not isinstance(value, (bytes, list)):
+        raise RequestError(400, f"{field}: expected a base64 image, got "
+                           f"{value!r}")
+      files[field] = [field] * len(value) if isinstance(value, list) else field
+    try:
+      sig.check_files(inputs, files, self.task.config.model.task, signature)
+    except ValueError as e:
+      raise RequestError(400, str(e)) from None
     with tempfile.TemporaryDirectory(prefix="s2f_serve_") as folder:
-      files = {source.flag: None
-               for source in self.task.serving_inputs(signature)}
       for field, value in uploads.items():
-        if not isinstance(value, (bytes, list)):
-          raise RequestError(400, f"{field}: expected a base64 image, got "
-                             f"{value!r}")
         files[field] = self._write(folder, field, value)
       try:
         return self.task.load_serving_inputs(files, signature)
