@@ -1,5 +1,9 @@
 """The served model: loaded once, uploads in, outputs out, one call at a time.
 
+A signature is served when its task says how a user feeds it: files
+(`Task.serving_inputs`) or numbers (`Task.serving_values`: a noise seed,
+psi).
+
 Uploads reach the model through the same readers as `s2f-sample`'s files
 (`Task.load_serving_inputs`: crops, resizing, sketch extraction, class-id
 checks), so the editor and the command line give the same face for the same
@@ -98,13 +102,15 @@ class ServedModel:
     return described
 
   def run(self, signature: str, uploads: Uploads) -> Dict[str, np.ndarray]:
-    """`signature` on `uploads` ({field: bytes or [bytes]}): its outputs.
+    """`signature` on `uploads` ({field: bytes or [bytes]}, or {input:
+    number} where the task sets its inputs from numbers): its outputs.
 
     Raises:
       RequestError: 404 for a signature the page does not serve; 400 for
         fields the signature does not read or lacks, too many files, an
-        image of too many pixels or a label id >= label_nc; 415 for a file
-        that is not a decodable image. One line each, naming the field.
+        image of too many pixels, a label id >= label_nc or a number out
+        of its range; 415 for a file that is not a decodable image. One
+        line each, naming the field.
     """
     if signature not in self.fns:
       raise RequestError(404, f"no signature {signature!r} here; this model "
