@@ -286,7 +286,7 @@ def test_a_seed_and_psi_draw_the_exports_own_stylegan2_face(
   paths = serve_models.stylegan2(str(tmp_path), tiny_data_root)
   client = _client(paths)
   signatures = client.http.get("/api/model").json()["signatures"]
-  assert sorted(signatures) == ["generate", "serving_default",
+  assert sorted(signatures) == ["generate", "mix", "serving_default",
                                 "serving_float"]  # Not mapping: no image.
   assert [(i["field"], i["kind"]) for i in signatures["generate"]["inputs"]
          ] == [("z", "Noise"), ("psi", "Scalar")]
@@ -307,3 +307,14 @@ def test_a_seed_and_psi_draw_the_exports_own_stylegan2_face(
   _refused(run(z=3, psi=2), 400, "psi: expected 0.0 .. 1.0, got 2")
   _refused(run(z=3), 400, "takes z (the noise's seed), psi (truncation")
   _refused(run(z=models.sketch, psi=0.5), 400, "z: expected a number")
+  # Style mixing: 6 styles at 16 px; cutoff 6 is z's own face, 0 is refused.
+  assert [(i["field"], i.get("step")) for i in signatures["mix"]["inputs"]
+         ] == [("z", None), ("z2", None), ("psi", 0.0), ("cutoff", 1)]
+  mix = lambda cutoff: client.http.post("/api/run/mix", json={
+      "z": 3, "z2": 4, "psi": 0.5, "cutoff": cutoff})
+  # Within 1: another graph, so the float may round the other way.
+  assert np.abs(_image(mix(6)).astype(int) - face).max() <= 1
+  mixed = _image(mix(3))
+  assert _differ(mixed, face) and _differ(mixed, _image(run(z=4, psi=0.5)))
+  _refused(mix(0), 400, "cutoff: expected 1 .. 6, got 0")
+  _refused(mix(1.5), 400, "cutoff: expected 1 + a multiple of 1, got 1.5")

@@ -228,15 +228,20 @@ class Noise:
 
 @dataclasses.dataclass(frozen=True)
 class Scalar:
-  """A number in [low, high] -> float32 [] (e.g. truncation psi)."""
+  """A number in [low, high] -> float32 [] (e.g. truncation psi); with a
+  `step`, only low + n * step (a layer index: step 1)."""
 
   low: float
   high: float
   default: float
+  step: float = 0.0
 
   def make(self, value: float) -> np.ndarray:
     if not self.low <= value <= self.high:
       raise ValueError(f"expected {self.low} .. {self.high}, got {value}")
+    if self.step and (value - self.low) % self.step:
+      raise ValueError(f"expected {self.low} + a multiple of {self.step}, "
+                       f"got {value}")
     return np.float32(value)
 
 

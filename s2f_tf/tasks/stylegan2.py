@@ -114,8 +114,9 @@ class StyleGAN2Task(unconditional.UnconditionalTask):
                                              self.config.family.z_dim)
 
   def serving_values(self, signature="serving_default"):
-    return stylegan2_serving.input_values(signature,
-                                          self.config.family.z_dim)
+    return stylegan2_serving.input_values(
+        signature, self.config.family.z_dim,
+        stylegan2.num_ws(self.config.data.image_size))
 
   def embeddings(self, generator, split, max_points, features):
     """w: the mapping network's output for max_points seeded latents."""
