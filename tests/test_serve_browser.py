@@ -10,6 +10,7 @@ import base64
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 
@@ -155,6 +156,20 @@ def test_s2f_serve_listens_within_5_s_and_stops_cleanly_on_sigterm(exports):
   server = _server(exports["sketch2face"])
   assert server.startup_s <= STARTUP_S, server.lines
   assert server.url.startswith("http://127.0.0.1:")
+  # 50 MB announced: refused by its length before a byte of it is sent.
+  host, port = server.url[len("http://"):].rstrip("/").split(":")
+  with socket.create_connection((host, int(port)), timeout=30) as client:
+    client.sendall(b"POST /api/run/serving_default HTTP/1.1\r\nHost: x\r\n"
+                   b"Content-Type: application/json\r\nContent-Length: "
+                   + str(50 * 2**20).encode() + b"\r\n\r\n")
+    reply = b""
+    while not reply.endswith(b"}"):  # Headers and JSON may come apart.
+      chunk = client.recv(4096)
+      assert chunk, reply
+      reply += chunk
+    reply = reply.decode()
+  assert reply.startswith("HTTP/1.1 413"), reply
+  assert '{"error":"request body over 10 MB' in reply
   code, stderr = server.stop(signal.SIGTERM)
   assert code == 143, stderr
   assert stderr.strip().splitlines()[-1] == (
