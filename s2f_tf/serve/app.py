@@ -28,7 +28,6 @@ import pathlib
 import time
 from typing import Dict
 
-import cv2
 import numpy as np
 from starlette import applications
 from starlette import concurrency
@@ -38,6 +37,8 @@ from starlette import responses
 from starlette import routing
 
 from s2f_tf import export
+from s2f_tf import sample
+from s2f_tf.data import decode
 from s2f_tf.data import synth
 from s2f_tf.serve import model as model_lib
 
@@ -106,25 +107,18 @@ def _base64(name: str, value) -> bytes:
 
 
 def png_base64(image: np.ndarray) -> str:
-  """uint8 [H, W], [H, W, 1] or [H, W, 3] RGB -> a PNG as base64."""
-  if image.ndim == 3 and image.shape[-1] == 3:
-    image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
-  ok, data = cv2.imencode(".png", image)
-  if not ok:
-    raise ValueError(f"OpenCV could not encode an image of shape "
-                     f"{image.shape}")
-  return base64.b64encode(data.tobytes()).decode("ascii")
+  """uint8 [H, W] gray or [H, W, 3] RGB -> a PNG as base64."""
+  return base64.b64encode(decode.encode_png(image)).decode("ascii")
 
 
 def _pictures(outputs: Dict[str, np.ndarray]) -> Dict[str, str]:
-  """Every uint8 image output (the first of its batch) as base64 PNG;
-  float outputs converted as `export.ImageFn.image` converts the image."""
-  pictures = {}
+  """The image and every other uint8 map output (the first of its batch,
+  as `s2f-sample` writes them) as base64 PNGs."""
+  pictures = {"image": png_base64(export.ImageFn.image(outputs)[0])}
   for name, value in outputs.items():
-    if name == "image" or (value.dtype == np.uint8 and value.ndim == 4):
-      first = (value if value.dtype == np.uint8 else
-               export.ImageFn.image({"image": value}))[0]
-      pictures[name] = png_base64(first)
+    picture = sample.picture(value)
+    if name != "image" and picture is not None:
+      pictures[name] = png_base64(picture)
   return pictures
 
 
