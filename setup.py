@@ -12,6 +12,7 @@ setuptools.setup(
     python_requires=">=3.10",
     packages=setuptools.find_packages(include=["s2f_tf", "s2f_tf.*",
                                                "projector", "projector.*"]),
+    package_data={"s2f_tf.serve": ["page.html"]},
     install_requires=[
         "tensorflow>=2.16",
         "keras>=3.11",
@@ -21,8 +22,11 @@ setuptools.setup(
         "numpy>=1.26",
         "pillow>=10",
         "matplotlib>=3.7",
+        "starlette>=0.37",
+        "uvicorn>=0.29",
     ],
-    extras_require={"test": ["pytest>=7", "pytest-xdist>=3"]},
+    extras_require={"test": ["pytest>=7", "pytest-xdist>=3", "httpx2>=2",
+                             "playwright>=1.44"]},
     entry_points={
         "console_scripts": [
             "s2f-train=s2f_tf.cli.train_main:main",
@@ -32,6 +36,7 @@ setuptools.setup(
             "s2f-export=s2f_tf.cli.export_main:main",
             "s2f-sample=s2f_tf.cli.sample_main:main",
             "s2f-report=s2f_tf.cli.report_main:main",
+            "s2f-serve=s2f_tf.cli.serve_main:main",
         ],
     },
 )

@@ -12,10 +12,11 @@ server watching `export_dir` never sees an unverified version.
 export or straight from a run's checkpoint (what `s2f-sample` calls).
 """
 
+import functools
 import os
 import shutil
 import tempfile
-from typing import Callable, Dict, List, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import keras
 import numpy as np
@@ -219,13 +220,13 @@ def restore_for_serving(workdir: str, ema: bool = True
 
 
 class ImageFn:
-  """A model's signature on numpy: named integer inputs -> its outputs.
+  """A model's signature on numpy: named inputs -> its outputs.
 
   The inputs are the signature's, by name (few-shot: sketch and refs;
   label2face: labels, plus refs and ref_labels when the model reads
   references), so every family is called the same way and a feed the model
-  does not take is an error, not silently dropped. uint8 feeds are cast to
-  an int32 input (label2face_int32's class ids).
+  does not take is an error, not silently dropped. Each feed is cast to its
+  input's dtype: uint8 class ids to label2face_int32's int32, say.
   """
 
   def __init__(self, specs: Dict[str, tf.TensorSpec],
@@ -235,7 +236,7 @@ class ImageFn:
     self._call = call
 
   def outputs(self, feeds: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
-    """{input name: uint8 array} -> {output name: array}, every output."""
+    """{input name: array} -> {output name: array}, every output."""
     if sorted(feeds) != sorted(self.inputs):
       raise ValueError(f"this model takes {', '.join(self.inputs)}; got "
                        f"{', '.join(feeds) or 'nothing'}")
@@ -292,29 +293,61 @@ def load_image_fn(export_dir: str = "", workdir: str = "",
       that does not draw from images (e.g. an unconditional model's, which
       takes noise).
   """
+  config, fns = load_image_fns((signature,), export_dir, workdir)
+  return config, fns[signature]
+
+
+def load_image_fns(signatures: Optional[Sequence[str]] = None,
+                   export_dir: str = "", workdir: str = ""
+                   ) -> Tuple[config_lib.Config, Dict[str, ImageFn]]:
+  """(config, {signature: fn}): `load_image_fn` of several signatures over
+  one load of the model (what a server holding them all wants); None: every
+  signature the model has, whatever it takes (noise too). Raises as
+  `load_image_fn`."""
   config = serving_config(export_dir, workdir)
+  calls = {}
   if export_dir:
-    # The signature must not outlive `loaded`: it would lose its variables.
+    # The signatures must not outlive `loaded`: they would lose its
+    # variables, so each call reaches them through it.
     loaded = tf.saved_model.load(export_dir)
-    _check_signature(signature, tuple(loaded.signatures.keys()))
-    specs = loaded.signatures[signature].structured_input_signature[1]
-    call = lambda *tensors: loaded.signatures[signature](
-        **dict(zip(specs, tensors)))
+    for name in _chosen(signatures, tuple(loaded.signatures.keys())):
+      specs = loaded.signatures[name].structured_input_signature[1]
+      calls[name] = (specs, functools.partial(_call_loaded, loaded, name,
+                                              tuple(specs)))
   else:
     task, generator, _ = restore_for_serving(workdir)
     module = task.export_module(generator)
-    _check_signature(signature, module.SIGNATURES)
-    call = getattr(module, signature)  # Positional, in the specs' order.
-    traced = call.get_concrete_function()
-    specs = {spec.name: spec for spec in traced.structured_input_signature[0]}
-  not_images = [f"{name} {spec.dtype.name}" for name, spec in specs.items()
-                if not spec.dtype.is_integer]
-  if not_images:
-    raise ValueError("s2f-sample draws a face from uint8 images (a sketch or "
-                     f"a label map); the {signature} signature of this model "
-                     f"(--task={config.model.task}) takes "
-                     f"{', '.join(not_images)}")
-  return config, ImageFn(specs, call)
+    for name in _chosen(signatures, module.SIGNATURES):
+      call = getattr(module, name)  # Positional, in the specs' order.
+      traced = call.get_concrete_function()
+      calls[name] = ({spec.name: spec
+                      for spec in traced.structured_input_signature[0]}, call)
+  fns = {}
+  for name, (specs, call) in calls.items():
+    not_images = [f"{key} {spec.dtype.name}" for key, spec in specs.items()
+                  if not spec.dtype.is_integer]
+    if not_images and signatures is not None:
+      raise ValueError("s2f-sample draws a face from uint8 images (a sketch "
+                       f"or a label map); the {name} signature of this model "
+                       f"(--task={config.model.task}) takes "
+                       f"{', '.join(not_images)}")
+    fns[name] = ImageFn(specs, call)
+  return config, fns
+
+
+def _chosen(signatures: Optional[Sequence[str]], names: Sequence[str]
+            ) -> Sequence[str]:
+  """`signatures` once each is known to be in `names`; None: all `names`."""
+  if signatures is None:
+    return names
+  for name in signatures:
+    _check_signature(name, names)
+  return signatures
+
+
+def _call_loaded(loaded, signature: str, names: Sequence[str], *tensors):
+  """A loaded SavedModel's `signature` on positional `tensors`."""
+  return loaded.signatures[signature](**dict(zip(names, tensors)))
 
 
 def _check_signature(name: str, names: Sequence[str]) -> None:

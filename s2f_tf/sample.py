@@ -61,17 +61,17 @@ def sample(files: sig.Files, out: str, export_dir: str = "",
   if out_aux_dir and aux:
     os.makedirs(out_aux_dir, exist_ok=True)
     for name, value in aux.items():
-      picture = _picture(value)
-      if picture is None:
+      image = picture(value)
+      if image is None:
         print(f"skipped output {name} ({value.dtype.name} "
               f"{list(value.shape)}): not a uint8 image")
         continue
       written.append(os.path.join(out_aux_dir, f"{name}.png"))
-      decode.write_png(written[-1], picture)
+      decode.write_png(written[-1], image)
   return written
 
 
-def _picture(value: np.ndarray) -> Optional[np.ndarray]:
+def picture(value: np.ndarray) -> Optional[np.ndarray]:
   """The first of a uint8 batch [B, H, W] or [B, H, W, 1 or 3] as a PNG's
   [H, W] or [H, W, 3]; None for anything else."""
   if value.dtype != np.uint8 or value.ndim not in (3, 4):

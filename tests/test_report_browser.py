@@ -6,11 +6,11 @@ skips, saying so, only where no browser is installed.
 
 import os
 import re
-import shutil
 import subprocess
 
 import pytest
 
+import browsers
 import fake_runs
 from s2f_tf.report import site
 
@@ -27,18 +27,10 @@ window.addEventListener("load", function () {
 </script>"""
 
 
-def _chromium():
-  for name in ("chromium", "chromium-browser", "google-chrome"):
-    if shutil.which(name):
-      return shutil.which(name)
-  pytest.skip("no Chromium on this machine: .ci/install_browser installs it "
-              "with apt-get, which is missing or failed here")
-
-
 def _browse(page, tmp_path, *extra):
   """Chromium's flags from the issue; returns its stdout (the DOM)."""
-  command = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu",
-             "--disable-quic", "--no-first-run",
+  command = [browsers.chromium(), "--headless", "--no-sandbox",
+             "--disable-gpu", "--disable-quic", "--no-first-run",
              "--disable-background-networking", "--disable-component-update",
              "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}",
              "--virtual-time-budget=5000", "--window-size=1400,900", *extra,

@@ -101,7 +101,7 @@ def test_export_generate_and_mapping_signatures(trained, tmp_path):
   path = export.export(task, generator, str(tmp_path))  # Verifies 1e-5.
   loaded = tf.saved_model.load(path).signatures
   assert set(loaded) == {"serving_default", "serving_float", "generate",
-                         "mapping"}
+                         "mix", "mapping"}
   z = tf.random.normal([3, 8])
   np.testing.assert_allclose(loaded["mapping"](z=z)["w"].numpy(),
                              generator.map(z).numpy(), atol=1e-5)

@@ -199,12 +199,20 @@ def log_bad_once(error: BadFile) -> None:
     logging.warning("Skipping bad file %s: %s", error.path, error.reason)
 
 
-def write_png(path: str, image: np.ndarray) -> None:
-  """Writes uint8 [H, W] gray or [H, W, 3] RGB losslessly."""
+def encode_png(image: np.ndarray) -> bytes:
+  """uint8 [H, W] gray or [H, W, 3] RGB -> PNG bytes (lossless)."""
   if image.ndim == 3:
     image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
   ok, data = cv2.imencode(".png", image)
-  _write_bytes(path, ok, data)
+  if not ok:
+    raise OSError(f"OpenCV could not encode a PNG of shape {image.shape}")
+  return data.tobytes()
+
+
+def write_png(path: str, image: np.ndarray) -> None:
+  """Writes uint8 [H, W] gray or [H, W, 3] RGB losslessly."""
+  with open(path, "wb") as f:
+    f.write(encode_png(image))
 
 
 def write_jpeg(path: str, image_rgb: np.ndarray, quality: int = 95) -> None:

@@ -234,6 +234,15 @@ class StyleGAN2Generator(keras.Model):
     """Inference: z and truncation psi -> image (fixed noise maps)."""
     return self.synthesis(self.broadcast(self.map(z, psi)), training=False)
 
+  def mix(self, z, z2, psi, cutoff):
+    """Inference with style mixing: layers [0, cutoff) (coarse: pose, face
+    shape) styled by z, the rest (colours, detail) by z2 (StyleGAN,
+    arXiv:1812.04948, Fig. 3); cutoff = num_ws gives z's own image."""
+    before = ops.arange(self.num_ws)[None, :, None] < cutoff
+    ws = ops.where(before, self.map(z, psi)[:, None, :],
+                   self.map(z2, psi)[:, None, :])
+    return self.synthesis(ws, training=False)
+
   def get_config(self):
     return {**super().get_config(), "z_dim": self.z_dim,
             "image_size": self.image_size,

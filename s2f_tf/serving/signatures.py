@@ -8,7 +8,9 @@ statically true. A wrong shape therefore fails with "sketch must be uint8
 
 `InputFile` declares how a user's files feed a signature's inputs (what
 `s2f-sample` reads); `check_files` and `load_files` match the files given
-against a task's declaration and read them.
+against a task's declaration and read them. `InputValue` declares an input
+a user sets as a number instead (a noise seed, truncation psi: what
+`s2f-serve`'s sliders send).
 """
 
 import dataclasses
@@ -205,3 +207,54 @@ def load_files(inputs: Sequence[InputFile], files: Files, task: str,
   chosen = check_files(inputs, files, task, signature)
   return {name: source.kind.read(value, size)
           for name, (source, value) in chosen.items()}
+
+
+# Inputs from numbers -----------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Noise:
+  """A seed -> standard normal noise float32 [1, size], the same for the
+  same seed on every machine (numpy's PCG64)."""
+
+  size: int
+
+  def make(self, value: float) -> np.ndarray:
+    if value != int(value) or not 0 <= value < 2**32:
+      raise ValueError(f"a seed is an integer 0 .. {2**32 - 1}, got {value}")
+    rng = np.random.default_rng(int(value))
+    return rng.standard_normal((1, self.size)).astype(np.float32)
+
+
+@dataclasses.dataclass(frozen=True)
+class Scalar:
+  """A number in [low, high] -> float32 [] (e.g. truncation psi); with a
+  `step`, only low + n * step (a layer index: step 1)."""
+
+  low: float
+  high: float
+  default: float
+  step: float = 0.0
+
+  def make(self, value: float) -> np.ndarray:
+    if not self.low <= value <= self.high:
+      raise ValueError(f"expected {self.low} .. {self.high}, got {value}")
+    if self.step and (value - self.low) % self.step:
+      raise ValueError(f"expected {self.low} + a multiple of {self.step}, "
+                       f"got {value}")
+    return np.float32(value)
+
+
+@dataclasses.dataclass(frozen=True)
+class InputValue:
+  """One input of a signature set from a number: `kind.make(number)`.
+
+  Attributes:
+    input: the signature input it feeds, e.g. "z".
+    kind: `Noise` or `Scalar`.
+    what: the number in words, e.g. "the noise's seed".
+  """
+
+  input: str
+  kind: Union[Noise, Scalar]
+  what: str

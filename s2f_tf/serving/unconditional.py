@@ -4,10 +4,11 @@
   serving_float    z float32 [B, z_dim] -> image float32 [B, S, S, 3] on [-1, 1]
 
 The noise is an input, not drawn inside the graph, so a client can
-reproduce a sample or walk the latent space.
+reproduce a sample or walk the latent space; `s2f-serve` draws it from a
+seed (`input_values`).
 """
 
-from typing import Dict
+from typing import Dict, Tuple
 
 import keras
 import numpy as np
@@ -16,6 +17,12 @@ import tensorflow as tf
 from s2f_tf import pixels
 from s2f_tf.serving import signatures as sig
 
+
+def input_values(signature: str, z_dim: int) -> Tuple[sig.InputValue, ...]:
+  """The image signatures' noise, from a seed."""
+  if signature not in UnconditionalExport.SIGNATURES:
+    return ()
+  return (sig.InputValue("z", sig.Noise(z_dim), "the noise's seed"),)
 
 
 class UnconditionalExport(sig.ExportModule):

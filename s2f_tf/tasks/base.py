@@ -443,6 +443,13 @@ class Task(abc.ABC):
     del signature
     return ()
 
+  def serving_values(self, signature: str = "serving_default"
+                     ) -> Tuple[sig.InputValue, ...]:
+    """The inputs of `signature` set from numbers (a noise seed, psi);
+    () where files (or nothing a user sets) feed it: the default."""
+    del signature
+    return ()
+
   def load_serving_inputs(self, files: sig.Files,
                           signature: str = "serving_default"
                           ) -> Dict[str, np.ndarray]:

@@ -114,6 +114,11 @@ class StyleGAN2Task(unconditional.UnconditionalTask):
     return stylegan2_serving.StyleGAN2Export(generator,
                                              self.config.family.z_dim)
 
+  def serving_values(self, signature="serving_default"):
+    return stylegan2_serving.input_values(
+        signature, self.config.family.z_dim,
+        stylegan2.num_ws(self.config.data.image_size))
+
   def embeddings(self, generator, split, max_points, features):
     """w: the mapping network's output for max_points seeded latents."""
     del split, features  # Latents belong to no split; "w" is the only one.

@@ -128,3 +128,7 @@ class UnconditionalTask(base.Task):
   def export_module(self, generator):
     return unconditional_serving.UnconditionalExport(generator,
                                                      self.config.family.z_dim)
+
+  def serving_values(self, signature="serving_default"):
+    return unconditional_serving.input_values(signature,
+                                              self.config.family.z_dim)
