@@ -140,11 +140,16 @@ def test_mirrored_step_equals_single_device_step(anime_root, tmp_path):
   agree to float32 rounding (step_comparison.py derives the bounds). The
   EMA is on so that its copy is compared too.
 
-  Three one-step comparisons, not two: this step crosses more kinks than
-  the few-shot one (ReLUs throughout, four L1 terms over every pixel), and
-  one of 14 comparisons (seeds 0 to 6, Zen 4) had G's gradients over their
-  bound by a side of a kink taken differently; a group fails only if over
-  its bound on all three.
+  Where the bound is loose: it takes a layer's largest gradient for the
+  size of the terms summed into it, and a gradient that is a small sum of
+  large terms of both signs (AdaLIN's gamma MLP, summed over every pixel)
+  breaks that. A sweep of seeds 0 to 9 on a Zen 4 (2026-12-07) had G's
+  gradients over their bound on both batches of seed 7 (6.4x and 5.3x, at
+  b2a/gamma/kernel) and on one batch of seed 1 (3.2x); this seed's are at
+  0.025x and 0.021x of it, with AVX-512 kernels and with oneDNN held to
+  AVX2 alike, and the run is deterministic on a machine. Three one-step
+  comparisons (a group fails only if over its bound on all) cover an
+  occasional kink as in the other mirrored tests.
   """
   config = _config(anime_root, "ugatit", batch_size=8, ema_beta=0.9)
   result = step_comparison.run_mirrored_step(config, str(tmp_path), 900,
