@@ -35,6 +35,21 @@ def clusters_path(workdir: str) -> str:
   return os.path.join(workdir, "features", "clusters.npz")
 
 
+def nearest_clusters(values: np.ndarray, regions: np.ndarray,
+                     centres: Mapping[str, np.ndarray]) -> np.ndarray:
+  """int [N]: the index of the centre of its own class (`regions`, class
+  names [N]) nearest each point of `values` [N, F]; -1 for a class with no
+  clusters. The projector's "cluster" column: which of `s2f-sample
+  --clusters=hair:INDEX` a region's look is closest to."""
+  out = np.full(len(values), -1, np.int64)
+  for name, class_centres in centres.items():
+    rows = np.flatnonzero(regions == name)
+    if len(rows):
+      out[rows] = _nearest(np.asarray(values[rows], np.float64),
+                           class_centres)
+  return out
+
+
 def kmeans(points: np.ndarray, k: int, seed: int = 0
            ) -> Tuple[np.ndarray, np.ndarray]:
   """Lloyd's k-means with k-means++ seeding (Arthur and Vassilvitskii 2007).

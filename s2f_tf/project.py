@@ -9,7 +9,10 @@ latest checkpoint into `workdir/projector`. For the few-shot task:
                             photo's sketch, flattened row-major.
 
 Every point carries its task's metadata columns (few-shot: identity, split
-and image, the {idx} of `{idx}.jpg`) and a thumbnail. Open it with
+and image, the {idx} of `{idx}.jpg`) and a thumbnail. Region points (SEAN's
+codes, pix2pixHD's region features) also carry "region", and "cluster"
+when the run has k-means centres (tools/cluster_features.py): the nearest
+of its class's, the index `s2f-sample --clusters=hair:INDEX` takes. Open it with
 `tensorboard --logdir <workdir>/projector`. Not `--logdir <workdir>`: that
 would also load the training logs, for nothing. The folder must stay free of
 TF checkpoints (ours live in workdir/checkpoints): TensorBoard would add their
@@ -24,6 +27,7 @@ from absl import logging
 from projector import export_embeddings
 from projector import Exported
 from projector import exporter
+from s2f_tf import clusters
 from s2f_tf import config as config_lib
 from s2f_tf import tasks
 
@@ -67,6 +71,12 @@ def export_projector(workdir: str, split: str = "heldout",
   features = _check_features(features, task_class.EMBEDDINGS)
   task, generator, step = tasks.restore(workdir)
   embeddings = task.embeddings(generator, split, max_points, features)
+  if os.path.isfile(clusters.clusters_path(workdir)):
+    centres = clusters.load(workdir)
+    for e in embeddings.values():
+      if "region" in e.metadata:  # tools/cluster_features.py's k-means.
+        e.metadata["cluster"] = clusters.nearest_clusters(
+            e.values, e.metadata["region"], centres)
   exported = {name: export_embeddings(
       projector_dir(workdir), e.values, metadata=e.metadata, images=e.images,
       name=name) for name, e in embeddings.items()}

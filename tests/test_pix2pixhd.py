@@ -327,6 +327,21 @@ def test_bad_cluster_choices_fail_in_one_line(text, message):
                                                                "skin": 3}
 
 
+@pytest.mark.parametrize("family,message", [
+    ({}, "--features=regions needs region codes: a --norm_mode=sean run or "
+     "a --model=pix2pixhd --label_feat one"),
+    ({"label_feat": True}, "--features=regions: this run's region features "
+     "have --feat_num=3 values, and the projector's PCA and t-SNE need at "
+     "least 4; train with --feat_num=4 or more to project them"),
+])
+def test_region_embeddings_need_features_the_projector_can_show(
+    tiny_data_root, family, message):
+  task = tasks.make_task(p2p_config(tiny_data_root, family=family))
+  with pytest.raises(ValueError) as error:
+    task.embeddings(None, "train", 100, ["regions"])
+  assert str(error.value) == message
+
+
 @pytest.mark.slow
 def test_clustered_features_draw_other_faces_from_one_map(tiny_data_root,
                                                           tmp_path):
@@ -334,7 +349,8 @@ def test_clustered_features_draw_other_faces_from_one_map(tiny_data_root,
   precompute step), then draw one map with two hair clusters."""
   from s2f_tf import clusters  # pylint: disable=g-import-not-at-top
   workdir = str(tmp_path / "run")
-  config = p2p_config(tiny_data_root, family={"label_feat": True, "nef": 4},
+  config = p2p_config(tiny_data_root, family={  # 4: the projector's least.
+      "label_feat": True, "nef": 4, "feat_num": 4},
                       steps=2, checkpoint_every=2, eval_at_end=False)
   train.run(config, workdir)
   with pytest.raises(FileNotFoundError, match="cluster_features.py"):
@@ -365,6 +381,29 @@ def test_clustered_features_draw_other_faces_from_one_map(tiny_data_root,
   assert not np.array_equal(default, other)
   np.testing.assert_array_equal(default, clusters.draw(workdir, labels,
                                                        "hair:0"))
+  # The projector: one point per training photo and region it shows (its
+  # region features), labelled with the region and the nearest centre of
+  # that region's class: the index s2f-sample --clusters takes.
+  from s2f_tf import project  # pylint: disable=g-import-not-at-top
+  exported = project.export_projector(
+      workdir, split="train", max_points=len(split), features="regions")
+  regions = exported["regions"]
+  with open(regions.metadata_path) as f:
+    header, *rows = [line.rstrip("\n").split("\t") for line in f]
+  names = np.array([row[header.index("region")] for row in rows])
+  chosen = [int(row[header.index("cluster")]) for row in rows]
+  np.testing.assert_array_equal(  # Every region of every training photo.
+      np.sort(names), np.sort(np.array(layout.CLASS_NAMES)[
+          np.nonzero(np.asarray(present) > 0)[1]]))
+  if regions.tensor_format == "tsv":
+    values = np.loadtxt(regions.tensor_path, ndmin=2)
+  else:
+    values = np.fromfile(regions.tensor_path, np.float32).reshape(
+        regions.shape)
+  want = [int(np.argmin(((loaded[n] - v)**2).sum(1))) if n in loaded else -1
+          for v, n in zip(values, names)]
+  assert chosen == want
+  assert len({c for c, n in zip(chosen, names) if n == "hair"}) >= 2
   # The command line: s2f-sample --clusters on a label-map PNG.
   mask, out = str(tmp_path / "mask.png"), str(tmp_path / "face.png")
   decode.write_png(mask, labels)

@@ -23,6 +23,7 @@ from typing import Dict, Sequence, Tuple
 import numpy as np
 import tensorflow as tf
 
+from projector import exporter
 from s2f_tf import config_families
 from s2f_tf import losses
 from s2f_tf import pixels
@@ -381,10 +382,19 @@ class Label2FaceTask(base.Task):
 
   def embeddings(self, generator, split: str, max_points: int,
                  features: Sequence[str]) -> Dict[str, base.Embedding]:
-    """regions: one point per (photo, region it shows), its SEAN code."""
-    if self.config.family.norm_mode != "sean":
-      raise ValueError("--features=regions needs --norm_mode=sean: only SEAN "
-                       "has region style codes")
+    """regions: one point per (photo, region it shows), its SEAN code or
+    pix2pixHD's region features (--label_feat), with its "region" name."""
+    f = self.config.family
+    if not (f.label_feat if self._pix2pixhd else f.norm_mode == "sean"):
+      raise ValueError("--features=regions needs region codes: a "
+                       "--norm_mode=sean run or a --model=pix2pixhd "
+                       "--label_feat one")
+    if self._pix2pixhd and f.feat_num < exporter.MIN_DIMS:
+      raise ValueError(f"--features=regions: this run's region features "
+                       f"have --feat_num={f.feat_num} values, and the "
+                       f"projector's PCA and t-SNE need at least "
+                       f"{exporter.MIN_DIMS}; train with --feat_num="
+                       f"{exporter.MIN_DIMS} or more to project them")
     del features  # "regions" is the only one.
     points = points_lib.select_points(*self._splits, split,
                                       max_points)
