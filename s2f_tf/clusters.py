@@ -36,6 +36,8 @@ CLUSTERS_PER_CLASS = 10  # pix2pixHD's precompute_feature_maps default.
 KMEANS_ITERATIONS = 100
 BATCH = 32
 CLUSTERS_FILE = os.path.join("features", "clusters.npz")
+REQUEST_FIELD = "clusters"  # s2f-serve's {"hair": 3}.
+FEATURES_INPUT = "features"  # label2face_features' region features.
 
 
 def clusters_path(workdir: str) -> str:
@@ -168,6 +170,14 @@ def parse_choices(text: str, centres: Mapping[str, np.ndarray],
                        f"{len(centres[name]) - 1}, not {int(index)}")
     choices[name] = int(index)
   return choices
+
+
+def request_features(request, centres: Mapping[str, np.ndarray],
+                     family_config) -> np.ndarray:
+  """s2f-serve's `REQUEST_FIELD` -> the region features [L, feat_num] of
+  its choices (ValueError, one line, as `request_choices`)."""
+  return region_features(centres, request_choices(request, centres),
+                         family_config.label_nc, family_config.feat_num)
 
 
 def request_choices(request, centres: Mapping[str, np.ndarray]

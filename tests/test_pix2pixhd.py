@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import fake_runs
+import serve_models
 from s2f_tf import config as config_lib
 from s2f_tf import export
 from s2f_tf import tasks
@@ -211,29 +211,14 @@ def test_export_draws_the_generators_face_and_refuses_bad_ids(
                                                                  tf.uint8)))
 
 
-def clustered_run(tiny_data_root, workdir):
-  """(task, generator, workdir): a fresh --label_feat generator as a run's
-  checkpoint with made-up centres for hair (3) and skin (2), as
-  tools/cluster_features.py saves them."""
-  from s2f_tf import clusters  # pylint: disable=g-import-not-at-top
-  config = p2p_config(tiny_data_root, family={"label_feat": True, "nef": 4})
-  task = tasks.make_task(config)
-  generator = task.build_generator()
-  fake_runs.generator_workdir(config, generator, workdir)
-  rng, feat = np.random.default_rng(3), config.family.feat_num
-  clusters.save(workdir, {
-      "hair": (rng.uniform(-1, 1, (3, feat)), np.array([5, 3, 1])),
-      "skin": (rng.uniform(-1, 1, (2, feat)), np.array([4, 4]))})
-  return task, generator, workdir
-
-
 def test_export_draws_cluster_features_and_carries_the_centres(
     tiny_data_root, tmp_path):
   """label2face_features is clusters.draw through the SavedModel (verified
   by export like every signature), and the export carries the centres."""
   from s2f_tf import clusters  # pylint: disable=g-import-not-at-top
-  task, generator, workdir = clustered_run(tiny_data_root,
-                                           str(tmp_path / "run"))
+  task, generator, workdir = serve_models.clustered_run(
+      p2p_config(tiny_data_root, family={"label_feat": True, "nef": 4}),
+      str(tmp_path / "run"))
   assert clusters.export_assets(workdir) == [clusters.clusters_path(workdir)]
   path = export.export(task, generator, str(tmp_path / "export"),
                        assets=clusters.export_assets(workdir))
