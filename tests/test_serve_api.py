@@ -385,3 +385,8 @@ def test_a_model_without_clusters_serves_no_features_signature(clustered):
   assert bare.centres is None
   assert "label2face_features" not in bare.fns
   assert "label2face_features" in served.fns
+  # s2f-serve --workdir: the run's own centres, the same signature.
+  run = model_lib.load(workdir=clustered.workdir)
+  assert "label2face_features" in run.fns
+  assert {k: v.tolist() for k, v in run.centres.items()} == {
+      k: v.tolist() for k, v in served.centres.items()}
