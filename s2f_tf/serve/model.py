@@ -130,26 +130,15 @@ class ServedModel:
       raise RequestError(404, f"no signature {signature!r} here; this model "
                          f"serves {', '.join(sorted(self.fns))}")
     uploads = dict(uploads)
-    chosen = uploads.pop(clusters_lib.REQUEST_FIELD, None)
-    if chosen is not None and not self._takes_features(signature):
-      with_clusters = [name for name in self.fns if self._takes_features(name)]
-      raise RequestError(400, f"{clusters_lib.REQUEST_FIELD}: the {signature} "
-                         "signature draws no clusters; "
-                         + (f"{with_clusters[0]} does" if with_clusters else
-                            "this model has none"))
+    features = self._features(
+        signature, uploads.pop(clusters_lib.REQUEST_FIELD, None))
     numbers = {value.input: value
                for value in self.task.serving_values(signature)}
     if numbers:
       feeds = _numbers(numbers, uploads)
     else:
       feeds = self._files(signature, uploads)
-    if self._takes_features(signature):
-      try:
-        features = clusters_lib.request_features(
-            {} if chosen is None else chosen, self.centres,
-            self.task.config.family)
-      except ValueError as e:
-        raise RequestError(400, str(e)) from None
+    if features is not None:  # One row per map of the batch.
       batch = len(next(iter(feeds.values())))
       feeds[clusters_lib.FEATURES_INPUT] = np.repeat(features[None], batch, 0)
     try:
@@ -157,6 +146,25 @@ class ServedModel:
         return self.fns[signature].outputs(feeds)
     except tf.errors.InvalidArgumentError as e:  # The graph's own checks.
       raise RequestError(400, " ".join(e.message.split())) from None
+
+  def _features(self, signature: str, chosen) -> Optional[np.ndarray]:
+    """The region features [L, feat_num] of the clusters `chosen` ({"hair":
+    3}; None: cluster 0 everywhere) when `signature` takes them, else None;
+    checked before any upload is read."""
+    if not self._takes_features(signature):
+      if chosen is None:
+        return None
+      with_clusters = [name for name in self.fns if self._takes_features(name)]
+      raise RequestError(400, f"{clusters_lib.REQUEST_FIELD}: the {signature} "
+                         "signature draws no clusters; "
+                         + (f"{with_clusters[0]} does" if with_clusters else
+                            "this model has none"))
+    try:
+      return clusters_lib.request_features(
+          {} if chosen is None else chosen, self.centres,
+          self.task.config.family)
+    except ValueError as e:
+      raise RequestError(400, str(e)) from None
 
   def _files(self, signature: str, uploads: Uploads
              ) -> Dict[str, np.ndarray]:
