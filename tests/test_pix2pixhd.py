@@ -415,3 +415,22 @@ def test_clustered_features_draw_other_faces_from_one_map(tiny_data_root,
        f"--labels={mask}", "--clusters=hair:1", f"--out={out}"],
       capture_output=True, text=True, check=True, env=_child_env())
   np.testing.assert_array_equal(decode.read_image(out, "rgb"), other)
+
+
+def test_s2f_export_carries_the_runs_clusters(tiny_data_root, tmp_path):
+  from s2f_tf import clusters  # pylint: disable=g-import-not-at-top
+  _, _, workdir = serve_models.clustered_run(
+      p2p_config(tiny_data_root, family={"label_feat": True, "nef": 4}),
+      str(tmp_path / "run"))
+  done = subprocess.run(
+      [sys.executable, "-m", "s2f_tf.cli.export_main", f"--workdir={workdir}",
+       f"--export_dir={tmp_path / 'export'}"],
+      capture_output=True, text=True, env=_child_env())
+  assert done.returncode == 0, done.stderr
+  path = str(tmp_path / "export" / "1")
+  assert done.stdout.splitlines()[-1] == (
+      f"exported the generator of step 1 to {path}")
+  carried, centres = clusters.load_for_serving(path), clusters.load(workdir)
+  assert sorted(carried) == sorted(centres) == ["hair", "skin"]
+  for name, want in centres.items():
+    np.testing.assert_array_equal(carried[name], want)
