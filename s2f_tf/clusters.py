@@ -12,14 +12,20 @@ hair colour, and the generator draws that face from the same label map.
 and `draw` serve `s2f-sample --clusters=hair:3,skin:7`. Centres are sorted
 by cluster size, largest first, so cluster 0 of a class is its most common
 look, and the classes a user does not name take it.
+
+`s2f-export` carries the centres into the SavedModel's assets
+(`export_assets`), where `load_for_serving` finds them again for
+`s2f-serve`, whose requests name clusters as {"hair": 3}
+(`request_choices`), drawn through the export's `label2face_features`.
 """
 
 import os
-from typing import Dict, Mapping, Tuple
+from typing import Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
 
 from s2f_tf import config as config_lib
+from s2f_tf import export
 from s2f_tf import pixels
 from s2f_tf import tasks
 from s2f_tf.data import decode
@@ -29,10 +35,13 @@ from s2f_tf.data import layout
 CLUSTERS_PER_CLASS = 10  # pix2pixHD's precompute_feature_maps default.
 KMEANS_ITERATIONS = 100
 BATCH = 32
+CLUSTERS_FILE = os.path.join("features", "clusters.npz")
+REQUEST_FIELD = "clusters"  # s2f-serve's {"hair": 3}.
+FEATURES_INPUT = "features"  # label2face_features' region features.
 
 
 def clusters_path(workdir: str) -> str:
-  return os.path.join(workdir, "features", "clusters.npz")
+  return os.path.join(workdir, CLUSTERS_FILE)
 
 
 def nearest_clusters(values: np.ndarray, regions: np.ndarray,
@@ -133,29 +142,71 @@ def load(workdir: str) -> Dict[str, np.ndarray]:
     raise FileNotFoundError(
         f"{path} does not exist: run python tools/cluster_features.py "
         f"--workdir={workdir} first")
+  return _read(path)
+
+
+def export_assets(workdir: str) -> List[str]:
+  """The files an export of `workdir` carries: its centres, if computed."""
+  path = clusters_path(workdir)
+  return [path] if os.path.isfile(path) else []
+
+
+def load_for_serving(export_dir: str = "", workdir: str = ""
+                     ) -> Optional[Dict[str, np.ndarray]]:
+  """The centres an export carries (`export_assets`), or a run's; None
+  when there are none."""
+  path = (export.asset_path(export_dir, os.path.basename(CLUSTERS_FILE))
+          if export_dir else clusters_path(workdir))
+  return _read(path) if os.path.isfile(path) else None
+
+
+def _read(path):
   with np.load(path) as data:
     return {key.split("/")[0]: data[key] for key in data.files
             if key.endswith("/centres")}
 
 
-def parse_choices(text: str, centres: Mapping[str, np.ndarray]
-                  ) -> Dict[str, int]:
+def parse_choices(text: str, centres: Mapping[str, np.ndarray],
+                  field: str = "--clusters") -> Dict[str, int]:
   """"hair:3,skin:7" -> {"hair": 3, "skin": 7}, each checked against the
-  classes and cluster counts of `centres` (ValueError, one line)."""
+  classes and cluster counts of `centres` (ValueError, one line starting
+  with `field`)."""
   choices = {}
   for item in filter(None, (part.strip() for part in text.split(","))):
     name, sep, index = item.partition(":")
     if not sep or not index.strip().isdigit():
-      raise ValueError(f"--clusters: {item!r} is not CLASS:INDEX "
+      raise ValueError(f"{field}: {item!r} is not CLASS:INDEX "
                        "(e.g. hair:3)")
     if name not in centres:
-      raise ValueError(f"--clusters: no clusters for class {name!r}; the "
+      raise ValueError(f"{field}: no clusters for class {name!r}; the "
                        f"run has {', '.join(sorted(centres))}")
     if int(index) >= len(centres[name]):
-      raise ValueError(f"--clusters: {name} has clusters 0 to "
+      raise ValueError(f"{field}: {name} has clusters 0 to "
                        f"{len(centres[name]) - 1}, not {int(index)}")
     choices[name] = int(index)
   return choices
+
+
+def request_features(request, centres: Mapping[str, np.ndarray],
+                     family_config) -> np.ndarray:
+  """s2f-serve's `REQUEST_FIELD` -> the region features [L, feat_num] of
+  its choices (ValueError, one line, as `request_choices`)."""
+  return region_features(centres, request_choices(request, centres),
+                         family_config.label_nc, family_config.feat_num)
+
+
+def request_choices(request, centres: Mapping[str, np.ndarray]
+                    ) -> Dict[str, int]:
+  """s2f-serve's {"hair": 3} (JSON) checked as `parse_choices` checks
+  "hair:3" (ValueError, one line starting "clusters")."""
+  if not isinstance(request, dict) or not all(
+      isinstance(i, int) and not isinstance(i, bool)
+      for i in request.values()):
+    raise ValueError(f"clusters: expected {{\"class\": index, ...}}, got "
+                     f"{request!r}")
+  return parse_choices(",".join(f"{name}:{index}"
+                                for name, index in request.items()),
+                       centres, field="clusters")
 
 
 def region_features(centres: Mapping[str, np.ndarray],

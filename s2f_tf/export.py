@@ -42,8 +42,13 @@ class VerificationError(RuntimeError):
 
 
 def export(task: base.Task, generator: keras.Model, export_dir: str,
-           version: int = 1) -> str:
+           version: int = 1, assets: Sequence[str] = ()) -> str:
   """Writes, verifies and publishes `export_dir/<version>`; returns its path.
+
+  `assets` are files the model carries (e.g. pix2pixHD's cluster centres):
+  saved as `tf.saved_model.Asset`s, each lands in the SavedModel's
+  `assets/` folder under its own name (`asset_path`), which TF Serving
+  copies along with the model.
 
   Raises:
     files.WriteError: a write failed (e.g. a full disk); nothing is left in
@@ -57,6 +62,10 @@ def export(task: base.Task, generator: keras.Model, export_dir: str,
       is left in `export_dir`.
   """
   module = task.export_module(generator)  # Refuses what it cannot serve.
+  names = [os.path.basename(path) for path in assets]
+  if len(set(names)) < len(names):
+    raise ValueError(f"export assets need distinct names, got {names}")
+  module.assets = [tf.saved_model.Asset(path) for path in assets]
   final = os.path.join(export_dir, str(version))
   if os.path.exists(final):
     raise FileExistsError(f"{final} exists; pass another version number or "
@@ -77,6 +86,11 @@ def export(task: base.Task, generator: keras.Model, export_dir: str,
   finally:
     shutil.rmtree(scratch, ignore_errors=True)
   return final
+
+
+def asset_path(saved_model: str, name: str) -> str:
+  """Where `export(..., assets=[".../name"])` put that file."""
+  return os.path.join(saved_model, "assets", name)
 
 
 def read_calibration_images(calibration_dir: str, image_size: int

@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 import fake_runs
+from s2f_tf import clusters
 from s2f_tf import config as config_lib
 from s2f_tf import export
 from s2f_tf import tasks
@@ -41,6 +42,35 @@ def label2face(root, data_root):
   config = dataclasses.replace(config, model=dataclasses.replace(
       config.model, base_channels=4))
   return _export(root, "label2face", config)
+
+
+def clustered_run(config, workdir):
+  """(task, generator, workdir): a fresh pix2pixHD --label_feat generator of
+  `config` as a run's checkpoint, with made-up centres for hair (3) and
+  skin (2) as tools/cluster_features.py saves them."""
+  task = tasks.make_task(config)
+  generator = task.build_generator()
+  fake_runs.generator_workdir(config, generator, workdir)
+  rng, feat = np.random.default_rng(3), config.family.feat_num
+  clusters.save(workdir, {
+      "hair": (rng.uniform(-1, 1, (3, feat)), np.array([5, 3, 1])),
+      "skin": (rng.uniform(-1, 1, (2, feat)), np.array([4, 4]))})
+  return task, generator, workdir
+
+
+def pix2pixhd_clusters(root, data_root):
+  """A tiny pix2pixHD --label_feat model (16 px) with clusters, exported
+  with them as s2f-export does."""
+  config = config_lib.with_task(
+      config_lib.tiny_config(root=data_root, gan_loss="lsgan"), "label2face",
+      "pix2pixhd", label_feat=True, nef=4, n_downsample_global=1,
+      n_blocks_global=1, n_blocks_local=1, lambda_l1=0.0)
+  config = dataclasses.replace(config, model=dataclasses.replace(
+      config.model, base_channels=4))
+  task, generator, workdir = clustered_run(
+      config, os.path.join(root, "pix2pixhd_run"))
+  return (export.export(task, generator, os.path.join(root, "pix2pixhd"),
+                        assets=clusters.export_assets(workdir)), workdir)
 
 
 def ugatit(root, data_root):

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import serve_models
 from s2f_tf import config as config_lib
 from s2f_tf import export
 from s2f_tf import tasks
@@ -208,6 +209,47 @@ def test_export_draws_the_generators_face_and_refuses_bad_ids(
                      match="labels must hold class ids < label_nc=19"):
     served["label2face"](labels=tf.fill([1, 32, 32], tf.constant(19,
                                                                  tf.uint8)))
+
+
+def test_export_draws_cluster_features_and_carries_the_centres(
+    tiny_data_root, tmp_path):
+  """label2face_features is clusters.draw through the SavedModel (verified
+  by export like every signature), and the export carries the centres."""
+  from s2f_tf import clusters  # pylint: disable=g-import-not-at-top
+  task, generator, workdir = serve_models.clustered_run(
+      p2p_config(tiny_data_root, family={"label_feat": True, "nef": 4}),
+      str(tmp_path / "run"))
+  assert clusters.export_assets(workdir) == [clusters.clusters_path(workdir)]
+  path = export.export(task, generator, str(tmp_path / "export"),
+                       assets=clusters.export_assets(workdir))
+  assert os.path.isfile(os.path.join(path, "assets", "clusters.npz"))
+  centres, carried = clusters.load(workdir), clusters.load_for_serving(path)
+  assert sorted(carried) == ["hair", "skin"]
+  for name, want in centres.items():
+    np.testing.assert_array_equal(carried[name], want)
+  served = tf.saved_model.load(path).signatures["label2face_features"]
+  labels = task.training_split().masks[0]
+  assert (labels == layout.CLASS_ID["hair"]).any()
+  f = task.config.family
+  faces = []
+  for text in ("", "hair:1", "hair:2,skin:1"):
+    features = clusters.region_features(
+        centres, clusters.parse_choices(text, centres), f.label_nc,
+        f.feat_num)
+    faces.append(served(labels=tf.constant(labels[None]),
+                        features=tf.constant(features[None]))["image"]
+                 .numpy()[0])
+    np.testing.assert_array_equal(faces[-1],
+                                  clusters.draw(workdir, labels, text))
+  assert not np.array_equal(faces[0], faces[1])
+  with pytest.raises(tf.errors.InvalidArgumentError,
+                     match=r"features must be float32 \[B, 19, 3\]"):
+    served(labels=tf.constant(labels[None]),
+           features=tf.zeros([1, 19, 2]))
+  # No centres in the run: nothing carried, nothing found.
+  os.remove(clusters.clusters_path(workdir))
+  assert clusters.export_assets(workdir) == []
+  assert clusters.load_for_serving(workdir=workdir) is None
 
 
 @pytest.mark.parametrize("family,train_overrides,message", [
@@ -412,3 +454,22 @@ def test_clustered_features_draw_other_faces_from_one_map(tiny_data_root,
        f"--labels={mask}", "--clusters=hair:1", f"--out={out}"],
       capture_output=True, text=True, check=True, env=_child_env())
   np.testing.assert_array_equal(decode.read_image(out, "rgb"), other)
+
+
+def test_s2f_export_carries_the_runs_clusters(tiny_data_root, tmp_path):
+  from s2f_tf import clusters  # pylint: disable=g-import-not-at-top
+  _, _, workdir = serve_models.clustered_run(
+      p2p_config(tiny_data_root, family={"label_feat": True, "nef": 4}),
+      str(tmp_path / "run"))
+  done = subprocess.run(
+      [sys.executable, "-m", "s2f_tf.cli.export_main", f"--workdir={workdir}",
+       f"--export_dir={tmp_path / 'export'}"],
+      capture_output=True, text=True, env=_child_env())
+  assert done.returncode == 0, done.stderr
+  path = str(tmp_path / "export" / "1")
+  assert done.stdout.splitlines()[-1] == (
+      f"exported the generator of step 1 to {path}")
+  carried, centres = clusters.load_for_serving(path), clusters.load(workdir)
+  assert sorted(carried) == sorted(centres) == ["hair", "skin"]
+  for name, want in centres.items():
+    np.testing.assert_array_equal(carried[name], want)

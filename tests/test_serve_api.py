@@ -15,6 +15,7 @@ from starlette import testclient
 import tensorflow as tf
 
 import serve_models
+from s2f_tf import clusters
 from s2f_tf import export
 from s2f_tf import tasks
 from s2f_tf.data import labels as labels_lib
@@ -318,3 +319,74 @@ def test_a_seed_and_psi_draw_the_exports_own_stylegan2_face(
   assert _differ(mixed, face) and _differ(mixed, _image(run(z=4, psi=0.5)))
   _refused(mix(0), 400, "cutoff: expected 1 .. 6, got 0")
   _refused(mix(1.5), 400, "cutoff: expected 1 + a multiple of 1, got 1.5")
+
+
+@pytest.fixture(scope="module")
+def clustered(tiny_data_root, tmp_path_factory):
+  """A pix2pixHD --label_feat export carrying hair (3) and skin (2)
+  clusters."""
+  root = str(tmp_path_factory.mktemp("serve_clusters"))
+  return _client(serve_models.pix2pixhd_clusters(root, tiny_data_root))
+
+
+def test_clusters_pick_each_regions_look_as_clusters_draw_does(
+    clustered, tmp_path):
+  described = clustered.http.get("/api/model").json()["signatures"]
+  features = described["label2face_features"]
+  assert features["clusters"] == {"hair": 3, "skin": 2}
+  assert [i["field"] for i in features["inputs"]] == ["labels"]
+  assert "clusters" not in described["serving_default"]
+  labels = np.random.default_rng(1).integers(0, LABEL_NC, (SIZE, SIZE),
+                                             np.uint8)
+  labels[:4] = 13  # Hair across the top.
+  path = str(tmp_path / "map.png")
+  cv2.imwrite(path, labels)
+  # What the server reads from the upload: the same ids.
+  np.testing.assert_array_equal(
+      labels_lib.read_class_map(path, SIZE, LABEL_NC), labels)
+  upload = serve_models.b64(open(path, "rb").read())
+  faces = {}
+  for chosen, text in (({}, ""), ({"hair": 1}, "hair:1"),
+                       ({"hair": 2, "skin": 1}, "hair:2,skin:1")):
+    faces[text] = _image(clustered.http.post(
+        "/api/run/label2face_features",
+        json={"labels": upload, "clusters": chosen}))
+    np.testing.assert_array_equal(
+        faces[text], clusters.draw(clustered.workdir, labels, text))
+  assert _differ(faces[""], faces["hair:1"])
+  assert _differ(faces["hair:1"], faces["hair:2,skin:1"])
+  # No "clusters" at all: cluster 0 everywhere.
+  np.testing.assert_array_equal(faces[""], _image(clustered.http.post(
+      "/api/run/label2face_features", json={"labels": upload})))
+  run = lambda signature, chosen: clustered.http.post(
+      f"/api/run/{signature}", json={"labels": upload, "clusters": chosen})
+  assert _refused(run("label2face_features", {"wings": 1}), 400) == (
+      "clusters: no clusters for class 'wings'; the run has hair, skin")
+  assert _refused(run("label2face_features", {"hair": 3}), 400) == (
+      "clusters: hair has clusters 0 to 2, not 3")
+  assert _refused(run("label2face_features", {"hair": "x"}), 400) == (
+      "clusters: expected {\"class\": index, ...}, got {'hair': 'x'}")
+  assert _refused(run("serving_default", {"hair": 1}), 400) == (
+      "clusters: the serving_default signature draws no clusters; "
+      "label2face_features does")
+  _image(run("label2face_features", {"hair": 1}))  # Still serving.
+
+
+def test_a_model_without_clusters_serves_no_features_signature(clustered):
+  served = model_lib.load(export_dir=clustered.path)
+  assert served.centres is not None
+  os.rename(os.path.join(clustered.path, "assets"),
+            os.path.join(clustered.path, "assets_gone"))
+  try:
+    bare = model_lib.load(export_dir=clustered.path)
+  finally:
+    os.rename(os.path.join(clustered.path, "assets_gone"),
+              os.path.join(clustered.path, "assets"))
+  assert bare.centres is None
+  assert "label2face_features" not in bare.fns
+  assert "label2face_features" in served.fns
+  # s2f-serve --workdir: the run's own centres, the same signature.
+  run = model_lib.load(workdir=clustered.workdir)
+  assert "label2face_features" in run.fns
+  assert {k: v.tolist() for k, v in run.centres.items()} == {
+      k: v.tolist() for k, v in served.centres.items()}

@@ -30,7 +30,9 @@ def exports(tiny_data_root, tmp_path_factory):
   root = str(tmp_path_factory.mktemp("serve_browser"))
   return {"sketch2face": serve_models.sketch2face(root, tiny_data_root)[0],
           "label2face": serve_models.label2face(root, tiny_data_root)[0],
-          "stylegan2": serve_models.stylegan2(root, tiny_data_root)[0]}
+          "stylegan2": serve_models.stylegan2(root, tiny_data_root)[0],
+          "pix2pixhd": serve_models.pix2pixhd_clusters(root,
+                                                       tiny_data_root)[0]}
 
 
 @pytest.fixture(scope="module")
@@ -133,6 +135,22 @@ def test_label2face_page_paints_a_region_and_swaps_a_reference(
     assert "hair from reference 1" in page.inner_text("body")
     page.select_option("#region-source", "")
     assert not _differ(both, _after(page, 5))
+
+
+def test_pix2pixhd_page_picks_a_hair_cluster(exports, browser):
+  with _server(exports["pix2pixhd"]) as server:
+    page = _open(browser, server)
+    page.select_option("#signature", "label2face_features")
+    assert page.locator("#cluster-hair option").all_inner_texts() == [
+        "cluster 0 (most common)", "cluster 1", "cluster 2"]
+    assert page.locator("#cluster-skin option").count() == 2
+    page.click("#example-labels")  # A face's map, with hair.
+    common = _after(page, 1)
+    page.select_option("#cluster-hair", "2")
+    other = _after(page, 2)
+    assert _differ(common, other) and other.std() > 0
+    page.select_option("#cluster-hair", "0")
+    assert not _differ(common, _after(page, 3))
 
 
 def test_stylegan2_page_follows_the_seed_and_psi(exports, browser):

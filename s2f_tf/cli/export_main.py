@@ -5,7 +5,9 @@ This file is intentionally kept short; the export and its checks live in
 
   s2f-export --workdir=runs/demo --export_dir=exports/s2f
 Writes exports/s2f/1/ (the EMA generator when the checkpoint has one), after
-checking that the reloaded SavedModel reproduces the Keras model.
+checking that the reloaded SavedModel reproduces the Keras model; a
+pix2pixHD run's cluster centres (tools/cluster_features.py) go into its
+assets/.
 
   s2f-export --workdir=runs/anime --export_dir=exports/anime \
       --tflite=float16,int8 --calibration_dir=photos/
@@ -50,7 +52,10 @@ def _export() -> int:
   # second, not its start-up of about 4 s on 2 cores) and anything is
   # written.
   quantization.check_request(FLAGS.tflite, bool(FLAGS.calibration_dir))
-  from s2f_tf import export  # pylint: disable=g-import-not-at-top
+  # pylint: disable=g-import-not-at-top
+  from s2f_tf import clusters
+  from s2f_tf import export
+  # pylint: enable=g-import-not-at-top
   task, generator, step = export.restore_for_serving(FLAGS.workdir, FLAGS.ema)
   calibration = ()
   if FLAGS.tflite:  # Refuses a task without an image -> image function.
@@ -58,7 +63,8 @@ def _export() -> int:
   if "int8" in FLAGS.tflite:  # A bad folder stops before anything is written.
     calibration = export.read_calibration_images(
         FLAGS.calibration_dir, task.config.data.image_size)
-  path = export.export(task, generator, FLAGS.export_dir, FLAGS.version)
+  path = export.export(task, generator, FLAGS.export_dir, FLAGS.version,
+                       assets=clusters.export_assets(FLAGS.workdir))
   print(f"exported the generator of step {step} to {path}")
   for r in export.export_tflite(task, generator, path, FLAGS.tflite,
                                 FLAGS.tflite_signature, calibration):

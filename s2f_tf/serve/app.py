@@ -8,7 +8,9 @@
                               (the demo data's generator), to start from
   POST /api/run/<signature>   {"<field>": base64 image, "<list field>":
                               [base64, ...]} or, for inputs set from
-                              numbers, {"z": seed, "psi": 0.7}
+                              numbers, {"z": seed, "psi": 0.7}; with
+                              {"clusters": {"hair": 3}} where the model
+                              has cluster centres
                               -> {"image": base64 PNG,
                               "outputs": {name: base64 PNG}, "ms": ...}
 
@@ -71,8 +73,9 @@ async def _body(request: requests.Request, max_bytes: int) -> bytes:
 
 
 def _decode_fields(body: bytes) -> model_lib.Uploads:
-  """JSON {field: base64 or [base64] or a number} -> {field: bytes or
-  [bytes] or the number}."""
+  """JSON {field: base64 or [base64] or a number or an object} -> {field:
+  bytes or [bytes] or the number or the object (clusters: the model checks
+  it)}."""
   try:
     fields = json.loads(body)
   except (ValueError, UnicodeDecodeError):
@@ -84,8 +87,9 @@ def _decode_fields(body: bytes) -> model_lib.Uploads:
                                  "fields")
   uploads = {}
   for field, value in fields.items():
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-      uploads[field] = value  # A seed or psi: the model checks it.
+    if (isinstance(value, (int, float, dict))
+        and not isinstance(value, bool)):
+      uploads[field] = value  # A seed, psi or clusters: the model checks it.
       continue
     many = isinstance(value, list)
     items = value if many else [value]

@@ -2,7 +2,10 @@
 
 A signature is served when its task says how a user feeds it: files
 (`Task.serving_inputs`) or numbers (`Task.serving_values`: a noise seed,
-psi).
+psi). A model whose export (or run) has cluster centres (`s2f_tf.clusters`)
+also serves the signature that takes region features: a request names one
+cluster per class ({"clusters": {"hair": 3}}) and the features are built
+from the centres.
 
 Uploads reach the model through the same readers as `s2f-sample`'s files
 (`Task.load_serving_inputs`: crops, resizing, sketch extraction, class-id
@@ -26,6 +29,7 @@ from typing import Dict, List, Optional, Sequence, Union
 import numpy as np
 import tensorflow as tf
 
+from s2f_tf import clusters as clusters_lib
 from s2f_tf import export
 from s2f_tf import tasks
 from s2f_tf.data import decode
@@ -35,8 +39,9 @@ from s2f_tf.serving import signatures as sig
 from s2f_tf.tasks import base
 
 # A field's upload(s): one file's bytes, or a list (reference photos); or a
-# number, for an input set from one (a seed, psi: `Task.serving_values`).
-Uploads = Dict[str, Union[bytes, List[bytes], float]]
+# number, for an input set from one (a seed, psi: `Task.serving_values`);
+# or the clusters chosen per class ({"hair": 3}).
+Uploads = Dict[str, Union[bytes, List[bytes], float, Dict[str, int]]]
 
 
 class RequestError(Exception):
@@ -66,11 +71,16 @@ class ServedModel:
   """A model's signatures a user can feed (files or numbers), on uploads."""
 
   def __init__(self, task: base.Task, fns: Dict[str, export.ImageFn],
-               limits: Limits = Limits()):
+               limits: Limits = Limits(),
+               centres: Optional[Dict[str, np.ndarray]] = None):
     self.task = task
     self.fns = fns
     self.limits = limits
+    self.centres = centres  # {class name: [k, feat_num]}, or None.
     self.lock = threading.Lock()
+
+  def _takes_features(self, signature: str) -> bool:
+    return clusters_lib.FEATURES_INPUT in self.fns[signature].inputs
 
   def describe(self) -> Dict:
     """What the page needs to build its editor: the task, the image size,
@@ -91,6 +101,9 @@ class ServedModel:
                        "kind": type(value.kind).__name__, "what": value.what,
                        "many": False, **dataclasses.asdict(value.kind)})
       signatures[name] = {"inputs": inputs}
+      if self._takes_features(name):  # Each class's number of clusters.
+        signatures[name]["clusters"] = {
+            cls: len(centres) for cls, centres in self.centres.items()}
     described = {"task": self.task.config.model.task,
                  "image_size": self.task.config.data.image_size,
                  "max_refs": self.limits.max_refs, "signatures": signatures}
@@ -109,23 +122,49 @@ class ServedModel:
       RequestError: 404 for a signature the page does not serve; 400 for
         fields the signature does not read or lacks, too many files, an
         image of too many pixels, a label id >= label_nc or a number out
-        of its range; 415 for a file that is not a decodable image. One
-        line each, naming the field.
+        of its range, clusters for a class without them or past its count;
+        415 for a file that is not a decodable image. One line each,
+        naming the field.
     """
     if signature not in self.fns:
       raise RequestError(404, f"no signature {signature!r} here; this model "
                          f"serves {', '.join(sorted(self.fns))}")
+    uploads = dict(uploads)
+    features = self._features(
+        signature, uploads.pop(clusters_lib.REQUEST_FIELD, None))
     numbers = {value.input: value
                for value in self.task.serving_values(signature)}
     if numbers:
       feeds = _numbers(numbers, uploads)
     else:
       feeds = self._files(signature, uploads)
+    if features is not None:  # One row per map of the batch.
+      batch = len(next(iter(feeds.values())))
+      feeds[clusters_lib.FEATURES_INPUT] = np.repeat(features[None], batch, 0)
     try:
       with self.lock:
         return self.fns[signature].outputs(feeds)
     except tf.errors.InvalidArgumentError as e:  # The graph's own checks.
       raise RequestError(400, " ".join(e.message.split())) from None
+
+  def _features(self, signature: str, chosen) -> Optional[np.ndarray]:
+    """The region features [L, feat_num] of the clusters `chosen` ({"hair":
+    3}; None: cluster 0 everywhere) when `signature` takes them, else None;
+    checked before any upload is read."""
+    if not self._takes_features(signature):
+      if chosen is None:
+        return None
+      with_clusters = [name for name in self.fns if self._takes_features(name)]
+      raise RequestError(400, f"{clusters_lib.REQUEST_FIELD}: the {signature} "
+                         "signature draws no clusters; "
+                         + (f"{with_clusters[0]} does" if with_clusters else
+                            "this model has none"))
+    try:
+      return clusters_lib.request_features(
+          {} if chosen is None else chosen, self.centres,
+          self.task.config.family)
+    except ValueError as e:
+      raise RequestError(400, str(e)) from None
 
   def _files(self, signature: str, uploads: Uploads
              ) -> Dict[str, np.ndarray]:
@@ -218,7 +257,8 @@ def _local(message: str, folder: str) -> str:
 def load(export_dir: str = "", workdir: str = "",
          limits: Limits = Limits()) -> ServedModel:
   """The model of an export (or a run's checkpoint), with every signature
-  its task feeds from files.
+  its task feeds from files; the one taking region features only when the
+  export (or run) has cluster centres.
 
   Raises:
     FileNotFoundError, ValueError: as `export.load_image_fns`; ValueError
@@ -227,10 +267,12 @@ def load(export_dir: str = "", workdir: str = "",
   source = dict(export_dir=export_dir, workdir=workdir)
   task = tasks.make_task(export.serving_config(**source))
   _, fns = export.load_image_fns(None, **source)
+  centres = clusters_lib.load_for_serving(**source)
   fns = {name: fn for name, fn in fns.items()
-         if task.serving_inputs(name) or task.serving_values(name)}
+         if (task.serving_inputs(name) or task.serving_values(name))
+         and (centres or clusters_lib.FEATURES_INPUT not in fn.inputs)}
   if not fns:
     raise ValueError(f"no signature of this model (--task="
                      f"{task.config.model.task}) is fed from images or "
                      "numbers; s2f-serve has nothing to edit")
-  return ServedModel(task, fns, limits)
+  return ServedModel(task, fns, limits, centres)

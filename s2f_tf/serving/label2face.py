@@ -14,6 +14,15 @@ takes refs uint8 [B, K, S, S, 3] and ref_labels (the refs' own label maps,
 same dtype as labels) [B, K, S, S]; under sean a reference without its map
 cannot be pooled into region codes, so both are required together. Files
 feed every signature (`input_files`, `load_files`).
+
+A pix2pixHD generator with region features (--label_feat) has one more:
+
+  label2face_features          labels uint8 [B, S, S] and features float32
+                               [B, L, feat_num], each class's region
+                               features (a k-means centre of
+                               `s2f_tf.clusters`) -> image uint8 [B, S, S, 3]
+
+whose files are the label map alone: the features come from numbers.
 """
 
 from typing import Dict, Sequence, Tuple
@@ -25,6 +34,8 @@ import tensorflow as tf
 from s2f_tf import images
 from s2f_tf import pixels
 from s2f_tf.serving import signatures as sig
+
+FEATURES = "label2face_features"  # pix2pixHD's, with --label_feat.
 
 
 def takes_references(family_config) -> bool:
@@ -38,13 +49,15 @@ def takes_references(family_config) -> bool:
 def input_files(signature: str, family_config
                 ) -> Tuple[sig.InputFile, ...]:
   """The label map, plus the references and their maps when the model
-  (its `Label2FaceConfig`) reads them; the same files for each signature."""
-  if signature not in Label2FaceExport.SIGNATURES:
+  (its `Label2FaceConfig`) reads them; the same files for each signature
+  but `FEATURES`, which reads the map alone."""
+  features = signature == FEATURES and family_config.label_feat
+  if signature not in Label2FaceExport.SIGNATURES and not features:
     return ()
   classes = family_config.label_nc
   labels = sig.InputFile("labels", "labels", images.LabelMap(classes),
                          "a label map")
-  if not takes_references(family_config):
+  if features or not takes_references(family_config):
     return (labels,)
   mode = ("--label_feat" if family_config.label_feat else
           f"--norm_mode={family_config.norm_mode}" +
@@ -95,6 +108,16 @@ class Label2FaceExport(sig.ExportModule):
     self.serving_default = self.label2face
     self.label2face_int32 = self._signature(tf.int32, pixels.to_uint8)
     self.label2face_float = self._signature(tf.uint8, tf.identity)
+    if cfg.label_feat:  # An instance's tuple: only this model has it.
+      self.SIGNATURES = type(self).SIGNATURES + (FEATURES,)
+      self._dims["features"] = ("B", cfg.label_nc, cfg.feat_num)
+      self._generate = generator.generate  # Bound, like `_call`.
+      self.label2face_features = tf.function(
+          lambda labels, features: {"image": pixels.to_uint8(
+              self._featured_image(labels, features))},
+          input_signature=[sig.spec(3, tf.uint8, "labels"),
+                           sig.spec(3, tf.float32, "features")],
+          jit_compile=False, autograph=False)
 
   def _signature(self, labels_dtype, to_output):
     """A tf.function: labels (+ refs, ref_labels) -> {"image": ...}."""
@@ -135,6 +158,14 @@ class Label2FaceExport(sig.ExportModule):
     return self._call({"labels": labels, "refs": pixels.to_unit(refs),
                        "ref_labels": ref_labels})
 
+  def _featured_image(self, labels, features):
+    """Checked labels and region features -> image float32 [-1, 1]."""
+    labels = self._class_ids(labels, "labels")
+    features = sig.same_batch(
+        labels, sig.checked(features, "features", self._dims["features"]),
+        "labels and features")
+    return self._generate(labels, {"features": features})
+
   def examples(self, rng: np.random.Generator,
                batch_size: int = 2) -> Dict[str, sig.Example]:
     """Random maps and photos; uint8 images may differ by 1 (rounding)."""
@@ -150,7 +181,14 @@ class Label2FaceExport(sig.ExportModule):
     as_int32 = {name: value.astype(np.int32) if name != "refs" else value
                 for name, value in feeds.items()}
     uint8 = sig.Example(feeds, pixels.to_uint8(image), 1)
-    return {"serving_default": uint8, "label2face": uint8,
-            "label2face_int32": sig.Example(as_int32, pixels.to_uint8(image),
-                                             1),
-            "label2face_float": sig.Example(feeds, image, sig.TOLERANCE)}
+    examples = {
+        "serving_default": uint8, "label2face": uint8,
+        "label2face_int32": sig.Example(as_int32, pixels.to_uint8(image), 1),
+        "label2face_float": sig.Example(feeds, image, sig.TOLERANCE)}
+    if FEATURES in self.SIGNATURES:  # Features on tanh's range.
+      featured = {"labels": feeds["labels"], "features": rng.uniform(
+          -1, 1, (batch_size, *self._dims["features"][1:])).astype(
+              np.float32)}
+      examples[FEATURES] = sig.Example(featured, pixels.to_uint8(
+          self._featured_image(**featured).numpy()), 1)
+    return examples
