@@ -38,7 +38,9 @@ FRAC_TRANSLATE_STD = 0.125  # Of the side, normal.
 BRIGHTNESS_STD = 0.2
 CONTRAST_STD = 0.5 * math.log(2)
 SATURATION_STD = math.log(2)
-_LUMA_AXIS = tf.constant([1.0, 1.0, 1.0], tf.float32) / math.sqrt(3.0)
+# A Python value, not a tensor: a tensor made at import would start
+# TensorFlow's runtime before a multi-worker strategy configures it.
+_LUMA_AXIS = (1 / math.sqrt(3.0),) * 3
 
 Values = Dict[str, tf.Tensor]
 
@@ -132,7 +134,7 @@ def colour_matrices(values: Values) -> tf.Tensor:
   v = values
   batch = tf.shape(v["brightness"])[0]
   eye = tf.eye(4, batch_shape=[batch])
-  axis = tf.concat([_LUMA_AXIS, [0.0]], 0)
+  axis = tf.constant(_LUMA_AXIS + (0.0,), tf.float32)
   outer = axis[:, None] * axis[None, :]  # [4, 4]: v v^T.
   b = v["brightness"][:, None, None]
   brightness = eye + tf.pad(tf.tile(b, [1, 3, 1]), [[0, 0], [0, 1], [3, 0]])

@@ -86,6 +86,27 @@ def test_mirrored_step_equals_single_device_step(shared, tiny_data_root,
   step_comparison.assert_within_bounds(result["groups"])
 
 
+def test_importing_the_toolkit_leaves_tensorflow_unstarted():
+  """A tensor made at import (a module-level tf.constant) starts
+  TensorFlow's runtime, and --strategy=multiworker can then no longer
+  configure its collectives ("Collective ops must be configured at program
+  startup"): every library module imports without starting it (not the
+  entry points of s2f_tf.cli, which each define their flags)."""
+  script = (
+      "import importlib, pkgutil, s2f_tf\n"
+      "from tensorflow.python.eager import context\n"
+      "for m in pkgutil.walk_packages(s2f_tf.__path__, 's2f_tf.'):\n"
+      "  if m.name.startswith('s2f_tf.cli.'):\n"
+      "    continue\n"
+      "  importlib.import_module(m.name)\n"
+      "  if context.context()._context_handle is not None:\n"
+      "    raise SystemExit(m.name + ' starts the runtime at import')\n")
+  out = subprocess.run([sys.executable, "-c", script], capture_output=True,
+                       text=True, timeout=TIMEOUT, env=_child_env(),
+                       check=False, cwd=REPO)
+  assert out.returncode == 0, out.stderr[-2000:]
+
+
 def _free_ports(n: int):
   sockets = [socket.socket() for _ in range(n)]
   for s in sockets:
