@@ -25,7 +25,7 @@ setuptools.setup(
         "starlette>=0.37",
         "uvicorn>=0.29",
     ],
-    extras_require={"test": ["pytest>=7", "pytest-xdist>=3", "httpx2>=2",
+    extras_require={"test": ["pytest>=7", "pytest-xdist>=3.2", "httpx2>=2",
                              "playwright>=1.44"]},
     entry_points={
         "console_scripts": [

@@ -37,7 +37,9 @@ def pytest_collection_modifyitems(items):
   test keeps one worker busy while the others have nothing left, so the
   suite's wall time is its total work over the workers plus that tail.
   Started first, the slow ones overlap and the fast ones fill the end
-  (longest-first scheduling).
+  (longest-first scheduling). `make test` adds --dist=worksteal, so a
+  worker handed several slow ones gives half of its queue to one that has
+  run out.
   """
   items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
