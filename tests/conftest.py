@@ -31,39 +31,17 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(items):
-  """Each pytest-xdist worker's share starts with its slow tests.
+  """Slow tests first, each group in file order.
 
-  Started last, a 50 s test keeps one worker busy while the others have
-  nothing left, so the suite's wall time is its total work over the
-  workers plus that tail; started first, the slow ones overlap and the fast
-  ones fill the end (longest-first scheduling). `make test` uses
-  --dist=worksteal, which hands worker i the i-th contiguous slice of this
-  order (slice sizes as `_worksteal_slices`) and later moves half of a
-  busy worker's queue to an idle one. So the slow tests are dealt in turn
-  to the slices, each slice's slow ones first and then fast ones in file
-  order (module fixtures stay on one worker). Every worker computes the
-  same order, as xdist requires.
+  pytest-xdist hands out tests in collection order; started last, a 50 s
+  test keeps one worker busy while the others have nothing left, so the
+  suite's wall time is its total work over the workers plus that tail.
+  Started first, the slow ones overlap and the fast ones fill the end
+  (longest-first scheduling). `make test` adds --dist=worksteal, so a
+  worker handed several slow ones gives half of its queue to one that has
+  run out.
   """
-  slow = [i for i in items if i.get_closest_marker("slow") is not None]
-  fast = [i for i in items if i.get_closest_marker("slow") is None]
-  workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-  ordered = []
-  for index, size in enumerate(_worksteal_slices(len(items), workers)):
-    own = slow[index::workers]
-    take = max(size - len(own), 0)
-    ordered += own + fast[:take]
-    del fast[:take]
-  items[:] = ordered + fast
-
-
-def _worksteal_slices(count, workers):
-  """The sizes of xdist's first worksteal hand-out: each of the remaining
-  workers gets an equal part of what is left."""
-  sizes = []
-  for index in range(workers):
-    sizes.append(count // (workers - index))
-    count -= sizes[-1]
-  return sizes
+  items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 def pytest_unconfigure(config):
