@@ -8,7 +8,8 @@
 # cores best (docs/speed.md, "The test suite"); `pytest -n0` runs them in one.
 # --dist=worksteal: a worker that runs out of tests takes half of another's
 # queue, so no worker is left with a backlog of heavy tests while the others
-# idle (measured: the one idle core for the last 200 s of a 1085 s suite).
+# idle (measured: under the default --dist=load one worker ran on for over
+# 200 s after the others' last test; docs/speed.md).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
