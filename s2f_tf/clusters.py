@@ -9,7 +9,8 @@ hair colour, and the generator draws that face from the same label map.
 
 `compute` does the precompute step on a workdir's training split and
 `save`s the centres to `<workdir>/features/clusters.npz`; `parse_choices`
-and `draw` serve `s2f-sample --clusters=hair:3,skin:7`. Centres are sorted
+and `draw` serve `s2f-sample --clusters=hair:3,skin:7` (from a run or
+an export). Centres are sorted
 by cluster size, largest first, so cluster 0 of a class is its most common
 look, and the classes a user does not name take it.
 
@@ -24,10 +25,10 @@ from typing import Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
 
-from s2f_tf import config as config_lib
 from s2f_tf import export
 from s2f_tf import pixels
 from s2f_tf import tasks
+from s2f_tf.serving import label2face as label2face_serving
 from s2f_tf.data import decode
 from s2f_tf.data import labels as labels_lib
 from s2f_tf.data import layout
@@ -222,30 +223,52 @@ def region_features(centres: Mapping[str, np.ndarray],
   return out
 
 
-def draw(workdir: str, labels: np.ndarray, choices_text: str) -> np.ndarray:
-  """uint8 [S, S, 3]: the run's face for class ids `labels` [S, S] with the
-  region features of the clusters `choices_text` names ("hair:3")."""
-  centres = load(workdir)
-  return _draw(workdir, labels, centres, parse_choices(choices_text, centres))
+def draw(labels: np.ndarray, choices_text: str, export_dir: str = "",
+         workdir: str = "") -> np.ndarray:
+  """uint8 [S, S, 3]: the face for class ids `labels` [S, S] with the
+  region features of the clusters `choices_text` names ("hair:3"), from the
+  export `export_dir` (the centres in its assets) or else the run
+  `workdir`, through the same `label2face_features` signature."""
+  centres = _centres(export_dir, workdir)
+  return _draw(labels, centres, parse_choices(choices_text, centres),
+               export_dir, workdir)
 
 
-def _draw(workdir, labels, centres, choices):
-  task, generator, _ = tasks.restore(workdir)
-  f = task.config.family
-  features = region_features(centres, choices, f.label_nc, f.feat_num)
-  image = generator.generate(labels[None].astype(np.int32),
-                             {"features": features[None]})
-  return pixels.to_uint8(np.asarray(image))[0]
+def _centres(export_dir, workdir):
+  if not export_dir:
+    return load(workdir)  # Names the tool that computes them.
+  centres = load_for_serving(export_dir=export_dir)
+  if centres is None:
+    raise FileNotFoundError(
+        f"{export_dir} carries no cluster centres: run python "
+        "tools/cluster_features.py --workdir=RUN, then s2f-export the run "
+        "again (its centres go into the export's assets)")
+  return centres
 
 
-def draw_file(workdir: str, labels_path: str, choices_text: str,
-              out: str) -> str:
+def _draw(labels, centres, choices, export_dir, workdir):
+  _, fns = export.load_image_fns(None, export_dir, workdir)
+  family = export.serving_config(export_dir, workdir).family
+  features = region_features(centres, choices, family.label_nc,
+                             family.feat_num)
+  return fns[label2face_serving.FEATURES]({
+      "labels": labels[None].astype(np.uint8),
+      FEATURES_INPUT: features[None]})[0]
+
+
+def draw_file(labels_path: str, choices_text: str, out: str,
+              export_dir: str = "", workdir: str = "") -> str:
   """`draw` from a label-map PNG to a PNG (`s2f-sample --clusters`); the
-  map and the choices are checked before the model loads."""
-  config = config_lib.load_config(workdir)
+  model, the map and the choices are checked before the model loads."""
+  config = export.serving_config(export_dir, workdir)
+  if not getattr(config.family, "label_feat", False):
+    raise ValueError(
+        f"--clusters picks pix2pixHD's region features; this model "
+        f"(--task={config.model.task} --model={config.model.model}) has "
+        "none: train with --model=pix2pixhd --label_feat")
   labels = labels_lib.read_class_map(labels_path, config.data.image_size,
                                      config.family.label_nc)
-  centres = load(workdir)
+  centres = _centres(export_dir, workdir)
   choices = parse_choices(choices_text, centres)
-  decode.write_png(out, _draw(workdir, labels, centres, choices))
+  decode.write_png(out, _draw(labels, centres, choices, export_dir, workdir))
   return out

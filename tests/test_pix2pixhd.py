@@ -240,8 +240,8 @@ def test_export_draws_cluster_features_and_carries_the_centres(
     faces.append(served(labels=tf.constant(labels[None]),
                         features=tf.constant(features[None]))["image"]
                  .numpy()[0])
-    np.testing.assert_array_equal(faces[-1],
-                                  clusters.draw(workdir, labels, text))
+    np.testing.assert_array_equal(
+        faces[-1], clusters.draw(labels, text, workdir=workdir))
   assert not np.array_equal(faces[0], faces[1])
   with pytest.raises(tf.errors.InvalidArgumentError,
                      match=r"features must be float32 \[B, 19, 3\]"):
@@ -437,12 +437,12 @@ def test_clustered_features_draw_other_faces_from_one_map(tiny_data_root,
   np.testing.assert_array_equal(loaded["hair"], centres)
   labels = split.masks[0]
   assert (labels == hair).any()
-  default = clusters.draw(workdir, labels, "")
-  other = clusters.draw(workdir, labels, "hair:1")
+  default = clusters.draw(labels, "", workdir=workdir)
+  other = clusters.draw(labels, "hair:1", workdir=workdir)
   assert default.shape == (32, 32, 3) and default.dtype == np.uint8
   assert not np.array_equal(default, other)
-  np.testing.assert_array_equal(default, clusters.draw(workdir, labels,
-                                                       "hair:0"))
+  np.testing.assert_array_equal(
+      default, clusters.draw(labels, "hair:0", workdir=workdir))
   # The projector: one point per training photo and region it shows (its
   # region features), labelled with the region and the nearest centre of
   # that region's class: the index s2f-sample --clusters takes.

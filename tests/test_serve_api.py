@@ -352,7 +352,8 @@ def test_clusters_pick_each_regions_look_as_clusters_draw_does(
         "/api/run/label2face_features",
         json={"labels": upload, "clusters": chosen}))
     np.testing.assert_array_equal(
-        faces[text], clusters.draw(clustered.workdir, labels, text))
+        faces[text],
+        clusters.draw(labels, text, workdir=clustered.workdir))
   assert _differ(faces[""], faces["hair:1"])
   assert _differ(faces["hair:1"], faces["hair:2,skin:1"])
   # No "clusters" at all: cluster 0 everywhere.

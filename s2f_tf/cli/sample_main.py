@@ -9,6 +9,8 @@ its task's (`Task.serving_inputs`), running it `s2f_tf.sample`.
       --out=face.png
   s2f-sample --export_dir=exports/l2f/1 --labels=mask.png \
       --refs=a.jpg,b.jpg --ref_labels=a.png,b.png --out=face.png
+  s2f-sample --export_dir=exports/p2p/1 --labels=mask.png --clusters=hair:3 \
+      --out=face.png
   s2f-sample --workdir=runs/photo2anime --direction=a2b \
       --image=photo.jpg --out=anime.png
 
@@ -59,11 +61,11 @@ flags.DEFINE_string("direction", None, "For two-direction models: a2b or "
 flags.DEFINE_string("out_aux_dir", None, "Folder for the signature's other "
                     "image outputs, one <output>.png each.")
 flags.DEFINE_string(
-    "clusters", None, "For a run with clustered region features "
-    "(tools/cluster_features.py): CLASS:INDEX,... (e.g. hair:3,skin:7), "
-    "each class's features from that k-means centre instead of reference "
-    "photos (others: cluster 0, the most common look); needs --workdir and "
-    "--labels.")
+    "clusters", None, "For a pix2pixHD model with clustered region "
+    "features (tools/cluster_features.py on its run; an export carries "
+    "them): CLASS:INDEX,... (e.g. hair:3,skin:7), each class's features "
+    "from that k-means centre instead of reference photos (others: cluster "
+    "0, the most common look); needs --labels.")
 flags.mark_flags_as_mutual_exclusive(["export_dir", "workdir"], required=True)
 flags.mark_flags_as_required(["out"])
 flags.register_validator("out", lambda path: path.lower().endswith(".png"),
@@ -117,10 +119,8 @@ def _sample() -> int:
 
 
 def _sample_clusters(files) -> int:
-  """--clusters: the run's face of --labels with clustered region styles."""
-  if not FLAGS.workdir:
-    raise ValueError("--clusters reads the run's features/clusters.npz: "
-                     "pass --workdir=RUN instead of --export_dir")
+  """--clusters: the model's face of --labels with clustered region styles,
+  from --export_dir (the centres it carries) or --workdir."""
   others = sorted(name for name, value in files.items()
                   if value and name != "labels")
   if not files["labels"] or others:
@@ -128,8 +128,9 @@ def _sample_clusters(files) -> int:
                      + (f"drop --{', --'.join(others)}" if others
                         else "pass --labels=mask.png"))
   from s2f_tf import clusters  # pylint: disable=g-import-not-at-top
-  written = clusters.draw_file(FLAGS.workdir, files["labels"],
-                               FLAGS.clusters, FLAGS.out)
+  written = clusters.draw_file(files["labels"], FLAGS.clusters, FLAGS.out,
+                               export_dir=FLAGS.export_dir or "",
+                               workdir=FLAGS.workdir or "")
   print(f"wrote {written}")
   return 0
 
