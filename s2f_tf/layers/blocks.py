@@ -115,6 +115,27 @@ class ResBlock(keras.layers.Layer):
             "use_bias": self.use_bias}
 
 
+def resnet_body(channels, n_down, n_blocks, block_name="res"):
+  """c7s1-ch, n_down x d(2ch), n_blocks residual blocks at the widest, and
+  as many transposed convs back to ch, as a list to stack.
+
+  Johnson et al.'s generator body (arXiv:1603.08155) without its output
+  conv: CycleGAN's generator (`block_name="res_block"`) and pix2pixHD's
+  global generator and feature encoder (`"res"`) are built on it; the block
+  names keep each model's variable paths, which checkpoints depend on.
+  """
+  stack = conv_norm_relu(channels, 7, 1, "conv_in", use_bias=False)
+  for i in range(n_down):
+    stack += conv_norm_relu(channels * 2**(i + 1), 3, 2, f"down_{i}",
+                            use_bias=False)
+  width = channels * 2**n_down
+  stack += [ResBlock(width, use_bias=False, name=f"{block_name}_{i}")
+            for i in range(n_blocks)]
+  for i in range(n_down):
+    stack += transposed_conv_norm_relu(width // 2**(i + 1), f"up_{i}")
+  return stack
+
+
 @keras.saving.register_keras_serializable(package="s2f_tf")
 class AdaLINResBlock(keras.layers.Layer):
   """conv-AdaLIN-ReLU-conv-AdaLIN plus identity (U-GAT-IT, arXiv:1907.10830).

@@ -54,16 +54,8 @@ class CycleGANGenerator(keras.Model):
                        f"of {factor} and >= {2 * factor}, n_res={n_res} >= 0")
     self.image_size, self.base_channels, self.n_res = (image_size,
                                                        base_channels, n_res)
-    c, width = base_channels, base_channels * factor
-    stack = blocks.conv_norm_relu(c, 7, 1, "conv_in", use_bias=False)
-    for i in range(DOWNSAMPLE):
-      stack += blocks.conv_norm_relu(c * 2**(i + 1), 3, 2, f"down_{i}",
-                                     use_bias=False)
-    stack += [blocks.ResBlock(width, use_bias=False, name=f"res_block_{i}")
-              for i in range(n_res)]
-    for i in range(DOWNSAMPLE):
-      stack += blocks.transposed_conv_norm_relu(width // 2**(i + 1),
-                                                 f"up_{i}")
+    stack = blocks.resnet_body(base_channels, DOWNSAMPLE, n_res,
+                               block_name="res_block")
     stack += [blocks.ReflectConv2D(3, 7, name="to_rgb"),
               keras.layers.Activation("tanh", dtype="float32", name="tanh")]
     self.net = keras.Sequential(stack, name="net")

@@ -127,23 +127,6 @@ def check(family_config, image_size: int) -> None:
         f"{2 * factor}; lower --n_downsample_global or raise --image_size")
 
 
-def _resnet_stack(channels, n_down, n_blocks):
-  """c7s1-ch, n_down x d(2ch), n_blocks residual blocks at the widest, as
-  many transposed convs back to ch: Johnson et al.'s body, no output conv."""
-  stack = blocks.conv_norm_relu(channels, 7, 1, "conv_in",
-                                use_bias=False)
-  for i in range(n_down):
-    stack += blocks.conv_norm_relu(channels * 2**(i + 1), 3, 2,
-                                   f"down_{i}", use_bias=False)
-  width = channels * 2**n_down
-  stack += [blocks.ResBlock(width, use_bias=False, name=f"res_{i}")
-            for i in range(n_blocks)]
-  for i in range(n_down):
-    stack += blocks.transposed_conv_norm_relu(width // 2**(i + 1),
-                                              f"up_{i}")
-  return stack
-
-
 def _to_rgb(name):
   return keras.Sequential([
       blocks.ReflectConv2D(3, 7, name="conv"),
@@ -163,8 +146,8 @@ class Pix2PixHDGenerator(keras.Model):
     self.enhancers = f.n_local_enhancers
     global_channels = base_channels * 2**self.enhancers
     self.global_net = keras.Sequential(
-        _resnet_stack(global_channels, f.n_downsample_global,
-                      f.n_blocks_global), name="global")
+        blocks.resnet_body(global_channels, f.n_downsample_global,
+                           f.n_blocks_global), name="global")
     self.local_front, self.local_back = [], []
     for n in range(1, self.enhancers + 1):
       ch = base_channels * 2**(self.enhancers - n)
@@ -182,7 +165,7 @@ class Pix2PixHDGenerator(keras.Model):
     self.feature_encoder = None
     if f.label_feat:
       self.feature_encoder = keras.Sequential(
-          _resnet_stack(f.nef, ENCODER_DOWNSAMPLE, 0) + [
+          blocks.resnet_body(f.nef, ENCODER_DOWNSAMPLE, 0) + [
               blocks.ReflectConv2D(f.feat_num, 7, activation="tanh",
                                    dtype="float32", name="conv_out")],
           name="feature_encoder")
