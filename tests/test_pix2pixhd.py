@@ -213,6 +213,38 @@ def test_export_draws_the_generators_face_and_refuses_bad_ids(
                                                                  tf.uint8)))
 
 
+@pytest.fixture(scope="module")
+def feature_run(tiny_data_root, tmp_path_factory):
+  """A pix2pixHD --label_feat run trained 2 steps, then
+  tools/cluster_features.py --clusters=3 and s2f-export on it, each in a
+  subprocess as a user runs them (about 30 s in all). Holds the workdir,
+  the tool's and s2f-export's CompletedProcess (`tool`, `exported`) and the
+  export's version folder (`export`). Trained, clustered and exported once
+  for test_clustered_features_draw_other_faces_from_one_map,
+  test_export_draws_cluster_features_and_carries_the_centres and
+  test_s2f_export_carries_the_runs_clusters.
+  """
+  from s2f_tf import clusters  # pylint: disable=g-import-not-at-top
+  root = tmp_path_factory.mktemp("feature_run")
+  workdir = str(root / "run")
+  config = p2p_config(tiny_data_root, family={  # 4: the projector's least.
+      "label_feat": True, "nef": 4, "feat_num": 4},
+                      steps=2, checkpoint_every=2, eval_at_end=False)
+  train.run(config, workdir)
+  with pytest.raises(FileNotFoundError, match="cluster_features.py"):
+    clusters.load(workdir)  # Before the precompute step.
+  tool = subprocess.run(
+      [sys.executable, os.path.join(REPO, "tools", "cluster_features.py"),
+       f"--workdir={workdir}", "--clusters=3"],
+      capture_output=True, text=True, check=True, env=_child_env())
+  exported = subprocess.run(
+      [sys.executable, "-m", "s2f_tf.cli.export_main", f"--workdir={workdir}",
+       f"--export_dir={root / 'export'}"],
+      capture_output=True, text=True, env=_child_env())
+  return types.SimpleNamespace(workdir=workdir, tool=tool, exported=exported,
+                               export=str(root / "export" / "1"))
+
+
 @pytest.mark.slow
 def test_export_draws_cluster_features_and_carries_the_centres(feature_run,
                                                                tmp_path):
@@ -233,7 +265,10 @@ def test_export_draws_cluster_features_and_carries_the_centres(feature_run,
   assert (labels == layout.CLASS_ID["hair"]).any()
   f = task.config.family
   faces = []
-  for text in ("", "hair:1", "hair:2,skin:1"):
+  # The last cluster of two classes: as many as k-means kept (<= 3 each).
+  last = ",".join(f"{name}:{len(centres[name]) - 1}" for name in ("hair",
+                                                                  "skin"))
+  for text in ("", "hair:1", last):
     features = clusters.region_features(
         centres, clusters.parse_choices(text, centres), f.label_nc,
         f.feat_num)
@@ -405,38 +440,6 @@ def test_region_embeddings_need_features_the_projector_can_show(
   with pytest.raises(ValueError) as error:
     task.embeddings(None, "train", 100, ["regions"])
   assert str(error.value) == message
-
-
-@pytest.fixture(scope="module")
-def feature_run(tiny_data_root, tmp_path_factory):
-  """A pix2pixHD --label_feat run trained 2 steps, then
-  tools/cluster_features.py --clusters=3 and s2f-export on it, each in a
-  subprocess as a user runs them (about 30 s in all). Holds the workdir,
-  the tool's and s2f-export's CompletedProcess (`tool`, `exported`) and the
-  export's version folder (`export`). Trained, clustered and exported once
-  for test_clustered_features_draw_other_faces_from_one_map,
-  test_export_draws_cluster_features_and_carries_the_centres and
-  test_s2f_export_carries_the_runs_clusters.
-  """
-  from s2f_tf import clusters  # pylint: disable=g-import-not-at-top
-  root = tmp_path_factory.mktemp("feature_run")
-  workdir = str(root / "run")
-  config = p2p_config(tiny_data_root, family={  # 4: the projector's least.
-      "label_feat": True, "nef": 4, "feat_num": 4},
-                      steps=2, checkpoint_every=2, eval_at_end=False)
-  train.run(config, workdir)
-  with pytest.raises(FileNotFoundError, match="cluster_features.py"):
-    clusters.load(workdir)  # Before the precompute step.
-  tool = subprocess.run(
-      [sys.executable, os.path.join(REPO, "tools", "cluster_features.py"),
-       f"--workdir={workdir}", "--clusters=3"],
-      capture_output=True, text=True, check=True, env=_child_env())
-  exported = subprocess.run(
-      [sys.executable, "-m", "s2f_tf.cli.export_main", f"--workdir={workdir}",
-       f"--export_dir={root / 'export'}"],
-      capture_output=True, text=True, env=_child_env())
-  return types.SimpleNamespace(workdir=workdir, tool=tool, exported=exported,
-                               export=str(root / "export" / "1"))
 
 
 @pytest.mark.slow
