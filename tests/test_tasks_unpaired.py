@@ -12,6 +12,7 @@ import pytest
 import tensorflow as tf
 from tensorboard.backend.event_processing import event_accumulator
 
+import fake_runs
 import poisoned_layers
 import step_comparison
 from s2f_tf import checkpointing
@@ -54,6 +55,25 @@ def _config(root, model, **train_overrides):
   return c
 
 
+@pytest.fixture(scope="module")
+def players(anime_root):
+  """players(model) -> (task, generator, discriminator) of `model` at
+  _config's settings, built once per module (a U-GAT-IT pair takes about
+  3 s): shared by the NumPy term checks, the tflite tests that only read the
+  generator, and `ugatit_export`. test_discriminator_terms_match_numpy
+  moves D's spectral-norm u vectors; every check reads the u it starts
+  from, so none depends on another test's having run."""
+  built = {}
+
+  def get(model):
+    if model not in built:
+      task = tasks.make_task(_config(anime_root, model))
+      built[model] = (task, task.build_generator(),
+                      task.build_discriminator())
+    return built[model]
+  return get
+
+
 def _batch(seed):
   rng = np.random.default_rng(seed)
   return {d: tf.constant(rng.uniform(-1, 1, (2, SIZE, SIZE, 3)), tf.float32)
@@ -76,9 +96,8 @@ def _softplus(x):
   return np.logaddexp(0.0, x)
 
 
-def test_ugatit_generator_terms_match_numpy(anime_root):
-  task = tasks.make_task(_config(anime_root, "ugatit"))
-  g, d = task.build_generator(), task.build_discriminator()
+def test_ugatit_generator_terms_match_numpy(players):
+  task, g, d = players("ugatit")
   batch = _batch(0)
   terms = {k: float(v) for k, v in task.g_terms(
       g, d, batch, base.StepContext(tf.constant(0, tf.int64))).terms.items()}
@@ -109,9 +128,8 @@ def test_ugatit_generator_terms_match_numpy(anime_root):
 @pytest.mark.parametrize("model, names", [
     ("ugatit", {"adv_a", "adv_cam_a", "adv_b", "adv_cam_b"}),
     ("cyclegan", {"adv_a", "adv_b"})])
-def test_discriminator_terms_match_numpy(anime_root, model, names):
-  task = tasks.make_task(_config(anime_root, model))
-  g, d = task.build_generator(), task.build_discriminator()
+def test_discriminator_terms_match_numpy(players, model, names):
+  task, g, d = players(model)
   batch = _batch(1)
   state = [v.numpy() for v in d.non_trainable_variables]  # Spectral norm u.
   terms = task.d_terms(g, d, batch, base.StepContext(
@@ -224,8 +242,6 @@ def test_a_short_run_trains_evaluates_and_scores_hidden_pairs(
                                 pairs["a2b"].inputs.images[0])
   np.testing.assert_array_equal(grid[SIZE:, :SIZE],
                                 pairs["b2a"].inputs.images[0])
-  if model == "ugatit":
-    _check_export_and_cli(workdir, task, generator, tmp_path)
 
 
 # `python -m MODULE FLAGS...` with TensorFlow unimportable: a command that
@@ -246,9 +262,31 @@ def _refused_without_tensorflow(module, *args):
                                            "PYTHONPATH": os.getcwd()})
 
 
-def _check_export_and_cli(workdir, task, generator, tmp_path):
-  """Export round trip within 1e-5 both ways, then s2f-sample's a2b."""
-  path = export.export(task, generator, str(tmp_path / "serving"))
+@pytest.fixture(scope="module")
+def ugatit_export(players, tmp_path_factory):
+  """players("ugatit")'s generator exported once (about 9 s: the save and
+  both loaders' verification) and as a run's checkpoint
+  (`fake_runs.generator_workdir`, what --workdir serves): (task, generator,
+  export version folder, workdir). Shared by
+  test_export_round_trip_and_s2f_sample and
+  test_tflite_int8_export_reports_what_its_file_does; what they check of
+  the export does not depend on trained weights (an untrained U-GAT-IT's
+  faces vary with the input, which test_tflite_float16_runs_the_same_network
+  asserts)."""
+  task, generator, _ = players("ugatit")
+  root = tmp_path_factory.mktemp("ugatit_export")
+  workdir = fake_runs.generator_workdir(task.config, generator,
+                                        str(root / "run"))
+  return (task, generator, export.export(task, generator,
+                                         str(root / "serving")), workdir)
+
+
+@pytest.mark.slow
+def test_export_round_trip_and_s2f_sample(ugatit_export, tmp_path):
+  """Export round trip within 1e-5 both ways, then s2f-sample's a2b (the
+  command, in a subprocess) and the library call it makes from a
+  workdir."""
+  task, generator, path, workdir = ugatit_export
   loaded = tf.saved_model.load(path)
   assert set(loaded.signatures) == {"serving_default", "a2b", "b2a",
                                     "a2b_float", "b2a_float",
@@ -300,17 +338,25 @@ def _check_export_and_cli(workdir, task, generator, tmp_path):
 @pytest.mark.slow
 def test_numerics_guard_names_the_poisoned_layer_of_b2a(anime_root, tmp_path):
   """A NaN gradient from b2a's last convolution, from step 2 on: the run
-  stops in that step, names the layer, and keeps the step-2 checkpoint."""
+  stops in that step, names the layer, and keeps the step-2 checkpoint.
+
+  On CycleGAN: what the guard must get right is the unpaired player's (two
+  generators in one model, b2a's layers after a2b's in data-flow order),
+  which both models share (`models.unpaired`); CycleGAN's steps trace in
+  about a third of U-GAT-IT's time (the steps of the poisoned run cannot be
+  shared with another test's).
+  """
   workdir = str(tmp_path)
-  state = train.setup(_config(anime_root, "ugatit", steps=6,
+  state = train.setup(_config(anime_root, "cyclegan", steps=6,
                               checkpoint_every=1), workdir)
-  poisoned_layers.poison(state.generator, "generator/b2a/to_rgb",
+  poisoned_layers.poison(state.generator, "generator/b2a/net/to_rgb",
                          poisoned_layers.nan_gradient_from(state.step, 2))
   with pytest.raises(numerics.NumericsError) as info:
     train.Loop(state).run()
   text = str(info.value)
   assert "generator step at step 2" in text, text
-  assert "first bad layer (backprop order): generator/b2a/to_rgb" in text
+  assert ("first bad layer (backprop order): generator/b2a/net/to_rgb"
+          in text), text
   assert int(state.step.numpy()) == 2
   latest = tf.train.latest_checkpoint(checkpointing.checkpoint_dir(workdir))
   assert latest.endswith("ckpt-2")
@@ -367,13 +413,11 @@ def test_tflite_float16_runs_the_same_network(anime_root):
   assert np.abs(got - expected).max() <= 1e-4
 
 
-def test_tflite_int8_export_reports_what_its_file_does(anime_root, tmp_path):
+def test_tflite_int8_export_reports_what_its_file_does(ugatit_export):
   """s2f-export's path: the SavedModel, then an int8 model beside it whose
   report (max abs error and PSNR against the SavedModel's a2b_float on the
   held-out images) is what its written file computes."""
-  task = tasks.make_task(_config(anime_root, "ugatit"))
-  generator = task.build_generator()
-  path = export.export(task, generator, str(tmp_path / "serving"))
+  task, generator, path, _ = ugatit_export
   inputs = task.test_pairs["a2b"].inputs.images
   report, = export.export_tflite(task, generator, path, ["int8"], "a2b",
                                  calibration=pixels.to_unit(inputs))
@@ -404,10 +448,9 @@ def test_tflite_int8_export_reports_what_its_file_does(anime_root, tmp_path):
   assert report["latency_ms"] > 0
 
 
-def test_tflite_bad_requests_are_one_line_errors(anime_root, tiny_config,
+def test_tflite_bad_requests_are_one_line_errors(players, tiny_config,
                                                  tmp_path):
-  task = tasks.make_task(_config(anime_root, "cyclegan"))
-  generator = task.build_generator()
+  task, generator, _ = players("cyclegan")
   function, _ = task.image_to_image(generator, "b2a_float")
   for call, message in (
       (lambda: task.image_to_image(generator, "c2d"),
