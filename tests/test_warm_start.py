@@ -1,6 +1,7 @@
 """--init_from: partial warm start from another run's checkpoint."""
 
 import dataclasses
+import os
 
 import keras
 import numpy as np
@@ -15,11 +16,28 @@ from s2f_tf import train
 
 @pytest.fixture(scope="module")
 def source_run(tmp_path_factory, tiny_data_root):
-  """A 2-step run to start from (seed 0), and its config."""
+  """A run's checkpoint to start from (seed 0), and its config; shared by
+  every test here.
+
+  Written as the loop writes one (config.json, then the run's own
+  checkpoint and manager) at step 2, but without tracing and running two
+  steps, most of a run's cost: the generator is moved off its initial
+  values, so its raw and EMA weights differ as after training, and the step
+  and optimizer counters read 2. Every part a warm start must copy, or must
+  not, then differs from a fresh seed-1 state's.
+  """
   workdir = str(tmp_path_factory.mktemp("source") / "run")
   config = config_lib.tiny_config(root=tiny_data_root, steps=2,
                                   checkpoint_every=2, ema_beta=0.5)
-  train.run(config, workdir)
+  os.makedirs(workdir)
+  config_lib.save_config(config, workdir)
+  state = train.setup(config, workdir)
+  rng = np.random.default_rng(0)
+  for v in state.generator.trainable_variables:
+    v.assign(v.numpy() + rng.normal(0.0, 0.1, v.shape).astype(np.float32))
+  for counter in (state.step, state.g_opt.iterations, state.d_opt.iterations):
+    counter.assign(2)
+  checkpointing.save(state.manager, 2)
   return workdir, config
 
 
