@@ -14,31 +14,50 @@ from s2f_tf import tasks
 from s2f_tf import train
 
 
-@pytest.fixture(scope="module")
-def source_run(tmp_path_factory, tiny_data_root):
-  """A run's checkpoint to start from (seed 0), and its config; shared by
-  every test here.
+def _save_as_run(state, config, workdir, seed):
+  """Writes `state` as a run at step 2 writes it, without running a step.
 
-  Written as the loop writes one (config.json, then the run's own
-  checkpoint and manager) at step 2, but without tracing and running two
-  steps, most of a run's cost: the generator is moved off its initial
-  values, so its raw and EMA weights differ as after training, and the step
-  and optimizer counters read 2. Every part a warm start must copy, or must
-  not, then differs from a fresh seed-1 state's.
+  The generator is first moved off its current values (by `seed`), so its
+  raw and EMA weights differ as after training; the step and optimizer
+  counters read 2. Written by the loop's own config and checkpoint code.
   """
-  workdir = str(tmp_path_factory.mktemp("source") / "run")
-  config = config_lib.tiny_config(root=tiny_data_root, steps=2,
-                                  checkpoint_every=2, ema_beta=0.5)
-  os.makedirs(workdir)
-  config_lib.save_config(config, workdir)
-  state = train.setup(config, workdir)
-  rng = np.random.default_rng(0)
+  rng = np.random.default_rng(seed)
   for v in state.generator.trainable_variables:
     v.assign(v.numpy() + rng.normal(0.0, 0.1, v.shape).astype(np.float32))
   for counter in (state.step, state.g_opt.iterations, state.d_opt.iterations):
     counter.assign(2)
-  checkpointing.save(state.manager, 2)
-  return workdir, config
+  os.makedirs(workdir)
+  config_lib.save_config(config, workdir)
+  checkpointing.save(checkpointing.make_manager(
+      state.checkpoint, workdir, config.train.keep_checkpoints), 2)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, tiny_data_root):
+  """Two runs' folders and their config, shared by every test here.
+
+  "source": a run to start from (seed 0). "own": another run with other
+  generator weights, for the test that a resume keeps them. Both are
+  written from one set-up state (`_save_as_run`) rather than trained:
+  tracing and running steps are most of a run's cost, and every part a
+  warm start must copy, or must not, still differs from a fresh seed-1
+  state's and between the two runs.
+  """
+  base = tmp_path_factory.mktemp("runs")
+  config = config_lib.tiny_config(root=tiny_data_root, steps=2,
+                                  checkpoint_every=2, ema_beta=0.5)
+  state = train.setup(config, str(base / "setup"))
+  folders = {"source": str(base / "source"), "own": str(base / "own")}
+  _save_as_run(state, config, folders["source"], seed=0)
+  _save_as_run(state, config, folders["own"], seed=2)
+  return folders, config
+
+
+@pytest.fixture
+def source_run(runs):
+  """(the source run's folder, its config)."""
+  folders, config = runs
+  return folders["source"], config
 
 
 def _saved(workdir, part):
@@ -132,16 +151,10 @@ def test_a_missing_run_is_a_config_error(source_run, tmp_path):
     checkpointing.warm_start(str(tmp_path), {})
 
 
-def test_a_resume_keeps_its_own_weights(source_run, tmp_path):
-  src, config = source_run
-  own = str(tmp_path / "own")
-  # The run's own checkpoint, of seed 2's weights: what a resume must keep
-  # is whatever the workdir holds, so no step needs tracing to write it.
-  own_state = train.setup(config_lib.tiny_config(root=config.data.root,
-                                                 seed=2), own)
-  own_state.step.assign(1)
-  checkpointing.save(own_state.manager, 1)
-  resumed = train.setup(_target(config, src), own)  # Has a checkpoint.
+def test_a_resume_keeps_its_own_weights(runs):
+  folders, config = runs
+  own = folders["own"]
+  resumed = train.setup(_target(config, folders["source"]), own)  # Resumes.
   saved = _saved(own, "generator")
   for v in resumed.generator.variables:
     np.testing.assert_array_equal(v.numpy(), saved[v.path])
