@@ -21,6 +21,17 @@ def _weights(model):
   return [v.numpy().copy() for v in model.variables]
 
 
+def _shallow(config):
+  """`config` with fewer layers than the tiny config's.
+
+  For the tests whose checks do not depend on the depth (files written,
+  what a resume restores, dtypes, bit-for-bit reproduction), since
+  building and tracing the steps are their cost. Not for a test of
+  learning.
+  """
+  return config_lib.with_family(config, n_downsample=1, num_d=1, d_layers=1)
+
+
 def test_one_state_updates_its_ema_learns_and_samples_with_any_k(
     tiny_config, tmp_path):
   """Three checks on one built state (a setup and the step tracing are most
@@ -75,7 +86,7 @@ def test_run_writes_workdir_resumes_and_s2f_eval_reproduces_its_end(
     the end-of-training evaluation returned and wrote, bit for bit.
   """
   workdir = str(tmp_path / "run")
-  config = tiny_config(steps=10, checkpoint_every=10)
+  config = _shallow(tiny_config(steps=10, checkpoint_every=10))
   results = train.run(config, workdir)
   assert results["step"] == 10
   assert os.path.exists(os.path.join(workdir, "config.json"))
@@ -99,8 +110,9 @@ def test_run_writes_workdir_resumes_and_s2f_eval_reproduces_its_end(
   for a, b in zip(_weights(state.ema_generator), _weights(ema)):
     np.testing.assert_array_equal(a, b)
 
-  more = train.run(tiny_config(steps=12, checkpoint_every=10, image_every=6,
-                               eval_at_end=True, eval_episodes=8), workdir)
+  more = train.run(_shallow(tiny_config(
+      steps=12, checkpoint_every=10, image_every=6, eval_at_end=True,
+      eval_episodes=8)), workdir)
   assert more["step"] == 12
   with Image.open(more["progress_gif"]) as gif:  # Both sessions' grids.
     assert gif.n_frames == 2
@@ -124,11 +136,7 @@ def test_run_writes_workdir_resumes_and_s2f_eval_reproduces_its_end(
 @pytest.mark.parametrize("precision", ["mixed_bfloat16", "mixed_float16"])
 def test_mixed_precision_steps_give_finite_float32_outputs(
     precision, tiny_config, tmp_path):
-  # Fewer layers than the tiny config: what is checked (dtypes, finite
-  # values, the loss scale) does not depend on the depth, and the build
-  # and tracing of each policy's steps are the cost.
-  config = config_lib.with_family(tiny_config(steps=2, precision=precision),
-                                  n_downsample=1, num_d=1, d_layers=1)
+  config = _shallow(tiny_config(steps=2, precision=precision))
   with precision_lib.precision_policy(precision):
     state = train.setup(config, str(tmp_path))
     batch = next(iter(state.dataset))
