@@ -1,8 +1,9 @@
 """s2f-train as clusters and disks treat it: kill -9, SIGTERM, a damaged
 checkpoint, a disk that fills up, two trainers on one workdir.
 
-Each case runs the real command in a subprocess on the smoke preset; the
-README's reliability table lists the same cases.
+Each case runs the real command in a subprocess on the smoke preset (with
+fewer layers, see SMALLER); the README's reliability table lists the same
+cases.
 """
 
 import json
@@ -28,14 +29,19 @@ pytestmark = pytest.mark.slow
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STEPS = 30  # Checkpoints every 5 steps, the newest 3 kept.
+# Fewer layers than the smoke preset: a start's model build and step
+# tracing are most of each case's cost, and no case depends on the model's
+# size (the smallest checkpoint, ~0.5 MB, is still far above anything else
+# a trainer writes before it, which the full-disk case relies on).
+SMALLER = ("--n_downsample=1", "--num_d=1", "--d_layers=1")
 
 
 def _args(workdir, data_root, *extra):
   return [sys.executable, "-m", "s2f_tf.cli.train_main",
-          f"--flagfile={REPO}/flags/smoke.cfg", f"--workdir={workdir}",
-          f"--data_root={data_root}", f"--steps={STEPS}",
-          "--checkpoint_every=5", "--image_every=5", "--noeval_at_end",
-          *extra]
+          f"--flagfile={REPO}/flags/smoke.cfg", *SMALLER,
+          f"--workdir={workdir}", f"--data_root={data_root}",
+          f"--steps={STEPS}", "--checkpoint_every=5", "--image_every=5",
+          "--noeval_at_end", *extra]
 
 
 def _train(workdir, data_root, *extra, **kwargs):
@@ -67,13 +73,33 @@ def _latest_step(workdir):
   return None if latest is None else int(latest.rsplit("-", 1)[1])
 
 
-@pytest.fixture(scope="module")
-def resumed_run(tiny_data_root, tmp_path_factory):
-  """A run SIGKILLed at two random moments, then run to the end.
+def _limit_file_size(size):
+  # A real OS write error without root: past `size` bytes a write fails
+  # with EFBIG (Python ignores SIGXFSZ), as it fails with ENOSPC on a full
+  # disk.
+  return lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
 
-  Returns (workdir, stderr of every start, the final result).
+
+def test_sigkill_resume_then_a_damaged_or_unwritable_checkpoint(
+    tiny_data_root, tmp_path):
+  """One killed-and-resumed run, then two copies of it damaged two ways.
+
+  One test rather than three on a module fixture: pytest-xdist hands tests
+  to workers one by one, and each worker that got one of them trained the
+  run (three trainer starts) again.
+
+  - SIGKILL at two random moments, then the same command runs to the end:
+    the newest checkpoint is the last step, the killed run's lock was taken
+    over and the finished run released it.
+  - The newest checkpoint truncated (a crash or a full disk during a copy):
+    the tools restore the next older one; s2f-train warns once naming it,
+    resumes from the older one and finishes. With every checkpoint
+    unreadable it stops in one line pointing to --restore_from.
+  - A checkpoint write that fails (a file size limit, as a full disk): one
+    line naming the checkpoint, the OS error and the last good checkpoint;
+    nothing of the failed one is left for a resume to pick.
   """
-  workdir = str(tmp_path_factory.mktemp("killed") / "run")
+  workdir = str(tmp_path / "killed")
   rng = random.Random(17)
   stderrs = []
   for _ in range(2):
@@ -85,12 +111,7 @@ def resumed_run(tiny_data_root, tmp_path_factory):
   final = _train(workdir, tiny_data_root)
   assert final.returncode == 0, final.stderr[-2000:]
   stderrs.append(final.stderr)
-  return workdir, stderrs, _results(final.stdout)
-
-
-def test_sigkill_at_random_moments_then_resume_to_the_same_end(resumed_run):
-  workdir, stderrs, results = resumed_run
-  assert results["step"] == STEPS
+  assert _results(final.stdout)["step"] == STEPS
   assert _latest_step(workdir) == STEPS
   _, _, step = tasks.restore(workdir)
   assert step == STEPS
@@ -98,17 +119,20 @@ def test_sigkill_at_random_moments_then_resume_to_the_same_end(resumed_run):
   assert any("Taking over" in stderr for stderr in stderrs[1:])
   assert not os.path.exists(workdir_lock.lock_path(workdir))  # Released.
 
+  _check_damaged_newest_is_skipped(workdir, tiny_data_root,
+                                   str(tmp_path / "damaged"))
+  _check_failed_write_keeps_the_last_good(workdir, tiny_data_root,
+                                          str(tmp_path / "full"))
 
-def test_damaged_newest_checkpoint_is_skipped_for_the_next_older(
-    resumed_run, tiny_data_root, tmp_path):
-  workdir = str(tmp_path / "run")
-  shutil.copytree(resumed_run[0], workdir)
+
+def _check_damaged_newest_is_skipped(finished, data_root, workdir):
+  shutil.copytree(finished, workdir)
   newest = tf.train.latest_checkpoint(checkpointing.checkpoint_dir(workdir))
   with open(newest + ".data-00000-of-00001", "r+b") as f:
     f.truncate(100)  # A crash or a full disk during a copy.
   _, _, step = tasks.restore(workdir)  # As s2f-eval/export/project/sample.
   assert step == STEPS - 5
-  more = _train(workdir, tiny_data_root, f"--steps={STEPS + 5}")
+  more = _train(workdir, data_root, f"--steps={STEPS + 5}")
   assert more.returncode == 0, more.stderr[-2000:]
   warnings = [line for line in more.stderr.splitlines()
               if "is unreadable" in line]
@@ -120,27 +144,18 @@ def test_damaged_newest_checkpoint_is_skipped_for_the_next_older(
       checkpointing.checkpoint_dir(workdir)):
     with open(path + ".data-00000-of-00001", "r+b") as f:
       f.truncate(100)
-  none_left = _train(workdir, tiny_data_root, f"--steps={STEPS + 10}")
+  none_left = _train(workdir, data_root, f"--steps={STEPS + 10}")
   assert none_left.returncode == common.BAD_INPUT
   last = none_left.stderr.strip().splitlines()[-1]
   assert "no readable checkpoint in" in last and "--restore_from" in last
   assert "Traceback" not in none_left.stderr
 
 
-def _limit_file_size(size):
-  # A real OS write error without root: past `size` bytes a write fails
-  # with EFBIG (Python ignores SIGXFSZ), as it fails with ENOSPC on a full
-  # disk.
-  return lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
-
-
-def test_failed_checkpoint_write_stops_in_one_line_and_keeps_the_last_good(
-    resumed_run, tiny_data_root, tmp_path):
-  workdir = str(tmp_path / "run")
-  shutil.copytree(resumed_run[0], workdir)
+def _check_failed_write_keeps_the_last_good(finished, data_root, workdir):
+  shutil.copytree(finished, workdir)
   good = tf.train.latest_checkpoint(checkpointing.checkpoint_dir(workdir))
   size = os.path.getsize(good + ".data-00000-of-00001")
-  full = _train(workdir, tiny_data_root, f"--steps={STEPS + 5}",
+  full = _train(workdir, data_root, f"--steps={STEPS + 5}",
                 preexec_fn=_limit_file_size(size // 2))
   assert full.returncode == common.IO_FAILED, full.stderr[-2000:]
   assert "Traceback" not in full.stderr
@@ -165,8 +180,12 @@ def test_sigterm_saves_at_the_step_it_stopped_and_a_second_trainer_refuses(
                  "--checkpoint_every=100000")
   try:
     _wait_for(os.path.join(workdir, "samples"), first)
+    # Paused while the second starts: it holds the lock all the same, and
+    # would otherwise train (and draw grids) for nothing all that time.
+    first.send_signal(signal.SIGSTOP)
     second = _train(workdir, tiny_data_root)
     assert first.poll() is None, "the first trainer ended too early"
+    first.send_signal(signal.SIGCONT)
     first.send_signal(signal.SIGTERM)
     _, stderr = first.communicate(timeout=120)
   finally:
