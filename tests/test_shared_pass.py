@@ -138,34 +138,60 @@ class _CountingIterator:
     return next(self.iterator)
 
 
-@pytest.mark.parametrize("shared_pass_steps,drawn,functions", [
-    (0, 5, {"shared/shared_step"}),  # Alternating steps would draw 10.
-    (3, 3 + 2 * 2, {"shared/shared_step", "train/d_step", "train/g_step"}),
-])
-def test_loop_draws_one_batch_per_shared_step_and_traces_once(
-    shared_pass_steps, drawn, functions, tiny_config, tmp_path):
-  """Every step shares the pass, or the first --shared_pass_steps do and
-  the alternating steps (a batch each) take over."""
-  config = tiny_config(steps=5, shared_generator_pass=True, log_every=1,
-                       image_every=100, checkpoint_every=100,
-                       shared_pass_steps=shared_pass_steps)
+class _CountingLoop(train.Loop):
+  """A train.Loop that counts its batches; `train.run` builds one in place
+  of its Loop when patched in, and each is kept in `made`."""
+
+  made = []
+
+  def __init__(self, state):
+    super().__init__(state)
+    self.iterator = _CountingIterator(self.iterator)
+    self.made.append(self)
+
+
+def _one_d_scale_one_downsampling(config):
+  """`config`'s model with half its ops (one D scale, one downsampling), so
+  its three steps trace in about half the time: what the loop draws and
+  traces does not depend on the model's size."""
+  return dataclasses.replace(config, family=dataclasses.replace(
+      config.family, num_d=1, n_downsample=1))
+
+
+def test_loop_draws_one_batch_per_shared_step_and_traces_once(tiny_config,
+                                                              tmp_path):
+  """The first --shared_pass_steps share the pass (a batch each), then the
+  alternating steps (a batch per player) take over. (Every step sharing
+  it, the default --shared_pass_steps=0, is test_run_with_the_flag_...'s
+  run.)"""
+  config = _one_d_scale_one_downsampling(tiny_config(
+      steps=5, shared_generator_pass=True, log_every=1, image_every=100,
+      checkpoint_every=100, shared_pass_steps=3))
   loop = train.Loop(train.setup(config, str(tmp_path)))
   loop.iterator = _CountingIterator(loop.iterator)
   results = loop.run()
   assert results["step"] == 5
-  assert loop.iterator.drawn == drawn
-  assert set(loop.guard.functions) == functions
+  assert loop.iterator.drawn == 3 + 2 * 2
+  assert set(loop.guard.functions) == {"shared/shared_step", "train/d_step",
+                                       "train/g_step"}
   for function in loop.guard.functions.values():
     assert function.experimental_get_tracing_count() == 1
   assert {"d/total", "d/adv"} <= set(results["last"]["d"])
   assert {"g/total", "g/l1"} <= set(results["last"]["g"])
 
 
-def test_run_with_the_flag_lowers_l1_and_records_it(tiny_config, tmp_path):
+def test_run_with_the_flag_lowers_l1_and_records_it(tiny_config, tmp_path,
+                                                    monkeypatch):
+  """`train.run` with --shared_generator_pass: config.json records the flag,
+  G's L1 goes down, and every step (--shared_pass_steps=0) shares the pass:
+  one batch per step (alternating steps would draw two), one compiled step
+  (beside the sampler of the grid), traced once."""
   workdir = str(tmp_path)
   config = tiny_config(steps=40, shared_generator_pass=True, log_every=5,
                        image_every=40, checkpoint_every=40)
-  train.run(config, workdir)
+  monkeypatch.setattr(_CountingLoop, "made", [])
+  monkeypatch.setattr(train, "Loop", _CountingLoop)
+  results = train.run(config, workdir)
   with open(os.path.join(workdir, "config.json")) as f:
     assert json.load(f)["train"]["shared_generator_pass"] is True
   events = event_accumulator.EventAccumulator(
@@ -176,6 +202,15 @@ def test_run_with_the_flag_lowers_l1_and_records_it(tiny_config, tmp_path):
         for e in events.Tensors("train/g/l1")]
   assert len(l1) == 8
   assert np.mean(l1[-2:]) < 0.8 * np.mean(l1[:2])
+
+  loop, = _CountingLoop.made
+  assert results["step"] == 40
+  assert loop.iterator.drawn == 40
+  assert set(loop.guard.functions) == {"shared/shared_step", "sample"}
+  for function in loop.guard.functions.values():
+    assert function.experimental_get_tracing_count() == 1
+  assert {"d/total", "d/adv"} <= set(results["last"]["d"])
+  assert {"g/total", "g/l1"} <= set(results["last"]["g"])
 
 
 @pytest.mark.parametrize("overrides,message", [
