@@ -1,5 +1,6 @@
-"""The numerics checks inside real training runs (tiny config), with one
-layer poisoned (poisoned_layers.py)."""
+"""The numerics checks inside real training runs (the tiny config with one
+D scale and one downsampling, `_small`), with one layer poisoned
+(poisoned_layers.py)."""
 
 import dataclasses
 import os
