@@ -31,13 +31,23 @@ def _tiny_label2face(config):
       config.model, base_channels=4))
 
 
+def _owners(state):
+  return {"generator": state.generator, "ema": state.ema_generator,
+          "discriminator": state.discriminator, "g_opt": state.g_opt,
+          "d_opt": state.d_opt}
+
+
 def _state_variables(state):
   """Every variable a step can change, by owner and path."""
-  owners = {"generator": state.generator, "ema": state.ema_generator,
-            "discriminator": state.discriminator, "g_opt": state.g_opt,
-            "d_opt": state.d_opt}
   return {f"{name}/{v.path}": v.numpy().copy()
-          for name, owner in owners.items() for v in owner.variables}
+          for name, owner in _owners(state).items() for v in owner.variables}
+
+
+def _restore(state, values):
+  """Assigns `_state_variables`' `values` back to every variable."""
+  for name, owner in _owners(state).items():
+    for v in owner.variables:
+      v.assign(values[f"{name}/{v.path}"])
 
 
 def _rounding_only_gradients(state, batch):
@@ -68,30 +78,35 @@ def _measurements(out):
 ], ids=["wgan_clip_cam_decay", "float16_hinge", "label2face_spade"])
 def test_shared_step_equals_d_step_then_g_step(train_overrides, variant,
                                                tiny_config, tmp_path):
+  """One run takes a D step then a G step on a batch; then, restored to its
+  start (every variable a step can change), the shared step on the same
+  batch. A second run of the same config would start from the same values
+  (the seeded set-up) and trace the same steps: restoring saves its
+  set-up, not any arithmetic."""
   config = variant(tiny_config(shared_generator_pass=True,
                                **train_overrides))
   with precision_lib.precision_policy(config.train.precision):
-    alternating = train.setup(config, str(tmp_path / "alternating"))
-    shared = train.setup(config, str(tmp_path / "shared"))
-    before = _state_variables(alternating)
-    for name, value in _state_variables(shared).items():
-      np.testing.assert_array_equal(value, before[name], err_msg=name)
-    batch = next(iter(alternating.dataset))
-    g_state = [v.numpy() for v in alternating.generator.non_trainable_variables]
-    d_out = alternating.steps.function("d_step")(batch)
+    state = train.setup(config, str(tmp_path))
+    before = _state_variables(state)
+    batch = next(iter(state.dataset))
+    g_state = [v.numpy() for v in state.generator.non_trainable_variables]
+    d_out = state.steps.function("d_step")(batch)
     # The D step's G forward also advances G's training-time state (the
     # spectral-norm u of label2face's G); the shared pass does so once.
-    for v, value in zip(alternating.generator.non_trainable_variables,
-                        g_state):
+    for v, value in zip(state.generator.non_trainable_variables, g_state):
       v.assign(value)
-    g_out = alternating.steps.function("g_step")(batch)
-    shared_d, shared_g = shared.steps.function("shared_step")(batch)
-  expected = _state_variables(alternating)
+    g_out = state.steps.function("g_step")(batch)
+  expected = _state_variables(state)
+  rounding_only = _rounding_only_gradients(state, batch)
+  _restore(state, before)
+  for name, value in _state_variables(state).items():
+    np.testing.assert_array_equal(value, before[name], err_msg=name)
+  with precision_lib.precision_policy(config.train.precision):
+    shared_d, shared_g = state.steps.function("shared_step")(batch)
   moved = [n for n in expected if not np.array_equal(expected[n], before[n])]
   assert any(n.startswith("generator/") for n in moved)
   assert any(n.startswith("discriminator/") for n in moved)
-  rounding_only = _rounding_only_gradients(alternating, batch)
-  for name, value in _state_variables(shared).items():
+  for name, value in _state_variables(state).items():
     if name not in rounding_only:
       np.testing.assert_allclose(value, expected[name], rtol=1e-5, atol=1e-5,
                                  err_msg=name)
