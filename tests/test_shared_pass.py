@@ -31,13 +31,23 @@ def _tiny_label2face(config):
       config.model, base_channels=4))
 
 
+def _owners(state):
+  return {"generator": state.generator, "ema": state.ema_generator,
+          "discriminator": state.discriminator, "g_opt": state.g_opt,
+          "d_opt": state.d_opt}
+
+
 def _state_variables(state):
   """Every variable a step can change, by owner and path."""
-  owners = {"generator": state.generator, "ema": state.ema_generator,
-            "discriminator": state.discriminator, "g_opt": state.g_opt,
-            "d_opt": state.d_opt}
   return {f"{name}/{v.path}": v.numpy().copy()
-          for name, owner in owners.items() for v in owner.variables}
+          for name, owner in _owners(state).items() for v in owner.variables}
+
+
+def _restore(state, values):
+  """Assigns `_state_variables`' `values` back to every variable."""
+  for name, owner in _owners(state).items():
+    for v in owner.variables:
+      v.assign(values[f"{name}/{v.path}"])
 
 
 def _rounding_only_gradients(state, batch):
@@ -68,30 +78,35 @@ def _measurements(out):
 ], ids=["wgan_clip_cam_decay", "float16_hinge", "label2face_spade"])
 def test_shared_step_equals_d_step_then_g_step(train_overrides, variant,
                                                tiny_config, tmp_path):
+  """One run takes a D step then a G step on a batch; then, restored to its
+  start (every variable a step can change), the shared step on the same
+  batch. A second run of the same config would start from the same values
+  (the seeded set-up) and trace the same steps: restoring saves its
+  set-up, not any arithmetic."""
   config = variant(tiny_config(shared_generator_pass=True,
                                **train_overrides))
   with precision_lib.precision_policy(config.train.precision):
-    alternating = train.setup(config, str(tmp_path / "alternating"))
-    shared = train.setup(config, str(tmp_path / "shared"))
-    before = _state_variables(alternating)
-    for name, value in _state_variables(shared).items():
-      np.testing.assert_array_equal(value, before[name], err_msg=name)
-    batch = next(iter(alternating.dataset))
-    g_state = [v.numpy() for v in alternating.generator.non_trainable_variables]
-    d_out = alternating.steps.function("d_step")(batch)
+    state = train.setup(config, str(tmp_path))
+    before = _state_variables(state)
+    batch = next(iter(state.dataset))
+    g_state = [v.numpy() for v in state.generator.non_trainable_variables]
+    d_out = state.steps.function("d_step")(batch)
     # The D step's G forward also advances G's training-time state (the
     # spectral-norm u of label2face's G); the shared pass does so once.
-    for v, value in zip(alternating.generator.non_trainable_variables,
-                        g_state):
+    for v, value in zip(state.generator.non_trainable_variables, g_state):
       v.assign(value)
-    g_out = alternating.steps.function("g_step")(batch)
-    shared_d, shared_g = shared.steps.function("shared_step")(batch)
-  expected = _state_variables(alternating)
+    g_out = state.steps.function("g_step")(batch)
+  expected = _state_variables(state)
+  rounding_only = _rounding_only_gradients(state, batch)
+  _restore(state, before)
+  for name, value in _state_variables(state).items():
+    np.testing.assert_array_equal(value, before[name], err_msg=name)
+  with precision_lib.precision_policy(config.train.precision):
+    shared_d, shared_g = state.steps.function("shared_step")(batch)
   moved = [n for n in expected if not np.array_equal(expected[n], before[n])]
   assert any(n.startswith("generator/") for n in moved)
   assert any(n.startswith("discriminator/") for n in moved)
-  rounding_only = _rounding_only_gradients(alternating, batch)
-  for name, value in _state_variables(shared).items():
+  for name, value in _state_variables(state).items():
     if name not in rounding_only:
       np.testing.assert_allclose(value, expected[name], rtol=1e-5, atol=1e-5,
                                  err_msg=name)
@@ -138,34 +153,60 @@ class _CountingIterator:
     return next(self.iterator)
 
 
-@pytest.mark.parametrize("shared_pass_steps,drawn,functions", [
-    (0, 5, {"shared/shared_step"}),  # Alternating steps would draw 10.
-    (3, 3 + 2 * 2, {"shared/shared_step", "train/d_step", "train/g_step"}),
-])
-def test_loop_draws_one_batch_per_shared_step_and_traces_once(
-    shared_pass_steps, drawn, functions, tiny_config, tmp_path):
-  """Every step shares the pass, or the first --shared_pass_steps do and
-  the alternating steps (a batch each) take over."""
-  config = tiny_config(steps=5, shared_generator_pass=True, log_every=1,
-                       image_every=100, checkpoint_every=100,
-                       shared_pass_steps=shared_pass_steps)
+class _CountingLoop(train.Loop):
+  """A train.Loop that counts its batches; `train.run` builds one in place
+  of its Loop when patched in, and each is kept in `made`."""
+
+  made = []
+
+  def __init__(self, state):
+    super().__init__(state)
+    self.iterator = _CountingIterator(self.iterator)
+    self.made.append(self)
+
+
+def _one_d_scale_one_downsampling(config):
+  """`config`'s model with half its ops (one D scale, one downsampling), so
+  its three steps trace in about half the time: what the loop draws and
+  traces does not depend on the model's size."""
+  return dataclasses.replace(config, family=dataclasses.replace(
+      config.family, num_d=1, n_downsample=1))
+
+
+def test_loop_draws_one_batch_per_shared_step_and_traces_once(tiny_config,
+                                                              tmp_path):
+  """The first --shared_pass_steps share the pass (a batch each), then the
+  alternating steps (a batch per player) take over. (Every step sharing
+  it, the default --shared_pass_steps=0, is test_run_with_the_flag_...'s
+  run.)"""
+  config = _one_d_scale_one_downsampling(tiny_config(
+      steps=5, shared_generator_pass=True, log_every=1, image_every=100,
+      checkpoint_every=100, shared_pass_steps=3))
   loop = train.Loop(train.setup(config, str(tmp_path)))
   loop.iterator = _CountingIterator(loop.iterator)
   results = loop.run()
   assert results["step"] == 5
-  assert loop.iterator.drawn == drawn
-  assert set(loop.guard.functions) == functions
+  assert loop.iterator.drawn == 3 + 2 * 2
+  assert set(loop.guard.functions) == {"shared/shared_step", "train/d_step",
+                                       "train/g_step"}
   for function in loop.guard.functions.values():
     assert function.experimental_get_tracing_count() == 1
   assert {"d/total", "d/adv"} <= set(results["last"]["d"])
   assert {"g/total", "g/l1"} <= set(results["last"]["g"])
 
 
-def test_run_with_the_flag_lowers_l1_and_records_it(tiny_config, tmp_path):
+def test_run_with_the_flag_lowers_l1_and_records_it(tiny_config, tmp_path,
+                                                    monkeypatch):
+  """`train.run` with --shared_generator_pass: config.json records the flag,
+  G's L1 goes down, and every step (--shared_pass_steps=0) shares the pass:
+  one batch per step (alternating steps would draw two), one compiled step
+  (beside the sampler of the grid), traced once."""
   workdir = str(tmp_path)
   config = tiny_config(steps=40, shared_generator_pass=True, log_every=5,
                        image_every=40, checkpoint_every=40)
-  train.run(config, workdir)
+  monkeypatch.setattr(_CountingLoop, "made", [])
+  monkeypatch.setattr(train, "Loop", _CountingLoop)
+  results = train.run(config, workdir)
   with open(os.path.join(workdir, "config.json")) as f:
     assert json.load(f)["train"]["shared_generator_pass"] is True
   events = event_accumulator.EventAccumulator(
@@ -176,6 +217,15 @@ def test_run_with_the_flag_lowers_l1_and_records_it(tiny_config, tmp_path):
         for e in events.Tensors("train/g/l1")]
   assert len(l1) == 8
   assert np.mean(l1[-2:]) < 0.8 * np.mean(l1[:2])
+
+  loop, = _CountingLoop.made
+  assert results["step"] == 40
+  assert loop.iterator.drawn == 40
+  assert set(loop.guard.functions) == {"shared/shared_step", "sample"}
+  for function in loop.guard.functions.values():
+    assert function.experimental_get_tracing_count() == 1
+  assert {"d/total", "d/adv"} <= set(results["last"]["d"])
+  assert {"g/total", "g/l1"} <= set(results["last"]["g"])
 
 
 @pytest.mark.parametrize("overrides,message", [
