@@ -337,10 +337,12 @@ def load_image_fns(signatures: Optional[Sequence[str]] = None,
     task, generator, _ = restore_for_serving(workdir)
     module = task.export_module(generator)
     for name in _chosen(signatures, module.SIGNATURES):
-      call = getattr(module, name)  # Positional, in the specs' order.
-      traced = call.get_concrete_function()
-      calls[name] = ({spec.name: spec
-                      for spec in traced.structured_input_signature[0]}, call)
+      # Its input signature names the inputs, so a signature is traced on
+      # its first call, not here: a server or s2f-sample that runs one of
+      # them does not pay seconds of tracing for the others.
+      specs = getattr(module, name).input_signature  # In positional order.
+      calls[name] = ({spec.name: spec for spec in specs},
+                     functools.partial(_call_module, module, name))
   fns = {}
   for name, (specs, call) in calls.items():
     not_images = [f"{key} {spec.dtype.name}" for key, spec in specs.items()
@@ -362,6 +364,15 @@ def _chosen(signatures: Optional[Sequence[str]], names: Sequence[str]
   for name in signatures:
     _check_signature(name, names)
   return signatures
+
+
+def _call_module(module: sig.ExportModule, signature: str, *tensors):
+  """An in-memory export module's `signature` on positional `tensors`.
+
+  Holds `module`: a tf.function method bound to it holds it only weakly,
+  and traces (on its first call) through it.
+  """
+  return getattr(module, signature)(*tensors)
 
 
 def _call_loaded(loaded, signature: str, names: Sequence[str], *tensors):
