@@ -164,18 +164,23 @@ def _run_eager(path: str, inputs: Dict[str, Dict[str, np.ndarray]]):
 
 def _run_in_session(path: str, inputs: Dict[str, Dict[str, np.ndarray]]):
   """The same through a TF1 session: how TF Serving's C++ loader runs it."""
-  outputs = {}
   logger = tf.get_logger()
   level = logger.level
   logger.setLevel("ERROR")  # The TF1 loader's deprecation notice is noise here.
   try:
     with tf.Graph().as_default(), tf.compat.v1.Session() as session:
       meta_graph = tf.compat.v1.saved_model.load(session, ["serve"], path)
+      # Every signature in one run: each run of a new set of fetches
+      # optimises (Grappler) and prunes the graph anew, which costs more
+      # than the tiny calls themselves. Each signature has placeholders of
+      # its own ("<signature>_<input>:0"), so the feeds cannot collide.
+      fetches, feed_dict = {}, {}
       for name, feeds in inputs.items():
         signature = meta_graph.signature_def[name]
-        outputs[name] = session.run(
-            {k: out.name for k, out in signature.outputs.items()},
-            {signature.inputs[k].name: v for k, v in feeds.items()})
+        fetches[name] = {k: out.name for k, out in signature.outputs.items()}
+        feed_dict.update({signature.inputs[k].name: v
+                          for k, v in feeds.items()})
+      outputs = session.run(fetches, feed_dict)
   finally:
     logger.setLevel(level)
   return outputs
@@ -332,10 +337,12 @@ def load_image_fns(signatures: Optional[Sequence[str]] = None,
     task, generator, _ = restore_for_serving(workdir)
     module = task.export_module(generator)
     for name in _chosen(signatures, module.SIGNATURES):
-      call = getattr(module, name)  # Positional, in the specs' order.
-      traced = call.get_concrete_function()
-      calls[name] = ({spec.name: spec
-                      for spec in traced.structured_input_signature[0]}, call)
+      # Its input signature names the inputs, so a signature is traced on
+      # its first call, not here: a server or s2f-sample that runs one of
+      # them does not pay seconds of tracing for the others.
+      specs = getattr(module, name).input_signature  # In positional order.
+      calls[name] = ({spec.name: spec for spec in specs},
+                     functools.partial(_call_module, module, name))
   fns = {}
   for name, (specs, call) in calls.items():
     not_images = [f"{key} {spec.dtype.name}" for key, spec in specs.items()
@@ -357,6 +364,15 @@ def _chosen(signatures: Optional[Sequence[str]], names: Sequence[str]
   for name in signatures:
     _check_signature(name, names)
   return signatures
+
+
+def _call_module(module: sig.ExportModule, signature: str, *tensors):
+  """An in-memory export module's `signature` on positional `tensors`.
+
+  Holds `module`: a tf.function method bound to it holds it only weakly,
+  and traces (on its first call) through it.
+  """
+  return getattr(module, signature)(*tensors)
 
 
 def _call_loaded(loaded, signature: str, names: Sequence[str], *tensors):

@@ -115,7 +115,10 @@ def test_the_face_is_the_exports_own_answer_to_the_same_files(
       with open(paths[-1], "wb") as f:
         f.write(base64.b64decode(item))
     files[field] = paths if isinstance(value, list) else paths[0]
-  config, fn = export.load_image_fn(export_dir=client.path)
+  # The export's own signature: `served` holds it as load_image_fn loads it
+  # (model.load calls export.load_image_fns on the same folder).
+  config = export.serving_config(export_dir=client.path)
+  fn = client.served.fns["serving_default"]
   feeds = tasks.make_task(config).load_serving_inputs(files)
   np.testing.assert_array_equal(face, fn(feeds)[0])
   assert face.shape == (SIZE, SIZE, 3) and face.std() > 0
@@ -275,8 +278,8 @@ def test_a_photo_translates_with_its_attention_map(
   photo = cv2.cvtColor(cv2.imdecode(np.frombuffer(
       base64.b64decode(models.photo), np.uint8), cv2.IMREAD_COLOR),
                        cv2.COLOR_BGR2RGB)
-  _, fn = export.load_image_fn(export_dir=paths[0], signature="a2b_attention")
-  want = fn.outputs({"image": photo[None]})
+  # As load_image_fn(export_dir=paths[0], signature="a2b_attention") loads it.
+  want = client.served.fns["a2b_attention"].outputs({"image": photo[None]})
   np.testing.assert_array_equal(face, want["image"][0])
   np.testing.assert_array_equal(attention, want["attention"][0, ..., 0])
   assert attention.shape == (32, 32)
@@ -374,7 +377,7 @@ def test_clusters_pick_each_regions_look_as_clusters_draw_does(
 
 
 def test_a_model_without_clusters_serves_no_features_signature(clustered):
-  served = model_lib.load(export_dir=clustered.path)
+  served = clustered.served  # model.load(export_dir=clustered.path).
   assert served.centres is not None
   os.rename(os.path.join(clustered.path, "assets"),
             os.path.join(clustered.path, "assets_gone"))

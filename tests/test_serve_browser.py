@@ -4,23 +4,37 @@ Chromium (Playwright), and a clean stop on SIGTERM.
 Chromium comes from the system's packages (.ci/install_browser); Playwright
 drives it by path and downloads no browser. The tests skip, saying so, only
 where no Chromium is installed.
+
+The page tests serve the page from a thread of the test process (`_served`):
+what they check is the page and the API behind it, and a child process per
+test would pay TensorFlow's start-up (seconds of CPU) each time. The command
+itself (its start-up bound, its signals, its one-line errors) is run as a
+child process by the last two tests.
 """
 
 import base64
+import contextlib
 import os
 import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
+import time
+import types
 
 import cv2
 import numpy as np
 import pytest
+import uvicorn
 
 import browsers
 import serve_models
+from s2f_tf.serve import app as app_lib
 from s2f_tf.serve import launch
+from s2f_tf.serve import model as model_lib
+from s2f_tf.serve import server as server_lib
 
 STARTUP_S = 5.0  # The issue's bound, from "model loaded" to listening.
 
@@ -47,7 +61,32 @@ def browser():
 
 
 def _server(export_dir):
+  """`s2f-serve --export_dir=...` as a child process, once it listens."""
   return launch.Launched([f"--export_dir={export_dir}"])
+
+
+@contextlib.contextmanager
+def _served(export_dir):
+  """The app `s2f-serve --export_dir=...` serves (`model.load`, then
+  `app.make_app`, as serve_main builds it), on uvicorn in a thread of this
+  process; yields an object with its `url`, stops it on exit."""
+  app = app_lib.make_app(model_lib.load(export_dir=export_dir))
+  server = uvicorn.Server(uvicorn.Config(
+      app, host=server_lib.LOCALHOST, port=0, log_level="warning",
+      access_log=False, lifespan="off"))
+  thread = threading.Thread(target=server.run, daemon=True)
+  thread.start()  # Off the main thread uvicorn leaves the signals alone.
+  deadline = time.monotonic() + 60
+  while not server.started:
+    assert thread.is_alive() and time.monotonic() < deadline, (
+        "the in-process server never listened")
+    time.sleep(0.02)
+  host, port = server.servers[0].sockets[0].getsockname()[:2]
+  try:
+    yield types.SimpleNamespace(url=f"http://{host}:{port}/")
+  finally:
+    server.should_exit = True
+    thread.join(timeout=60)
 
 
 def _open(browser, server):
@@ -86,7 +125,7 @@ def _differ(a, b):
 
 def test_sketch2face_page_draws_and_follows_the_references(
     exports, browser, tiny_data_root, tmp_path):
-  with _server(exports["sketch2face"]) as server:
+  with _served(exports["sketch2face"]) as server:
     page = _open(browser, server)
     photo = os.path.join(tiny_data_root, "CelebA-HQ-img", "0.jpg")
     page.set_input_files("#input-refs", photo)
@@ -106,7 +145,7 @@ def test_sketch2face_page_draws_and_follows_the_references(
 
 def test_label2face_page_paints_a_region_and_swaps_a_reference(
     exports, browser, tmp_path):
-  with _server(exports["label2face"]) as server:
+  with _served(exports["label2face"]) as server:
     page = _open(browser, server)
     page.click("#example-labels")
     page.wait_for_function("document.getElementById('error').textContent")
@@ -138,7 +177,7 @@ def test_label2face_page_paints_a_region_and_swaps_a_reference(
 
 
 def test_pix2pixhd_page_picks_a_hair_cluster(exports, browser):
-  with _server(exports["pix2pixhd"]) as server:
+  with _served(exports["pix2pixhd"]) as server:
     page = _open(browser, server)
     page.select_option("#signature", "label2face_features")
     assert page.locator("#cluster-hair option").all_inner_texts() == [
@@ -154,7 +193,7 @@ def test_pix2pixhd_page_picks_a_hair_cluster(exports, browser):
 
 
 def test_stylegan2_page_follows_the_seed_and_psi(exports, browser):
-  with _server(exports["stylegan2"]) as server:
+  with _served(exports["stylegan2"]) as server:
     page = _open(browser, server)
     first = _after(page, 1)  # Drawn at once from seed 0: nothing to edit.
     page.fill("#input-z", "7")

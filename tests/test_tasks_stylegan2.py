@@ -2,6 +2,7 @@
 numerics, export, the truncation and mixing grids, projector embeddings."""
 
 import dataclasses
+import types
 
 import numpy as np
 import pytest
@@ -39,24 +40,6 @@ def test_bad_flag_combinations_fail_in_one_line(change, message, tmp_path):
   assert "\n" not in str(info.value)
 
 
-def test_lazy_r1_and_path_length_run_as_their_own_steps(tiny_data_root,
-                                                       tmp_path):
-  state = train.setup(_config(tiny_data_root), str(tmp_path))
-  steps = state.steps
-  assert [steps.step_for("g", i)[0] for i in range(4)] == [
-      "train/g_step_reg", "train/g_step", "train/g_step_reg", "train/g_step"]
-  batch = next(iter(state.dataset))
-  g = state.generator
-  out = steps.function("g_step_reg")(batch).measurements
-  pl_mean = g.pl_mean.numpy()
-  assert pl_mean > 0 and out["g/pl"].numpy() > 0
-  np.testing.assert_allclose(out["g/pl_mean"].numpy(), pl_mean)
-  assert "g/pl" not in steps.function("g_step")(batch).measurements
-  np.testing.assert_allclose(g.pl_mean.numpy(), pl_mean)  # Lazy: unchanged.
-  assert np.abs(g.w_avg.numpy()).max() > 0  # The G step moved w_avg.
-  assert "d/r1" in steps.function("d_step_reg")(batch).measurements
-
-
 @pytest.mark.parametrize("precision", ["mixed_float16", "mixed_bfloat16"])
 def test_trains_under_mixed_precision(precision, tiny_data_root, tmp_path):
   config = _config(tiny_data_root, precision=precision, r1_interval=1,
@@ -90,14 +73,44 @@ def test_numerics_guard_names_demodulation_and_path_length(tiny_data_root,
 
 @pytest.fixture(scope="module")
 def trained(tiny_data_root, tmp_path_factory):
+  """A 2-step train.run of `_config` (r1 and path length every 2 steps):
+  `state`, the RunState the run trained (its steps traced by the loop), for
+  test_lazy_r1_and_path_length_run_as_their_own_steps; `task` and
+  `generator` restored from its checkpoint, for the export, grid and
+  projector tests."""
   workdir = str(tmp_path_factory.mktemp("sg2"))
-  train.run(_config(tiny_data_root), workdir)
+  states, setup = [], train.setup
+  with pytest.MonkeyPatch.context() as patch:  # Keeps what train.run built.
+    patch.setattr(train, "setup",
+                  lambda *args: states.append(setup(*args)) or states[-1])
+    assert train.run(_config(tiny_data_root), workdir)["step"] == 2
   task, generator, _ = tasks.restore(workdir)
-  return task, generator, workdir
+  return types.SimpleNamespace(state=states[0], task=task,
+                               generator=generator, workdir=workdir)
+
+
+def test_lazy_r1_and_path_length_run_as_their_own_steps(trained):
+  """On the shared run's state, after its 2 steps (step 0 regularised both
+  players): calls its step functions again, already traced by the loop."""
+  steps = trained.state.steps
+  assert [steps.step_for("g", i)[0] for i in range(4)] == [
+      "train/g_step_reg", "train/g_step", "train/g_step_reg", "train/g_step"]
+  batch = next(iter(trained.state.dataset))
+  g = trained.state.generator
+  before_pl, before_w = g.pl_mean.numpy(), g.w_avg.numpy()
+  out = steps.function("g_step_reg")(batch).measurements
+  pl_mean = g.pl_mean.numpy()
+  assert pl_mean > 0 and out["g/pl"].numpy() > 0
+  assert pl_mean != before_pl  # The regularising step moved pl_mean.
+  np.testing.assert_allclose(out["g/pl_mean"].numpy(), pl_mean)
+  assert "g/pl" not in steps.function("g_step")(batch).measurements
+  np.testing.assert_allclose(g.pl_mean.numpy(), pl_mean)  # Lazy: unchanged.
+  assert np.abs(g.w_avg.numpy() - before_w).max() > 0  # G steps move w_avg.
+  assert "d/r1" in steps.function("d_step_reg")(batch).measurements
 
 
 def test_export_generate_and_mapping_signatures(trained, tmp_path):
-  task, generator, _ = trained
+  task, generator = trained.task, trained.generator
   path = export.export(task, generator, str(tmp_path))  # Verifies 1e-5.
   loaded = tf.saved_model.load(path).signatures
   assert set(loaded) == {"serving_default", "serving_float", "generate",
@@ -113,7 +126,7 @@ def test_export_generate_and_mapping_signatures(trained, tmp_path):
 
 
 def test_truncation_and_mixing_grids(trained):
-  _, g, _ = trained
+  g = trained.generator
   rng = np.random.RandomState(0)
   z = rng.randn(3, 8).astype(np.float32)
   grid = stylegan2_task.truncation_grid(g, z, [1.0, 0.0])
@@ -134,7 +147,7 @@ def test_truncation_and_mixing_grids(trained):
 
 
 def test_projector_exports_w_vectors(trained):
-  task, g, _ = trained
+  task, g = trained.task, trained.generator
   w = task.embeddings(g, "heldout", 5, ("w",))["w"]
   z = np.random.RandomState(task.config.train.seed).randn(5, 8)
   np.testing.assert_allclose(w.values, g.map(tf.constant(z, tf.float32)),

@@ -106,8 +106,14 @@ class ExportModule(tf.Module):
     self.weights = {v.path: v.value for v in generator.variables}
 
   def signatures(self):
-    return {name: getattr(self, name).get_concrete_function()
-            for name in self.SIGNATURES}
+    """{name: tf.function} for `tf.saved_model.save(signatures=...)`.
+
+    The functions, not their concrete functions: `save` traces inside its
+    save context, whose cache key differs from a trace made before it, so
+    handing it traces made outside would trace every signature twice (each
+    trace of the generator costs seconds).
+    """
+    return {name: getattr(self, name) for name in self.SIGNATURES}
 
   def examples(self, rng: np.random.Generator) -> Dict[str, Example]:
     """Signature name -> a call and what the Keras model answers to it."""
