@@ -48,10 +48,15 @@ def _unpaired(root, **train_overrides):
 
 
 CONFIGS = {
-    "sketch2face": lambda root, **t: config_lib.tiny_config(root, **t),
-    "label2face": lambda root, **t: test_tasks_label2face.l2f_config(
-        root, "spade", **t),
-    "stylegan2": test_tasks_stylegan2._config,
+    # One PatchGAN scale (num_d=1): D still reads every augmented image.
+    "sketch2face": lambda root, **t: config_lib.with_family(
+        config_lib.tiny_config(root, **t), num_d=1),
+    "label2face": lambda root, **t: config_lib.with_family(
+        test_tasks_label2face.l2f_config(root, "spade", **t), num_d=1),
+    # R1 and path-length regularisation every step: each player's one
+    # (regularising) step variant is traced, not a plain one beside it.
+    "stylegan2": lambda root, **t: test_tasks_stylegan2._config(
+        root, pl_interval=1, **{"r1_interval": 1, **t}),
     "lightweight": test_tasks_lightweight._config,
 }
 
@@ -81,12 +86,17 @@ def _assert_finite_and_traced_once(results, loop):
                  marks=pytest.mark.slow)])
 def test_each_family_trains_with_augmentation(family, augment, precision,
                                               tiny_data_root, tmp_path):
-  """Finite losses (float16 fakes: float32 math inside the transforms)."""
+  """Finite losses (float16 fakes: float32 math inside the transforms).
+
+  No EMA copy of G (ema_beta=0) and no sample grid (image_every > steps):
+  the augmentation is in the D and G steps only, which the EMA update
+  follows and the sampler never calls.
+  """
   every_step = {"ada_interval": 1} if augment == "ada" else {}
   config = CONFIGS[family](tiny_data_root, augment=augment, steps=2,
-                           image_every=2, checkpoint_every=2,
+                           image_every=100, checkpoint_every=2,
                            eval_at_end=False, precision=precision,
-                           **every_step)
+                           ema_beta=0.0, **every_step)
   loop, results = _run(config, str(tmp_path))
   assert results["step"] == 2
   _assert_finite_and_traced_once(results, loop)
@@ -96,8 +106,9 @@ def test_each_family_trains_with_augmentation(family, augment, precision,
 
 def test_unpaired_trains_with_ada_on_both_domains(anime_root, tmp_path):
   """Its own lsgan threshold (0.5) and CycleGAN's pool before the
-  augmentation."""
-  config = _unpaired(anime_root, augment="ada", steps=2, image_every=2,
+  augmentation (no sample grid, image_every > steps: the sampler never
+  augments)."""
+  config = _unpaired(anime_root, augment="ada", steps=2, image_every=100,
                      checkpoint_every=2, eval_at_end=False)
   loop, results = _run(config, str(tmp_path))
   _assert_finite_and_traced_once(results, loop)
@@ -109,7 +120,8 @@ def test_ada_p_moves_every_step_without_retrace_and_is_resumed(
   workdir = str(tmp_path)
   config = test_tasks_lightweight._config(
       tiny_data_root, augment="ada", ada_interval=1, ada_kimg=1, steps=4,
-      checkpoint_every=4, image_every=4, eval_at_end=False, log_every=1)
+      checkpoint_every=4, image_every=100, eval_at_end=False, log_every=1,
+      ema_beta=0.0)  # p is the task's state: no EMA copy, no sample grid.
   state = train.setup(config, workdir)
   p = state.checkpoint.ada_p
   p.assign(0.5)  # Away from the clip at 0: each update moves it.
@@ -192,8 +204,8 @@ def test_a_non_finite_augmented_image_stops_the_step_naming_a_layer(
   monkeypatch.setattr(augment, "diff_augment",
                       lambda image, *args: (real_augment(image, *args)[0] *
                                             np.nan, *args[1:]))
-  config = test_tasks_lightweight._config(
-      tiny_data_root, augment="diffaug")
+  config = test_tasks_lightweight._config(  # No EMA: it stops in D's step.
+      tiny_data_root, augment="diffaug", ema_beta=0.0)
   with pytest.raises(numerics.NumericsError) as info:
     _run(config, str(tmp_path))
   text = str(info.value)
@@ -212,7 +224,8 @@ def test_full_numerics_check_names_the_augmentation(tiny_data_root, tmp_path,
                       lambda image, *args: (tf.sqrt(real_augment(
                           image, *args)[0] - 10.0), *args[1:]))
   config = test_tasks_lightweight._config(
-      tiny_data_root, augment="diffaug", check_numerics="full")
+      tiny_data_root, augment="diffaug", check_numerics="full",
+      ema_beta=0.0)  # No EMA: it stops in D's step.
   state = train.setup(config, str(tmp_path))
   with numerics.checking_every_op():  # After the build, as train.run.
     with pytest.raises(numerics.NumericsError) as info:

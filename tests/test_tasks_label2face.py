@@ -38,13 +38,25 @@ def l2f_config(root, mode="sean", **train_overrides):
       config.model, base_channels=4))
 
 
+@pytest.fixture(scope="module")
+def sean_model(tiny_data_root):
+  """(task, generator): a tiny SEAN task and its built generator, whose
+  build (an eager forward pass through every region code) is slow.
+  Shared by test_export_round_trip_and_bad_inputs[sean] and
+  test_region_codes_embedding_has_a_region_column, which only read it."""
+  task = tasks.make_task(l2f_config(tiny_data_root, "sean"))
+  return task, task.build_generator()
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", ["sean", "spade_vae"])
 def test_each_mode_trains_with_spade_loss_names(mode, tiny_data_root,
                                                 tmp_path):
+  """No EMA copy of G (ema_beta=0): no check here reads it, and building
+  one more SEAN generator is the slowest part of the setup."""
   config = l2f_config(tiny_data_root, mode, steps=2, image_every=2,
                       checkpoint_every=2, log_every=1, eval_at_end=True,
-                      eval_episodes=8)
+                      eval_episodes=8, ema_beta=0.0)
   results = train.run(config, str(tmp_path))
   d, g = results["last"]["d"], results["last"]["g"]
   assert {"d/D_real", "d/D_fake"} <= set(d) and "d/adv" not in d
@@ -103,9 +115,13 @@ def test_label_past_label_nc_stops_before_training(tiny_data_root, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", ["clade_dist", "sean"])
-def test_export_round_trip_and_bad_inputs(mode, tiny_data_root, tmp_path):
-  task = tasks.make_task(l2f_config(tiny_data_root, mode))
-  generator = task.build_generator()
+def test_export_round_trip_and_bad_inputs(mode, tiny_data_root, tmp_path,
+                                         request):
+  if mode == "sean":
+    task, generator = request.getfixturevalue("sean_model")
+  else:
+    task = tasks.make_task(l2f_config(tiny_data_root, mode))
+    generator = task.build_generator()
   path = export.export(task, generator, str(tmp_path))  # Verifies to 1e-5.
   served = tf.saved_model.load(path).signatures
   assert {"serving_default", "label2face", "label2face_int32",
@@ -124,9 +140,8 @@ def test_export_round_trip_and_bad_inputs(mode, tiny_data_root, tmp_path):
     served["label2face"](**feeds)
 
 
-def test_region_codes_embedding_has_a_region_column(tiny_data_root):
-  task = tasks.make_task(l2f_config(tiny_data_root, "sean"))
-  generator = task.build_generator()
+def test_region_codes_embedding_has_a_region_column(sean_model):
+  task, generator = sean_model
   (embedding,) = task.embeddings(generator, "heldout", 8, ["regions"]).values()
   regions = embedding.metadata["region"]
   assert len(regions) == len(embedding.values) > 8  # Several per photo.
