@@ -24,7 +24,7 @@ def _bench_main(*argv):
   """The tool's `main` in this process, its flags parsed from `argv` into
   absl's global FLAGS and reset afterwards: a check that stops before any
   training needs no Python + TensorFlow start of its own."""
-  name = "_h5_bench_augment"  # Its flags are defined once per process.
+  name = "bench_augment_tool"  # Its flags are defined once per process.
   if name not in sys.modules:
     spec = importlib.util.spec_from_file_location(
         name, os.path.join(REPO, "tools/bench_augment.py"))

@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from s2f_tf import checkpointing
 from s2f_tf import tasks
+from s2f_tf.serve import launch
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -55,7 +56,7 @@ def quick(tmp_path_factory):
   """name -> (result, folder) of the commands in `_quick_commands`.
 
   Each is a real s2f-train `main()` with its own argv, stdout, stderr and
-  exit code, but all run in one process (tests/_h2_cli_batch.py): each
+  exit code, but all run in one process (tests/cli_batch.py): each
   would otherwise spend about 5 s of CPU importing TensorFlow to print one
   line. Shared by the tests from test_dry_run_prints_the_resolved_config to
   test_fid_without_a_readable_inception_stops_before_training; the slow
@@ -64,7 +65,7 @@ def quick(tmp_path_factory):
   commands = _quick_commands(tmp_path_factory.mktemp("quick"))
   results_path = tmp_path_factory.mktemp("quick_results") / "results.json"
   batch = subprocess.run(
-      [sys.executable, os.path.join(REPO, "tests", "_h2_cli_batch.py"),
+      [sys.executable, os.path.join(REPO, "tests", "cli_batch.py"),
        str(results_path)],
       input=json.dumps({name: argv for name, (argv, _) in commands.items()}),
       capture_output=True, text=True, timeout=300, cwd=REPO)
@@ -119,9 +120,9 @@ def test_a_signal_ends_any_command_in_one_line(signum, code, line):
           "  print('ready', flush=True)\n"
           "  time.sleep(60)\n"
           "common.main('s2f-x', body)\n")
-  command = subprocess.Popen([sys.executable, "-c", body], cwd=REPO,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True)
+  command = subprocess.Popen(launch.with_default_sigint(["-c", body]),
+                             cwd=REPO, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
   try:
     assert command.stdout.readline() == "ready\n"
     command.send_signal(signum)
@@ -172,10 +173,11 @@ def test_ctrl_c_saves_and_a_blown_up_resume_stops_clearly_keeping_it(
     and its generator is finite.
   """
   workdir = tmp_path / "run"
-  args = [sys.executable, "-m", "s2f_tf.cli.train_main",
-          f"--flagfile={REPO}/flags/smoke.cfg", f"--workdir={workdir}",
-          f"--data_root={tiny_data_root}", "--steps=100000",
-          "--checkpoint_every=100000", "--image_every=5", "--noeval_at_end"]
+  args = launch.with_default_sigint([
+      "-m", "s2f_tf.cli.train_main",
+      f"--flagfile={REPO}/flags/smoke.cfg", f"--workdir={workdir}",
+      f"--data_root={tiny_data_root}", "--steps=100000",
+      "--checkpoint_every=100000", "--image_every=5", "--noeval_at_end"])
   proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL,
                           stderr=subprocess.PIPE, text=True)
   try:

@@ -12,6 +12,22 @@ import subprocess
 import sys
 from typing import List, Sequence, Tuple
 
+# A process started with SIGINT ignored (a background job of a shell without
+# job control) passes the ignore on to its children, and Python then never
+# raises KeyboardInterrupt: `stop(signal.SIGINT)` would do nothing. This
+# resets SIGINT to its default before Python starts the command, so the
+# child takes Ctrl-C as a command in a terminal does.
+_DEFAULT_SIGINT = ("import os, signal, sys; "
+                   "signal.signal(signal.SIGINT, signal.SIG_DFL); "
+                   "os.execv(sys.executable, [sys.executable] + sys.argv[1:])")
+
+
+def with_default_sigint(argv: Sequence[str]) -> List[str]:
+  """`[sys.executable, ...argv]`, run with SIGINT at its default whatever
+  this process does with it (see `_DEFAULT_SIGINT`)."""
+  return [sys.executable, "-c", _DEFAULT_SIGINT, *argv]
+
+
 LISTENING = re.compile(r"listening on (http://\S+) \(([\d.]+) s after the "
                        r"model loaded\)")
 
@@ -26,7 +42,8 @@ class Launched:
 
   def __init__(self, args: Sequence[str]):
     self.process = subprocess.Popen(
-        [sys.executable, "-m", "s2f_tf.cli.serve_main", *args, "--port=0"],
+        with_default_sigint(["-m", "s2f_tf.cli.serve_main", *args,
+                             "--port=0"]),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     self.lines: List[str] = []
     for line in self.process.stdout:

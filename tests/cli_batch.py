@@ -8,7 +8,7 @@ its own argv, its own stdout and stderr (the file descriptors, so
 TensorFlow's C++ lines and an uncaught traceback are caught too) and the
 exit code `main()` ends with.
 
-  python tests/_h2_cli_batch.py RESULTS.json < COMMANDS.json
+  python tests/cli_batch.py RESULTS.json < COMMANDS.json
 
 COMMANDS.json maps a name to an argv (without the program); RESULTS.json
 maps the same names to {"returncode", "stdout", "stderr"}.
