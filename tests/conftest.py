@@ -31,17 +31,21 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(items):
-  """Slow tests first, each group in file order.
+  """Files with slow tests first, each file's tests kept together.
 
   pytest-xdist hands out tests in collection order; started last, a 50 s
   test keeps one worker busy while the others have nothing left, so the
   suite's wall time is its total work over the workers plus that tail.
   Started first, the slow ones overlap and the fast ones fill the end
-  (longest-first scheduling). `make test` adds --dist=worksteal, so a
-  worker handed several slow ones gives half of its queue to one that has
-  run out.
+  (longest-first scheduling). A file's tests stay together so that its
+  module fixtures (a trained run, an export) are built on as few workers
+  as possible: each worker that runs one of the file's tests builds them.
+  `make test` adds --dist=worksteal, so a worker handed several slow
+  files gives half of its queue to one that has run out.
   """
-  items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+  slow_files = {item.path for item in items
+                if item.get_closest_marker("slow") is not None}
+  items.sort(key=lambda item: item.path not in slow_files)
 
 
 def pytest_unconfigure(config):
