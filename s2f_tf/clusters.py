@@ -9,10 +9,10 @@ hair colour, and the generator draws that face from the same label map.
 
 `compute` does the precompute step on a workdir's training split and
 `save`s the centres to `<workdir>/features/clusters.npz`; `parse_choices`
-and `draw` serve `s2f-sample --clusters=hair:3,skin:7` (from a run or
-an export). Centres are sorted
-by cluster size, largest first, so cluster 0 of a class is its most common
-look, and the classes a user does not name take it.
+and `draw` serve `s2f-sample --clusters=hair:3,skin:7` (from a run or an
+export). Centres are sorted by cluster size, largest first, so cluster 0 of
+a class is its most common look, and the classes a user does not name take
+it.
 
 `s2f-export` carries the centres into the SavedModel's assets
 (`export_assets`), where `load_for_serving` finds them again for
@@ -28,10 +28,10 @@ import numpy as np
 from s2f_tf import export
 from s2f_tf import pixels
 from s2f_tf import tasks
-from s2f_tf.serving import label2face as label2face_serving
 from s2f_tf.data import decode
 from s2f_tf.data import labels as labels_lib
 from s2f_tf.data import layout
+from s2f_tf.serving import label2face as label2face_serving
 
 CLUSTERS_PER_CLASS = 10  # pix2pixHD's precompute_feature_maps default.
 KMEANS_ITERATIONS = 100
@@ -247,8 +247,8 @@ def _centres(export_dir, workdir):
 
 
 def _draw(labels, centres, choices, export_dir, workdir):
-  _, fns = export.load_image_fns(None, export_dir, workdir)
-  family = export.serving_config(export_dir, workdir).family
+  config, fns = export.load_image_fns(None, export_dir, workdir)
+  family = config.family
   features = region_features(centres, choices, family.label_nc,
                              family.feat_num)
   return fns[label2face_serving.FEATURES]({

@@ -63,9 +63,9 @@ flags.DEFINE_string("out_aux_dir", None, "Folder for the signature's other "
 flags.DEFINE_string(
     "clusters", None, "For a model with clustered region features "
     "(--label_feat, then tools/cluster_features.py on its run; an export "
-    "carries them): CLASS:INDEX,... (e.g. hair:3,skin:7), each class's features "
-    "from that k-means centre instead of reference photos (others: cluster "
-    "0, the most common look); needs --labels.")
+    "carries them): CLASS:INDEX,... (e.g. hair:3,skin:7), each class's "
+    "features from that k-means centre instead of reference photos (others: "
+    "cluster 0, the most common look); needs --labels.")
 flags.mark_flags_as_mutual_exclusive(["export_dir", "workdir"], required=True)
 flags.mark_flags_as_required(["out"])
 flags.register_validator("out", lambda path: path.lower().endswith(".png"),
