@@ -28,6 +28,7 @@ from s2f_tf.data import decode
 from s2f_tf.data import layout
 from s2f_tf.models import patchgan
 from s2f_tf.models import pix2pixhd
+from s2f_tf.serve import model as serve_model
 from s2f_tf.serving import label2face as label2face_serving
 from s2f_tf.tasks import base
 from s2f_tf.tasks import label2face as label2face_task
@@ -304,6 +305,18 @@ def test_export_takes_the_sketch_beside_the_map(tiny_data_root, tmp_path):
                      match=r"sketch must be uint8 \[B, 32, 32, 1\]"):
     served["label2face"](labels=tf.constant(labels, tf.uint8),
                          sketch=tf.zeros([2, 32, 32, 3], tf.uint8))
+  # s2f-serve's editor: the map and the sketch as uploads, the same face.
+  editor = serve_model.load(export_dir=path)
+  drawing = _two_sketches()[1][:1]
+  uploads = {"labels": decode.encode_png(labels[0].astype(np.uint8))}
+  with pytest.raises(serve_model.RequestError, match="reads the face's "
+                     "sketch beside its map"):
+    editor.run("label2face", uploads)
+  got = editor.run("label2face", {**uploads, "sketch": decode.encode_png(
+      drawing[0, ..., 0])})["image"]
+  np.testing.assert_array_equal(got, served["label2face"](
+      labels=tf.constant(labels[:1], tf.uint8),
+      sketch=tf.constant(drawing))["image"])
 
 
 def test_sample_files_of_a_sketch_model(tiny_data_root, tmp_path):
