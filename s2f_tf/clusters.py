@@ -266,6 +266,11 @@ def draw_file(labels_path: str, choices_text: str, out: str,
         f"--clusters picks pix2pixHD's region features; this model "
         f"(--task={config.model.task} --model={config.model.model}) has "
         "none: train with --model=pix2pixhd --label_feat")
+  if getattr(config.family, "edge_source", "") == "sketch":
+    raise ValueError(
+        "--clusters draws from --labels alone, and this model "
+        "(--edge_source=sketch) also reads the face's sketch: call the "
+        "export's label2face_features signature with both")
   labels = labels_lib.read_class_map(labels_path, config.data.image_size,
                                      config.family.label_nc)
   centres = _centres(export_dir, workdir)

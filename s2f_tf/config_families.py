@@ -158,8 +158,9 @@ class Label2FaceConfig(TranslationConfig):
                    "the feature encoder's first conv (pix2pixHD: 16).")
   edge_source: str = field(
       "mask_edges", "label2face --model=pix2pixhd: boundary channel beside "
-      "the one-hot map: mask_edges (class boundaries of the parsing mask) "
-      "or none.")
+      "the one-hot map: mask_edges (class boundaries of the parsing mask), "
+      "sketch (the face's --sketch_method drawing, then an input of G, D "
+      "and the export) or none.")
 
 
 @dataclasses.dataclass(frozen=True)

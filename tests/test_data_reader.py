@@ -81,6 +81,29 @@ def _wrong_size_mask(root):
   return path, "expected the same aspect ratio"
 
 
+def _half_size_part(root):
+  path = layout.mask_path(root, 10, "skin")
+  mask = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
+  _write(path, cv2.resize(mask, (SIZE // 2, SIZE // 2),
+                          interpolation=cv2.INTER_NEAREST))
+  return path, (f"face 10: is 16x16 but {layout.mask_path(root, 10, 'nose')}"
+                " (and the face's other parts) is 32x32")
+
+
+def _both_eyes_in_l_eye(root):
+  """An l_eye file that holds the r_eye too: they share all of r_eye."""
+  paths = layout.list_mask_paths(root)[11]
+  left = cv2.imread(paths["l_eye"], cv2.IMREAD_GRAYSCALE)
+  right = cv2.imread(paths["r_eye"], cv2.IMREAD_GRAYSCALE)
+  _write(paths["l_eye"], np.maximum(left, right))
+  shared = int(np.count_nonzero(right > 127))
+  return paths["l_eye"], (
+      f"face 11: shares {shared} pixels with {paths['r_eye']}, 100% of the "
+      "smaller part (a border seam stays under 50%); l_eye and r_eye never "
+      "overlap on a face, so one file is mislabelled (an l_eye file holding "
+      "both eyes, say): fix or remove it")
+
+
 def _missing_masks(root):
   for path in layout.list_mask_paths(root)[8].values():
     os.remove(path)
@@ -94,7 +117,8 @@ def _missing_sketch(root):
 
 
 @pytest.mark.parametrize("damage", [_truncate_jpeg, _text_as_jpeg,
-                                    _wrong_size_mask, _missing_masks,
+                                    _wrong_size_mask, _half_size_part,
+                                    _both_eyes_in_l_eye, _missing_masks,
                                     _missing_sketch])
 def test_bad_sample_is_skipped_counted_and_logged_once(root, damage, caplog):
   bad_path, reason = damage(root)
@@ -188,6 +212,26 @@ def test_empty_set_is_an_error(tmp_path):
   os.makedirs(tmp_path / layout.IMAGE_DIR)
   with pytest.raises(ValueError, match="CelebA-HQ-img holds no photos"):
     reader.load_face_set(str(tmp_path), 16)
+
+
+def test_a_border_seam_between_parts_that_never_overlap_is_kept(root):
+  """Lips that share a seam of one row (under half the smaller lip) are a
+  hand-drawn border, not a mislabelled file: the face is kept."""
+  paths = layout.list_mask_paths(root)[12]
+  upper = np.zeros((SIZE, SIZE), np.uint8)
+  lower = np.zeros((SIZE, SIZE), np.uint8)
+  upper[20:23, 10:22] = 255
+  lower[22:25, 10:22] = 255  # Row 22 in both: 12 of 36 pixels, a third.
+  _write(paths.get("u_lip", layout.mask_path(root, 12, "u_lip")), upper)
+  _write(paths.get("l_lip", layout.mask_path(root, 12, "l_lip")), lower)
+  faces = reader.load_face_set(root, SIZE)
+  assert faces.skipped == {} and len(faces) == N
+  assert layout.inconsistent_overlap({"u_lip": upper > 0,
+                                      "l_lip": lower > 0}) is None
+  lower[21] = 255  # Two rows of the lower lip's 4: half, then more.
+  assert layout.inconsistent_overlap({"u_lip": upper > 0,
+                                      "l_lip": lower > 0}) == (
+                                          "u_lip", "l_lip", 24, 36)
 
 
 def test_all_bad_is_an_error(root):

@@ -41,8 +41,10 @@ def test_heldout_metrics_plumbing_with_a_known_generator(tiny_data_root):
   faces = reader.load_face_set(tiny_data_root, 16)
 
   def generate(labels, refs, ref_labels, donor_refs=None,
-               donor_ref_labels=None, swap=None):
+               donor_ref_labels=None, swap=None, sketch=None):
     del refs, ref_labels, donor_refs, donor_ref_labels
+    # Every call gets the targets' sketches (pix2pixHD's boundary channel).
+    assert sketch.shape == labels.shape + (1,)
     out = np.zeros(labels.shape + (3,), np.float32)
     if swap is not None:  # Paints the swapped region white, nothing else.
       out[labels == HAIR] = 1.0

@@ -21,12 +21,15 @@ import tensorflow as tf
 import step_comparison
 from s2f_tf import config as config_lib
 from s2f_tf import export
+from s2f_tf import pixels
 from s2f_tf import tasks
 from s2f_tf import train
 from s2f_tf.data import decode
 from s2f_tf.data import layout
 from s2f_tf.models import patchgan
 from s2f_tf.models import pix2pixhd
+from s2f_tf.serve import model as serve_model
+from s2f_tf.serving import label2face as label2face_serving
 from s2f_tf.tasks import base
 from s2f_tf.tasks import label2face as label2face_task
 
@@ -213,6 +216,134 @@ def test_export_draws_the_generators_face_and_refuses_bad_ids(
                                                                  tf.uint8)))
 
 
+def _sketch_config(root, **train):
+  return p2p_config(root, family={"edge_source": "sketch"}, **train)
+
+
+def _two_sketches(batch=2, size=32):
+  """uint8 drawings [B, S, S, 1]: random strokes, then one more line."""
+  rng = np.random.default_rng(5)
+  first = np.where(rng.random((batch, size, size, 1)) < 0.1, 0,
+                   255).astype(np.uint8)
+  second = first.copy()
+  second[:, size // 2, 4:-4] = 0  # A line across the face.
+  return first, second
+
+
+def test_sketch_edges_reach_g_and_d_with_the_default_variables(
+    tiny_data_root):
+  """--edge_source=sketch: the boundary channel is the sketch's ink, in the
+  place of mask_edges' (so G and D keep the default's variables); another
+  sketch of the same map changes G's face and D's logits; training,
+  sampling and evaluation read each target's own sketch."""
+  default = tasks.make_task(p2p_config(tiny_data_root))
+  task = tasks.make_task(_sketch_config(tiny_data_root, batch_size=4))
+  f = task.config.family
+  generator, discriminator = task.build_generator(), task.build_discriminator()
+  shapes = lambda model: {v.path: tuple(v.shape) for v in model.variables}
+  assert shapes(generator) == shapes(default.build_generator())
+  assert shapes(discriminator) == shapes(default.build_discriminator())
+  labels = tf.constant(np.random.default_rng(1).integers(0, 19, (2, 32, 32)),
+                       tf.int32)
+  first, second = (pixels.to_unit(s) for s in _two_sketches())
+  cond = pix2pixhd.condition(labels, f, first)
+  assert cond.shape == (2, 32, 32, 20)
+  np.testing.assert_array_equal(cond[..., :19], tf.one_hot(labels, 19))
+  np.testing.assert_array_equal(cond[..., 19], (1 - first[..., 0]) / 2)
+  faces = [generator.generate(labels, {}, sketch=s) for s in (first, second)]
+  assert faces[0].shape == (2, 32, 32, 3)
+  assert np.abs(np.asarray(faces[0]) - np.asarray(faces[1])).max() > 1e-3
+  photo = tf.zeros([2, 32, 32, 3])
+  logits = [np.concatenate([np.ravel(l) for l in patchgan.logits(
+      discriminator((photo, pix2pixhd.condition(labels, f, s))))])
+            for s in (first, second)]
+  assert np.abs(logits[0] - logits[1]).max() > 1e-4
+  with pytest.raises(ValueError, match="pass the sketch with the map"):
+    generator.generate(labels, {})
+  batch = next(iter(task.make_dataset()))
+  fake = task.generator_pass(generator, batch)["fake"]
+  np.testing.assert_array_equal(fake, generator.generate(
+      batch["mask"], {}, training=True, sketch=batch["sketch"]))
+  context = base.StepContext(tf.constant(0, tf.int64))
+  for terms in (task.d_terms, task.g_terms):
+    values = terms(generator, discriminator, batch, context).terms.values()
+    assert all(np.isfinite(value.numpy()) for value in values)
+  sample = task.make_sampler(generator)
+  refs = np.zeros((2, 1, 32, 32, 3), np.float32)
+  ref_labels = np.zeros((2, 1, 32, 32), np.int32)
+  np.testing.assert_allclose(
+      task._generate(sample)(labels.numpy(), refs, ref_labels,
+                             sketch=second),
+      faces[1], atol=1e-6)
+  measured = task.evaluate(sample, 8, ("psnr",))
+  assert np.isfinite(measured["model"]["psnr"])
+
+
+def test_export_takes_the_sketch_beside_the_map(tiny_data_root, tmp_path):
+  """Every label2face signature of a sketch model takes sketch uint8 [B, S,
+  S, 1] after labels (verified to 1e-5 by export), and draws the
+  generator's face of that map and sketch."""
+  task = tasks.make_task(_sketch_config(tiny_data_root))
+  generator = task.build_generator()
+  path = export.export(task, generator, str(tmp_path))  # Verifies to 1e-5.
+  served = tf.saved_model.load(path).signatures
+  labels = np.random.default_rng(2).integers(0, 19, (2, 32, 32))
+  images = []
+  for drawing in _two_sketches():
+    (image,) = served["label2face_float"](
+        labels=tf.constant(labels, tf.uint8),
+        sketch=tf.constant(drawing)).values()
+    want = generator.generate(tf.constant(labels, tf.int32), {},
+                              sketch=pixels.to_unit(drawing))
+    np.testing.assert_allclose(np.asarray(image), np.asarray(want), atol=1e-5)
+    images.append(np.asarray(image))
+  assert np.abs(images[0] - images[1]).max() > 1e-3
+  for name in label2face_serving.Label2FaceExport.SIGNATURES:
+    assert set(served[name].structured_input_signature[1]) == {"labels",
+                                                               "sketch"}
+  with pytest.raises(tf.errors.InvalidArgumentError,
+                     match=r"sketch must be uint8 \[B, 32, 32, 1\]"):
+    served["label2face"](labels=tf.constant(labels, tf.uint8),
+                         sketch=tf.zeros([2, 32, 32, 3], tf.uint8))
+  # s2f-serve's editor: the map and the sketch as uploads, the same face.
+  editor = serve_model.load(export_dir=path)
+  drawing = _two_sketches()[1][:1]
+  uploads = {"labels": decode.encode_png(labels[0].astype(np.uint8))}
+  with pytest.raises(serve_model.RequestError, match="reads the face's "
+                     "sketch beside its map"):
+    editor.run("label2face", uploads)
+  got = editor.run("label2face", {**uploads, "sketch": decode.encode_png(
+      drawing[0, ..., 0])})["image"]
+  np.testing.assert_array_equal(got, served["label2face"](
+      labels=tf.constant(labels[:1], tf.uint8),
+      sketch=tf.constant(drawing))["image"])
+
+
+def test_sample_files_of_a_sketch_model(tiny_data_root, tmp_path):
+  """s2f-sample's files: --labels with --sketch (or --sketch_from a photo,
+  drawn by the run's --sketch_method); without either, one line."""
+  task = tasks.make_task(_sketch_config(tiny_data_root))
+  labels_path, sketch_path = str(tmp_path / "m.png"), str(tmp_path / "s.png")
+  decode.write_png(labels_path, task.training_split().masks[0])
+  drawing = _two_sketches(batch=1)[0][0]
+  decode.write_png(sketch_path, drawing[..., 0])
+  files = dict.fromkeys(("sketch", "sketch_from", "labels", "refs",
+                         "ref_labels", "image"))
+  with pytest.raises(ValueError) as error:
+    task.load_serving_inputs({**files, "labels": labels_path})
+  assert str(error.value) == (
+      "this model (--edge_source=sketch) reads the face's sketch beside its "
+      "map: pass --sketch=s.png (or --sketch_from=photo.jpg)")
+  feeds = task.load_serving_inputs({**files, "labels": labels_path,
+                                    "sketch": sketch_path})
+  np.testing.assert_array_equal(feeds["sketch"], drawing[None])
+  assert feeds["labels"].shape == (1, 32, 32)
+  feeds = task.load_serving_inputs({
+      **files, "labels": labels_path,
+      "sketch_from": layout.image_path(tiny_data_root, 0)})
+  assert feeds["sketch"].shape == (1, 32, 32, 1)
+
+
 @pytest.fixture(scope="module")
 def feature_run(tiny_data_root, tmp_path_factory):
   """A pix2pixHD --label_feat run trained 2 steps, then
@@ -295,8 +426,14 @@ def test_export_draws_cluster_features_and_carries_the_centres(feature_run,
     ({"niter_fix_global": 2, "n_local_enhancers": 0}, {},
      "--niter_fix_global freezes G1 while the local enhancer trains: it "
      "needs --n_local_enhancers >= 1"),
-    ({"edge_source": "sketch"}, {},
-     "--edge_source='sketch' is not built; use one of mask_edges, none"),
+    ({"edge_source": "instance"}, {},
+     "--edge_source=instance: CelebAMask-HQ has no instance maps, and "
+     "pix2pixHD's get_edges of one a face could have (a class or its "
+     "connected components per instance) equals --edge_source=mask_edges; "
+     "use mask_edges, or sketch for drawn boundaries"),
+    ({"edge_source": "canny"}, {},
+     "--edge_source='canny' is not built; use one of mask_edges, sketch, "
+     "none"),
     ({}, {"gan_loss": "wgan"},
      "--model=pix2pixhd trains with --gan_loss=lsgan (the paper's) or hinge, "
      "got 'wgan'"),

@@ -159,7 +159,9 @@ def read_label_map(root: str, idx: int, part_paths: Mapping[str, str],
 
   Masks may be stored at another resolution than the photo (CelebAMask-HQ
   masks are 512 px, photos 1024 px) but must have the photo's aspect ratio,
-  else they cannot be aligned with it.
+  else they cannot be aligned with it, and all the same size (the face's
+  annotation is one drawing); parts that never overlap on a face
+  (`layout.EXCLUSIVE_PAIRS`) must not share more than a border seam.
 
   Args:
     root: dataset root, to name the expected files when none exist.
@@ -169,19 +171,50 @@ def read_label_map(root: str, idx: int, part_paths: Mapping[str, str],
     out_shape: (H, W) of the result; masks are resized nearest-neighbour.
 
   Raises:
-    BadFile: no mask at all, or a mask that is unreadable or misaligned.
+    BadFile: no mask at all, a mask that is unreadable or misaligned, of
+      another size than the face's other masks, or overlapping its pair.
   """
   if not part_paths:
     raise BadFile(layout.mask_path(root, idx, "*"),
                   "missing: no part mask for this photo")
+  raw = {}
+  for part in layout.PARTS:  # A fixed order: errors name the same files.
+    if part in part_paths:
+      raw[part] = read_image(part_paths[part], "mask")
+      check_aspect(part_paths[part], raw[part].shape, image_shape)
+  _check_parts_agree(idx, raw, part_paths)
   masks = {}
-  for part, path in part_paths.items():
-    mask = read_image(path, "mask")
-    check_aspect(path, mask.shape, image_shape)
+  for part, mask in raw.items():
     if mask.shape != tuple(out_shape):
       mask = cv2.resize(mask, out_shape[::-1], interpolation=cv2.INTER_NEAREST)
     masks[part] = mask > 127
   return layout.compose_label_map(masks, out_shape)
+
+
+def _check_parts_agree(idx: int, masks: Mapping[str, np.ndarray],
+                       part_paths: Mapping[str, str]) -> None:
+  """Raises BadFile, naming face `idx` and both files, on a mask of another
+  size than most of the face's, or a `layout.inconsistent_overlap`."""
+  shapes = [mask.shape for mask in masks.values()]
+  common = max(shapes, key=shapes.count)
+  odd = [part for part, mask in masks.items() if mask.shape != common]
+  if odd:
+    other = next(part for part in masks if part not in odd)
+    height, width = masks[odd[0]].shape
+    raise BadFile(part_paths[odd[0]], (
+        f"face {idx}: is {width}x{height} but {part_paths[other]} (and the "
+        f"face's other parts) is {common[1]}x{common[0]}; one face's parts "
+        "are one drawing: save this part at that size too"))
+  found = layout.inconsistent_overlap({part: mask > 127
+                                       for part, mask in masks.items()})
+  if found:
+    part, pair, shared, smaller = found
+    raise BadFile(part_paths[part], (
+        f"face {idx}: shares {shared} pixels with {part_paths[pair]}, "
+        f"{shared / smaller:.0%} of the smaller part (a border seam stays "
+        f"under {layout.MAX_EXCLUSIVE_OVERLAP:.0%}); {part} and {pair} never "
+        "overlap on a face, so one file is mislabelled (an l_eye file "
+        "holding both eyes, say): fix or remove it"))
 
 
 def check_aspect(path: str, shape: Tuple[int, ...],

@@ -14,7 +14,7 @@ synthetic set (`synth.py`) writes every one of these files itself, and
 """
 
 import os
-from typing import Dict, Iterable, List, Mapping, Tuple
+from typing import Dict, Iterable, List, Mapping, Optional, Tuple
 
 import numpy as np
 
@@ -41,6 +41,19 @@ CLASS_ID = {name: i for i, name in enumerate(CLASS_NAMES)}
 # dataset authors' own `g_mask.py` does, so our label maps match the published
 # CelebAMask-HQ-mask images. Example: hair beats skin, cloth beats neck.
 OVERLAP_ORDER = PARTS
+
+# Parts that never share a pixel on a real face: the mirrored pairs and the
+# two lips. A pair's masks do overlap a little where a hand-drawn border
+# crosses its neighbour's (anti-aliasing alone cannot: a pixel split
+# between two parts has coverage a + b <= 1, so at most one passes the
+# > 127 threshold), a seam a pixel or two wide; even the thinnest of these
+# parts, a closed mouth's lip, is about 8 px thick at CelebAMask-HQ's 512
+# px, so such a seam is at most a quarter of the smaller part. A file that
+# also holds its pair (an l_eye file with both eyes) covers all of it. Half
+# of the smaller part separates the two: past it the face is mislabelled.
+EXCLUSIVE_PAIRS = (("l_eye", "r_eye"), ("l_brow", "r_brow"),
+                   ("l_ear", "r_ear"), ("u_lip", "l_lip"))
+MAX_EXCLUSIVE_OVERLAP = 0.5  # Of the smaller part's pixels.
 
 # Class id seen after a horizontal flip: the person's left eye becomes the
 # right one. Used as `FLIP_CLASS[label_map]`.
@@ -132,6 +145,21 @@ def compose_label_map(part_masks: Mapping[str, np.ndarray],
     if part in part_masks:
       labels[part_masks[part]] = CLASS_ID[part]
   return labels
+
+
+def inconsistent_overlap(part_masks: Mapping[str, np.ndarray]
+                         ) -> Optional[Tuple[str, str, int, int]]:
+  """The first of EXCLUSIVE_PAIRS whose bool masks (same shape) share more
+  than MAX_EXCLUSIVE_OVERLAP of the smaller part's pixels, as (part, its
+  pair, shared pixels, the smaller part's pixels); None when all agree."""
+  for a, b in EXCLUSIVE_PAIRS:
+    if a in part_masks and b in part_masks:
+      shared = int(np.count_nonzero(part_masks[a] & part_masks[b]))
+      smaller = int(min(np.count_nonzero(part_masks[a]),
+                        np.count_nonzero(part_masks[b])))
+      if shared > MAX_EXCLUSIVE_OVERLAP * smaller:
+        return a, b, shared, smaller
+  return None
 
 
 def celeba_file(orig_idx: int) -> str:

@@ -22,7 +22,9 @@ from s2f_tf.data import sketch
 from s2f_tf.data import synth
 
 CACHE_DIR = ".s2f_cache"
-_CACHE_VERSION = 1  # Bump when decoding changes, to drop stale caches.
+# Bump when decoding changes, to drop stale caches (2: faces whose parts
+# disagree in size or overlap their pair are skipped).
+_CACHE_VERSION = 2
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

@@ -23,9 +23,10 @@ from s2f_tf.data import layout
 from s2f_tf.metrics import heldout
 from s2f_tf.metrics import image
 
-# generate(labels, refs, ref_labels, donor_refs, donor_ref_labels, swap):
-# numpy in, [-1, 1] images out; `swap` [B, L] marks regions whose code comes
-# from the donors (None: no swap).
+# generate(labels, refs, ref_labels, donor_refs, donor_ref_labels, swap,
+# sketch=): numpy in, [-1, 1] images out; `swap` [B, L] marks regions whose
+# code comes from the donors (None: no swap); `sketch` is the targets'
+# (pix2pixHD --edge_source=sketch reads it as its boundary channel).
 Generate = Callable[..., np.ndarray]
 # The task's --metrics names; region_swap needs region codes (sean).
 MEASURES = {
@@ -73,8 +74,9 @@ def heldout_metrics(generate: Generate, heldout_set,
     donor = np.where(partners >= 0, partners, np.arange(len(partners)))
     valid = partners >= 0
     args = (b["mask"], b["refs"], b["ref_mask"])
-    output = generate(*args)
-    other = generate(b["mask"], b["refs"][donor], b["ref_mask"][donor])
+    output = generate(*args, sketch=b["sketch"])
+    other = generate(b["mask"], b["refs"][donor], b["ref_mask"][donor],
+                     sketch=b["sketch"])
     per["model"].append(image.image_metrics(output, b["photo"]))
     per["other_identity_refs"].append(
         image.image_metrics(other[valid], b["photo"][valid]))
@@ -85,7 +87,8 @@ def heldout_metrics(generate: Generate, heldout_set,
     if swap_class is not None:
       swap = np.zeros((len(donor), label_nc), np.float32)
       swap[:, swap_class] = 1.0
-      swapped = generate(*args, b["refs"][donor], b["ref_mask"][donor], swap)
+      swapped = generate(*args, b["refs"][donor], b["ref_mask"][donor], swap,
+                         sketch=b["sketch"])
       for side, values in zip(change, region_change(
           output[valid], swapped[valid], b["mask"][valid], swap_class)):
         side.append(values)

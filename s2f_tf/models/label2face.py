@@ -208,9 +208,11 @@ class Label2FaceGenerator(base.ConfiguredModel):
 
 
 def dummy_inputs(image_size, batch=1, k_refs=1):
-  """Zero inputs of every key the generator may read."""
+  """Zero inputs of every key the generator may read (the sketch:
+  pix2pixHD's with --edge_source=sketch)."""
   size = image_size
   return {"labels": ops.zeros((batch, size, size), "int32"),
+          "sketch": ops.zeros((batch, size, size, 1)),
           "refs": ops.zeros((batch, k_refs, size, size, 3)),
           "ref_labels": ops.zeros((batch, k_refs, size, size), "int32")}
 

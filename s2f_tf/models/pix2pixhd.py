@@ -33,6 +33,13 @@ The input is the one-hot label map with, by default, a boundary channel:
 `mask_edges` marks every pixel whose class differs from a 4-neighbour's,
 the edge map pix2pixHD computes from instance maps (`get_edges`), here from
 the parsing mask whose component boundaries CelebAMask-HQ's recipe feeds.
+`sketch` makes the channel the ink of the target photo's XDoG sketch (the
+drawing sketch2face reads, `--sketch_method`): a drawn boundary map with
+the strands, wrinkles and lids a parsing mask has no class for. `instance`
+is not built: `get_edges` only asks whether a 4-neighbour's id differs, and
+CelebAMask-HQ has no instance maps; the one a face could have (each class
+one instance, or each connected component of a class one) changes id where
+the class changes, and nowhere else, so its edges are `mask_edges`.
 
 Biases before instance norm are dropped (the norm subtracts them; the paper's
 code keeps them as dead weights); otherwise the layers are the paper's.
@@ -50,7 +57,7 @@ from s2f_tf.layers import blocks
 from s2f_tf.layers import semantic_norm
 from s2f_tf.models import label2face
 
-EDGE_SOURCES = ("mask_edges", "none")
+EDGE_SOURCES = ("mask_edges", "sketch", "none")
 GLOBAL_PREFIX = "generator/global/"  # G1's variables: the frozen phase's.
 ENCODER_DOWNSAMPLE = 4  # pix2pixHD's Encoder(n_downsampling=4).
 
@@ -87,13 +94,32 @@ def downsample(x):
   return pool(x) / inside
 
 
-def condition(labels, family_config):
+def sketch_ink(sketch):
+  """Sketch [B, H, W, 1] in [-1, 1] (white paper, dark lines) -> float32 ink
+  in [0, 1]: 1 on a line, 0 on paper, as `mask_edges` marks a boundary."""
+  return (1.0 - ops.cast(sketch, "float32")) / 2.0
+
+
+def condition(labels, family_config, sketch=None):
   """The generator's and D's conditioning: one-hot [B, H, W, L] plus the
-  edge channel unless --edge_source=none."""
+  boundary channel unless --edge_source=none: the map's edges, or with
+  --edge_source=sketch the ink of `sketch` [B, H, W, 1] (the target's)."""
   one_hot = label2face.one_hot(labels, family_config.label_nc)
   if family_config.edge_source == "none":
     return one_hot
-  return ops.concatenate([one_hot, mask_edges(labels)], axis=-1)
+  if family_config.edge_source == "sketch":
+    if sketch is None:
+      raise ValueError("--edge_source=sketch: this model's boundary channel "
+                       "is the face's sketch; pass the sketch with the map")
+    edges = sketch_ink(sketch)
+  else:
+    edges = mask_edges(labels)
+  return ops.concatenate([one_hot, edges], axis=-1)
+
+
+def reads_sketch(family_config) -> bool:
+  """Whether G and D read the target's sketch beside its label map."""
+  return family_config.edge_source == "sketch"
 
 
 def condition_channels(family_config) -> int:
@@ -103,6 +129,12 @@ def condition_channels(family_config) -> int:
 def check(family_config, image_size: int) -> None:
   """Fails early, with the fix, on sizes the generator cannot honour."""
   f = family_config
+  if f.edge_source == "instance":
+    raise ValueError(
+        "--edge_source=instance: CelebAMask-HQ has no instance maps, and "
+        "pix2pixHD's get_edges of one a face could have (a class or its "
+        "connected components per instance) equals --edge_source="
+        "mask_edges; use mask_edges, or sketch for drawn boundaries")
   if f.edge_source not in EDGE_SOURCES:
     raise ValueError(f"--edge_source={f.edge_source!r} is not built; use one "
                      f"of {', '.join(EDGE_SOURCES)}")
@@ -202,8 +234,11 @@ class Pix2PixHDGenerator(keras.Model):
     one_hot = label2face.one_hot(labels, self.family_config.label_nc)
     return ops.einsum("bhwl,blf->bhwf", one_hot, features)
 
-  def generate(self, labels, style, training=False):
-    x = condition(labels, self.family_config)
+  def generate(self, labels, style, training=False, sketch=None):
+    """The face of `labels` [B, S, S] with `style` (`encode_style`'s);
+    with --edge_source=sketch, `sketch` [B, S, S, 1] in [-1, 1] is its
+    boundary channel."""
+    x = condition(labels, self.family_config, sketch)
     if self.feature_encoder is not None:
       x = ops.concatenate([x, self.feature_map(labels, style["features"])],
                           axis=-1)
@@ -220,7 +255,7 @@ class Pix2PixHDGenerator(keras.Model):
   def call(self, inputs, training=False):
     return self.generate(inputs["labels"],
                          self.encode_style(inputs, training=training),
-                         training=training)
+                         training=training, sketch=inputs.get("sketch"))
 
   def get_config(self):
     return {"name": self.name, "image_size": self.image_size,

@@ -91,6 +91,16 @@ class Label2FaceTask(base.Task):
   def _pix2pixhd(self) -> bool:
     return self.config.model.model == "pix2pixhd"
 
+  @property
+  def _reads_sketch(self) -> bool:
+    """G and D read the target's sketch (pix2pixHD --edge_source=sketch)."""
+    return self._pix2pixhd and pix2pixhd.reads_sketch(self.config.family)
+
+  def _sketch(self, source) -> Dict[str, tf.Tensor]:
+    """{"sketch": the target's} from a batch or sampler inputs when G and D
+    read it, else {}: other models' `generate` takes no sketch."""
+    return {"sketch": source["sketch"]} if self._reads_sketch else {}
+
   @classmethod
   def validate(cls, config) -> None:
     super().validate(config)
@@ -99,9 +109,9 @@ class Label2FaceTask(base.Task):
       cls._validate_pix2pixhd(config)
       return
     models.check(f, d.image_size)
-    if f.label_feat or f.niter_fix_global:
-      raise ValueError("--label_feat and --niter_fix_global are pix2pixHD's: "
-                       "add --model=pix2pixhd")
+    if f.label_feat or f.niter_fix_global or f.edge_source == "sketch":
+      raise ValueError("--label_feat, --niter_fix_global and --edge_source="
+                       "sketch are pix2pixHD's: add --model=pix2pixhd")
     if t.gan_loss != "hinge":
       raise ValueError(f"--task=label2face trains with --gan_loss=hinge "
                        f"(SPADE, CLADE and SEAN), got {t.gan_loss!r}")
@@ -200,16 +210,18 @@ class Label2FaceTask(base.Task):
     return models.build_discriminator(self.config.family,
                                       self.config.data.image_size)
 
-  def _condition(self, labels):
-    """D's conditioning map: one-hot, with pix2pixHD its edge channel."""
+  def _condition(self, labels, source):
+    """D's conditioning map: one-hot, with pix2pixHD its boundary channel
+    (the map's edges, or the sketch in `source`, a batch or inputs)."""
     if self._pix2pixhd:
-      return pix2pixhd.condition(labels, self.config.family)
+      return pix2pixhd.condition(labels, self.config.family,
+                                 **self._sketch(source))
     return models.one_hot(labels, self.config.family.label_nc)
 
   def dummy_forwards(self, generator, discriminator):
     size, k = self.config.data.image_size, self.config.data.k_refs
     inputs = models.dummy_inputs(size, k_refs=k)
-    labels = self._condition(inputs["labels"])
+    labels = self._condition(inputs["labels"], inputs)
     return (lambda: generator(inputs),
             lambda: discriminator((tf.zeros([1, size, size, 3]), labels)))
 
@@ -226,11 +238,12 @@ class Label2FaceTask(base.Task):
     """{"fake", "style"}: one forward pass (with --use_vae one sample of
     the style code) for both players' terms."""
     style = generator.encode_style(self._inputs(batch), training=True)
-    return {"fake": generator.generate(batch["mask"], style, training=True),
+    return {"fake": generator.generate(batch["mask"], style, training=True,
+                                       **self._sketch(batch)),
             "style": style}
 
   def d_terms(self, generator, discriminator, batch, context):
-    labels = self._condition(batch["mask"])
+    labels = self._condition(batch["mask"], batch)
     generated = context.generated
     if generated is None:
       generated = self.generator_pass(generator, batch)
@@ -249,7 +262,7 @@ class Label2FaceTask(base.Task):
   def g_terms(self, generator, discriminator, batch, context):
     # No lazy generator regulariser.
     f, photo = self.config.family, batch["photo"]
-    labels = self._condition(batch["mask"])
+    labels = self._condition(batch["mask"], batch)
     generated = context.generated
     if generated is None:
       generated = self.generator_pass(generator, batch)
@@ -302,6 +315,8 @@ class Label2FaceTask(base.Task):
     spec = {"labels": labels(3), "refs": refs, "ref_labels": labels(4),
             "donor_refs": refs, "donor_ref_labels": labels(4),
             "swap": tf.TensorSpec([None, nc])}
+    if self._reads_sketch:
+      spec["sketch"] = tf.TensorSpec([None, size, size, 1])
 
     def sample(inputs):
       style = generator.encode_style(inputs, training=False)
@@ -313,20 +328,24 @@ class Label2FaceTask(base.Task):
         for key in ("style", "present"):
           mix = swap[..., 0] if key == "present" else swap
           style[key] = mix * donor[key] + (1.0 - mix) * style[key]
-      return generator.generate(inputs["labels"], style, training=False)
+      return generator.generate(inputs["labels"], style, training=False,
+                                **self._sketch(inputs))
 
     return tf.function(sample, input_signature=[spec], autograph=False)
 
   def _generate(self, sample):
-    """numpy generate(labels, refs, ref_labels, donors..., swap) for metrics."""
+    """numpy generate(labels, refs, ref_labels, donors..., swap, sketch=)
+    for metrics; the targets' `sketch` is read only by a model that reads
+    one."""
     def generate(labels, refs, ref_labels, donor_refs=None,
-                 donor_ref_labels=None, swap=None):
+                 donor_ref_labels=None, swap=None, sketch=None):
       swap = (np.zeros((len(labels), self.config.family.label_nc), np.float32)
               if swap is None else swap)
       inputs = {"labels": labels, "refs": refs, "ref_labels": ref_labels,
                 "donor_refs": refs if donor_refs is None else donor_refs,
                 "donor_ref_labels": (ref_labels if donor_ref_labels is None
-                                     else donor_ref_labels), "swap": swap}
+                                     else donor_ref_labels), "swap": swap,
+                **self._sketch({"sketch": sketch})}
       return np.asarray(base.sampled_image(
           sample({k: tf.constant(v) for k, v in inputs.items()})))
     return generate
@@ -344,7 +363,8 @@ class Label2FaceTask(base.Task):
   def sample_grid(self, sample) -> np.ndarray:
     """Rows: label map (colours) | references | output | target."""
     e = self._grid_episodes
-    output = self._generate(sample)(e["mask"], e["refs"], e["ref_mask"])
+    output = self._generate(sample)(e["mask"], e["refs"], e["ref_mask"],
+                                    sketch=e["sketch"])
     return summaries.episode_grid(
         pixels.to_unit(labels_lib.colourize(e["mask"])), e["refs"], output,
         e["photo"])
@@ -373,7 +393,8 @@ class Label2FaceTask(base.Task):
       if done >= count:
         return
       b = {k: v.numpy()[:count - done] for k, v in batch.items()}
-      output = generate(b["mask"], b["refs"], b["ref_mask"])
+      output = generate(b["mask"], b["refs"], b["ref_mask"],
+                        sketch=b["sketch"])
       yield pixels.to_uint8(b["photo"]), pixels.to_uint8(output)
       done += len(output)
 
@@ -417,7 +438,8 @@ class Label2FaceTask(base.Task):
   # Serving from files -------------------------------------------------------
 
   def serving_inputs(self, signature="serving_default"):
-    return serving.input_files(signature, self.config.family)
+    return serving.input_files(signature, self.config.family,
+                               self.config.data.sketch_method)
 
   def load_serving_inputs(self, files, signature="serving_default"):
     """Each reference photo is read under its own map (`serving.load_files`)."""
