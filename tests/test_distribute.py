@@ -1,4 +1,5 @@
-"""tf.distribute: a mirrored step is a single-device step; two workers train.
+"""tf.distribute: a mirrored step is a single-device step; two workers train
+and share ADA's p.
 
 TensorFlow runs in child processes here: logical devices and the worker
 cluster must be configured before TensorFlow initialises, which the pytest
@@ -16,10 +17,12 @@ import sys
 import time
 import types
 
+import numpy as np
 import pytest
 import tensorflow as tf
 
 import step_comparison
+import test_tasks_lightweight
 from s2f_tf import checkpointing
 from s2f_tf import config as config_lib
 from s2f_tf import distribute
@@ -122,17 +125,23 @@ def _free_ports(n: int):
   return ports
 
 
-def _launch_worker(index, ports, workdir, data_root, log, tmpdir, extra=()):
-  """One `s2f-train --strategy=multiworker` process on loopback."""
+def _train_command(data_root, extra=()):
+  """workdir -> the argv of `s2f-train --strategy=multiworker` on the smoke
+  preset."""
+  return lambda workdir: [
+      "-m", "s2f_tf.cli.train_main",
+      f"--flagfile={os.path.join(REPO, 'flags', 'smoke.cfg')}",
+      f"--data_root={data_root}", f"--workdir={workdir}",
+      "--strategy=multiworker", "--steps=4", "--checkpoint_every=2",
+      "--image_every=4", "--eval_at_end=false", *SMALLER, *extra]
+
+
+def _launch_worker(index, ports, argv, log, tmpdir):
+  """One Python process `argv` as worker `index` of a loopback cluster."""
   tf_config = {"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]},
                "task": {"type": "worker", "index": index}}
   return subprocess.Popen(
-      [sys.executable, "-m", "s2f_tf.cli.train_main",
-       f"--flagfile={os.path.join(REPO, 'flags', 'smoke.cfg')}",
-       f"--data_root={data_root}", f"--workdir={workdir}",
-       "--strategy=multiworker", "--steps=4", "--checkpoint_every=2",
-       "--image_every=4", "--eval_at_end=false", *SMALLER, *extra],
-      cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+      [sys.executable, *argv], cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
       env=_child_env(TF_CONFIG=json.dumps(tf_config), TMPDIR=tmpdir))
 
 
@@ -148,8 +157,9 @@ def _results(log_path: str):
   return json.JSONDecoder().raw_decode(text, text.rindex("\n{\n") + 1)[0]
 
 
-def _run_two_workers(data, tmp_path, extra=(), while_running=None):
-  """Runs two workers to the end.
+def _run_two_workers(command, tmp_path, while_running=None):
+  """Runs `command(workdir)` (an argv after python) as two workers to the
+  end.
 
   Returns (exit codes, log paths, workdir, the workers' TMPDIR).
 
@@ -166,8 +176,8 @@ def _run_two_workers(data, tmp_path, extra=(), while_running=None):
   procs = []
   try:
     for index, log in enumerate(logs):
-      procs.append(_launch_worker(index, ports, workdir, data.root, log,
-                                  str(tmpdir), extra))
+      procs.append(_launch_worker(index, ports, command(workdir), log,
+                                  str(tmpdir)))
     if while_running:
       while_running(procs, workdir)
     codes = [p.wait(timeout=TIMEOUT) for p in procs]
@@ -187,7 +197,8 @@ def test_two_workers_train_and_chief_checkpoint_restores_on_one_device(
   """flags/smoke.cfg on 2 workers (1 CPU replica each), global batch 4."""
   data = tiny_config().data  # The smoke preset's data and image size.
   reader.load_splits(data)  # Decode once: the workers share the cache.
-  codes, paths, workdir, tmpdir = _run_two_workers(data, tmp_path)
+  codes, paths, workdir, tmpdir = _run_two_workers(
+      _train_command(data.root), tmp_path)
   for code, path in zip(codes, paths):
     with open(path) as f:
       assert code == 0, f.read()[-4000:]
@@ -227,8 +238,9 @@ def test_sigterm_to_one_worker_saves_on_all_at_one_step(tiny_config,
   data = tiny_config().data
   reader.load_splits(data)
   codes, paths, workdir, _ = _run_two_workers(
-      data, tmp_path, ("--steps=100000", "--checkpoint_every=100000",
-                       "--image_every=2"), _sigterm_worker_1_once_training)
+      _train_command(data.root, ("--steps=100000", "--checkpoint_every=100000",
+                                 "--image_every=2")),
+      tmp_path, _sigterm_worker_1_once_training)
   logs = []
   for path in paths:
     with open(path) as f:
@@ -239,3 +251,79 @@ def test_sigterm_to_one_worker_saves_on_all_at_one_step(tiny_config,
   for log in logs:
     assert (f"stopped by SIGTERM; checkpoint saved at step {step}." in log
             ), log[-3000:]
+
+
+# Each worker's ADA updates: the sums it read (its own share and the
+# cluster's) and p before and after. Run as both workers.
+_ADA_WORKER = """
+import json, sys
+from s2f_tf import ada
+from s2f_tf import config as config_lib
+from s2f_tf import train
+config = config_lib.Config.from_dict(json.loads(sys.argv[1]))
+state = train.setup(config, sys.argv[2])
+state.checkpoint.ada_p.assign(0.5)  # Each update moves it off 0.5.
+local = lambda v: [float(x.numpy()) for x in
+                   state.strategy.experimental_local_results(v)]
+updates, update = [], ada.AdaptiveProbability.update
+
+def recorded(self):
+  updates.append({"own_signs": local(self.signs),
+                  "own_images": local(self.images),
+                  "signs": float(self.signs.read_value()),  # All workers'.
+                  "images": float(self.images.read_value()),
+                  "before": float(self.p.numpy())})
+  updates[-1].update(r_t=update(self), after=float(self.p.numpy()))
+
+ada.AdaptiveProbability.update = recorded
+results = train.Loop(state).run()
+print(json.dumps({"updates": updates, "p": local(state.checkpoint.ada_p),
+                  "d": results["last"]["d"]}, indent=2))
+"""
+
+
+@pytest.mark.slow
+def test_two_workers_share_one_ada_p_moved_by_both_workers_images(
+    tiny_data_root, tmp_path):
+  """--augment=ada on 2 workers (1 CPU replica each), global batch 4, p
+  updated after each of 3 steps: each update reads r_t over the global
+  batch (each worker's own 2 images' sign sums, added), and moves p by
+  sign(r_t - target) x 4 / 1,000 on both workers alike; D logs that p.
+
+  Its own run, not a flag on the smoke run above: s2f-train prints p, not
+  the sums that moved it, and without them a p moved by one worker's half
+  of the batch (steps of 2 / 1,000) could not be told from the right one.
+  """
+  # pylint: disable-next=protected-access
+  config = test_tasks_lightweight._config(
+      tiny_data_root, augment="ada", ada_interval=1, ada_kimg=1,
+      strategy="multiworker", steps=3, log_every=3, image_every=100,
+      checkpoint_every=100, eval_at_end=False)
+  command = lambda workdir: ["-c", _ADA_WORKER, json.dumps(config.to_dict()),
+                             workdir]
+  codes, paths, _, _ = _run_two_workers(command, tmp_path)
+  for code, path in zip(codes, paths):
+    with open(path) as f:
+      assert code == 0, f.read()[-4000:]
+  runs = [_results(p) for p in paths]
+  cluster = lambda run: [{k: v for k, v in u.items() if not k.startswith(
+      "own_")} for u in run["updates"]]
+  updates = cluster(runs[0])
+  assert cluster(runs[1]) == updates  # The sums, r_t and p.
+  assert runs[0]["p"] == runs[1]["p"] == [updates[-1]["after"]]
+  assert runs[0]["d"] == runs[1]["d"]  # D's measurements, reduced.
+  assert len(updates) == 3 and updates[0]["before"] == np.float32(0.5)
+  for i, u in enumerate(updates):
+    own = [run["updates"][i] for run in runs]
+    assert [o["own_images"] for o in own] == [[2.0], [2.0]]
+    assert u["images"] == 4.0
+    # One replica per worker: the all-reduce adds the two shares once.
+    assert u["signs"] == np.float32(own[0]["own_signs"][0]) + np.float32(
+        own[1]["own_signs"][0])
+    assert u["r_t"] == u["signs"] / 4.0
+    move = np.sign(u["r_t"] - config.train.ada_target) * 4.0 / 1000
+    assert u["after"] == np.float32(np.clip(u["before"] + move, 0.0, 1.0))
+    if i:
+      assert u["before"] == updates[i - 1]["after"]
+  # Read in the last D step, before the last update.
+  assert runs[0]["d"]["d/augment_probability"] == updates[-2]["after"]

@@ -177,6 +177,41 @@ def test_mirrored_step_equals_single_device_step(anime_root, tmp_path):
   step_comparison.assert_within_bounds(result["groups"])
 
 
+@pytest.mark.slow
+def test_cyclegan_mirrored_step_equals_single_device_step(anime_root,
+                                                          tmp_path):
+  """As U-GAT-IT's above, for CycleGAN: both ResNet generators, both 70x70
+  PatchGANs and the EMA copy, one D and one G step at global batch 8 on one
+  device and on two mirrored replicas, by SGD, agree to float32 rounding.
+
+  The history pool (the paper's 50) is compared while it fills, where it is
+  deterministic: until it holds 50 images it stores each fake and returns
+  it unchanged. Past that it cannot match by design: each mirrored replica
+  keeps its own pool of its own fakes with its own random stream (as
+  CycleGAN's code does per process), so the two runs would show D other
+  stored images. The 3 one-step comparisons store 24 images in the single
+  run's pools (12 in each replica's), so D sees the current fakes in both;
+  the swaps themselves are tested in test_models_cyclegan.py.
+
+  A sweep of seeds 0 to 9 (2026-12-07, Intel Xeon, AVX-512) had no group over
+  its bound on any of the 30 comparisons: at most 0.032 of it for G's
+  gradients (seed 7, at b2a's first conv), 0.0023 for D's, 0.28 for the
+  EMA and 0.94 for the weights (a bias from 0 meets its bound with
+  equality, step_comparison._bounds); this seed's gradients are at 0.010
+  to 0.017 (G) and 0.0013 to 0.0016 (D) of it.
+  """
+  config = config_lib.with_family(
+      _config(anime_root, "cyclegan", batch_size=8, ema_beta=0.9),
+      pool_size=50)
+  batches = 3
+  assert batches * 8 < config.family.pool_size  # Still filling: see above.
+  result = step_comparison.run_mirrored_step(config, str(tmp_path), 900,
+                                             batches=batches)
+  assert result["replicas"] == 2 and result["copies"] == [2]
+  assert result["replicas_differ"] == []  # Weights, EMA, velocities.
+  step_comparison.assert_within_bounds(result["groups"])
+
+
 def _scalars(workdir, tag):
   events = event_accumulator.EventAccumulator(
       os.path.join(workdir, "train"),
