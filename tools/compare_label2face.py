@@ -154,8 +154,8 @@ def main(argv):
   del argv
   unknown = [m for m in FLAGS.models if m not in MODELS]
   if unknown or not FLAGS.models:
-    raise app.UsageError(f"--models: no {', '.join(unknown) or 'model'}; choose from "
-                         f"{', '.join(MODELS)}")
+    raise app.UsageError(f"--models: no {', '.join(unknown) or 'model'}; "
+                         f"choose from {', '.join(MODELS)}")
   workdirs = {m: os.path.join(os.path.abspath(FLAGS.out), m)
               for m in FLAGS.models}
   taken = [w for w in workdirs.values() if os.path.exists(w)]
@@ -169,10 +169,13 @@ def main(argv):
       "%Y-%m-%d %H:%M UTC")
   rows = []
   for model, workdir in workdirs.items():
-    timed_training.run_for(
-        timed_training.train_command(*_preset_args(model, workdir)),
-        FLAGS.seconds, model)
-    results = _evaluate(workdir)
+    try:
+      timed_training.run_for(
+          timed_training.train_command(*_preset_args(model, workdir)),
+          FLAGS.seconds, model)
+      results = _evaluate(workdir)
+    except RuntimeError as e:  # The run's own error and its log's end.
+      sys.exit(f"compare_label2face: {e}")
     rows.append(table_row(MODELS[model][0], results, step_ms(workdir),
                           _g_params(workdir)))
   load_after = os.getloadavg()[0]
