@@ -16,7 +16,6 @@ size, what a perfect generator would score.
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -30,6 +29,7 @@ from s2f_tf import config as config_lib
 from s2f_tf import pixels
 from s2f_tf import tasks
 from s2f_tf.metrics import distribution
+import timed_training  # tools/, beside this file
 
 _SECONDS = flags.DEFINE_integer("seconds", 150, "Wall time per model, from "
                                 "the start of s2f-train (start-up included).")
@@ -46,20 +46,10 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def _train(preset: str, workdir: str) -> int:
   """Trains until the time is up; returns the step it stopped at."""
-  command = [sys.executable, "-m", "s2f_tf.cli.train_main",
-             f"--flagfile={REPO}/flags/{preset}.cfg", f"--workdir={workdir}",
-             f"--image_size={_IMAGE_SIZE.value}", "--steps=10000000",
-             "--noeval_at_end", "--image_every=25", "--log_every=25"]
-  process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE, text=True)
-  try:
-    process.wait(timeout=_SECONDS.value)
-    raise RuntimeError(f"{preset} ended early: {process.stderr.read()[-800:]}")
-  except subprocess.TimeoutExpired:
-    process.send_signal(signal.SIGTERM)
-  _, err = process.communicate(timeout=300)
-  if process.returncode != 143:
-    raise RuntimeError(f"{preset}: exit {process.returncode}: {err[-800:]}")
+  timed_training.run_for(timed_training.train_command(
+      f"--flagfile={REPO}/flags/{preset}.cfg", f"--workdir={workdir}",
+      f"--image_size={_IMAGE_SIZE.value}", "--noeval_at_end",
+      "--image_every=25", "--log_every=25"), _SECONDS.value, preset)
   grids = sorted(os.listdir(os.path.join(workdir, "samples")))
   return int(grids[-1][len("step_"):-len(".png")]) if grids else 0
 

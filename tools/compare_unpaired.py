@@ -24,10 +24,8 @@ first if missing, untimed.
 import datetime
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
 from absl import app
 from absl import flags
@@ -36,6 +34,7 @@ import numpy as np
 from s2f_tf import precision as precision_lib
 from s2f_tf.data import domains
 from s2f_tf.metrics import distribution
+import timed_training  # tools/, beside this file
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PRESET = os.path.join(REPO, "flags", "unpaired_demo.cfg")
@@ -66,28 +65,15 @@ def _train_seconds(workdir: str) -> float:
 
 def _train(workdir: str, extra, seconds=None) -> None:
   """Trains to the preset's end, or for `seconds` after config.json."""
-  command = [sys.executable, "-m", "s2f_tf.cli.train_main",
-             f"--flagfile={PRESET}", f"--workdir={workdir}",
-             f"--data_root={_DATA_ROOT.value}", "--noeval_at_end", *extra]
+  args = (f"--flagfile={PRESET}", f"--workdir={workdir}",
+          f"--data_root={_DATA_ROOT.value}", "--noeval_at_end", *extra)
   if seconds is None:
-    subprocess.run(command, cwd=REPO, check=True, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL)
+    subprocess.run([*timed_training.TRAIN, *args], cwd=REPO, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return
-  process = subprocess.Popen(command + ["--steps=10000000"], cwd=REPO,
-                             stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE, text=True)
-  config_json = os.path.join(workdir, "config.json")
-  while not os.path.exists(config_json):
-    if process.poll() is not None:
-      raise RuntimeError(f"{workdir}: exit {process.returncode}: "
-                         f"{process.stderr.read()[-800:]}")
-    time.sleep(0.2)
-  time.sleep(max(0.0, seconds - (time.time() -
-                                 os.stat(config_json).st_mtime)))
-  process.send_signal(signal.SIGTERM)
-  _, err = process.communicate(timeout=600)
-  if process.returncode != 143:
-    raise RuntimeError(f"{workdir}: exit {process.returncode}: {err[-800:]}")
+  timed_training.run_for(
+      timed_training.train_command(*args), seconds, workdir,
+      clock_file=os.path.join(workdir, "config.json"))
 
 
 def _evaluate(workdir: str) -> dict:
