@@ -84,9 +84,9 @@ def preset_config(preset: str, precision: str, jit: bool, shared: bool
   train_overrides = {"precision": precision_lib.resolve(precision)}
   if jit:  # Only when asked, so the tool also times code without the flag.
     train_overrides["jit_compile"] = True
-  if shared:
-    train_overrides["shared_generator_pass"] = True
-  elif not config.train.r1_gamma:
+  # Both ways, whatever the preset says (flags/demo.cfg shares the pass).
+  train_overrides["shared_generator_pass"] = shared
+  if not shared and not config.train.r1_gamma:
     train_overrides["r1_gamma"] = 1.0
   if FLAGS.batch_size:
     train_overrides["batch_size"] = FLAGS.batch_size
