@@ -23,9 +23,7 @@ missing, untimed.
 
 import dataclasses
 import datetime
-import json
 import os
-import subprocess
 import sys
 
 from absl import app
@@ -95,17 +93,6 @@ def _ensure_data(model: str) -> None:
       data, root=os.path.join(REPO, data.root)))
 
 
-def _evaluate(workdir: str) -> dict:
-  result = subprocess.run(
-      [sys.executable, "-m", "s2f_tf.cli.eval_main", f"--workdir={workdir}",
-       f"--metrics={METRICS}"],
-      cwd=REPO, capture_output=True, text=True)
-  if result.returncode:
-    raise RuntimeError(f"s2f-eval --workdir={workdir}: exit "
-                       f"{result.returncode}: {result.stderr[-800:]}")
-  return json.loads(result.stdout)
-
-
 def step_ms(workdir: str) -> float:
   """Milliseconds per step between the first and the last logged step.
 
@@ -173,7 +160,7 @@ def main(argv):
       timed_training.run_for(
           timed_training.train_command(*_preset_args(model, workdir)),
           FLAGS.seconds, model)
-      results = _evaluate(workdir)
+      results = timed_training.evaluate(workdir, f"--metrics={METRICS}")
     except RuntimeError as e:  # The run's own error and its log's end.
       sys.exit(f"compare_label2face: {e}")
     rows.append(table_row(MODELS[model][0], results, step_ms(workdir),

@@ -14,10 +14,7 @@ size, what a perfect generator would score.
   python tools/compare_unconditional.py --models= --out=runs/compare  # floor
 """
 
-import json
 import os
-import subprocess
-import sys
 import time
 
 from absl import app
@@ -52,14 +49,6 @@ def _train(preset: str, workdir: str) -> int:
       "--image_every=25", "--log_every=25"), _SECONDS.value, preset)
   grids = sorted(os.listdir(os.path.join(workdir, "samples")))
   return int(grids[-1][len("step_"):-len(".png")]) if grids else 0
-
-
-def _swd(workdir: str) -> dict:
-  result = subprocess.run(
-      [sys.executable, "-m", "s2f_tf.cli.eval_main", f"--workdir={workdir}",
-       "--metrics=swd", f"--max_episodes={_EVAL_IMAGES.value}"],
-      cwd=REPO, capture_output=True, text=True, check=True)
-  return json.loads(result.stdout)
 
 
 def _last_grid(workdir: str) -> np.ndarray:
@@ -101,7 +90,8 @@ def main(argv):
     workdir = os.path.join(_OUT.value, preset)
     start = time.time()
     last_grid_step = _train(preset, workdir)
-    results = _swd(workdir)
+    results = timed_training.evaluate(
+        workdir, "--metrics=swd", f"--max_episodes={_EVAL_IMAGES.value}")
     rows.append((preset, results["step"], last_grid_step,
                  time.time() - start, results["swd"]))
     grids.append(_last_grid(workdir))

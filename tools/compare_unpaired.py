@@ -76,14 +76,6 @@ def _train(workdir: str, extra, seconds=None) -> None:
       clock_file=os.path.join(workdir, "config.json"))
 
 
-def _evaluate(workdir: str) -> dict:
-  result = subprocess.run(
-      [sys.executable, "-m", "s2f_tf.cli.eval_main", f"--workdir={workdir}",
-       "--metrics=hidden_pair,swd", f"--max_episodes={_EVAL_IMAGES.value}"],
-      cwd=REPO, capture_output=True, text=True, check=True)
-  return json.loads(result.stdout)
-
-
 def _identity_swd(image_size: int) -> dict:
   """Per direction, SWD x1e3 of the untranslated inputs against the other
   domain's real test images, batched as the evaluation's streams are."""
@@ -122,8 +114,10 @@ def main(argv):
   seconds = _train_seconds(ugatit)
   cyclegan = os.path.join(_OUT.value, "cyclegan")
   _train(cyclegan, CYCLEGAN_FLAGS, seconds)
-  results = {"U-GAT-IT-light": _evaluate(ugatit),
-             "CycleGAN": _evaluate(cyclegan)}
+  metrics = ("--metrics=hidden_pair,swd",
+             f"--max_episodes={_EVAL_IMAGES.value}")
+  results = {"U-GAT-IT-light": timed_training.evaluate(ugatit, *metrics),
+             "CycleGAN": timed_training.evaluate(cyclegan, *metrics)}
   with open(os.path.join(ugatit, "config.json"), encoding="utf-8") as f:
     image_size = json.load(f)["data"]["image_size"]
   identity_swd = _identity_swd(image_size)

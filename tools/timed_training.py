@@ -8,6 +8,7 @@ run that ends before its time, or exits otherwise after the signal, is an
 error that names the run and ends with the last lines of its log.
 """
 
+import json
 import os
 import signal
 import subprocess
@@ -89,3 +90,18 @@ def run_for(command: Sequence[str], seconds: float, name: str,
       raise RuntimeError(f"{name}: exit {process.returncode} after SIGTERM, "
                          f"not {EXIT_ON_SIGTERM} (a checkpoint, then a clean "
                          f"stop): {_tail(log)}")
+
+
+def evaluate(workdir: str, *flags: str, cwd: str = REPO) -> dict:
+  """`s2f-eval --workdir=workdir *flags`'s results (its JSON on stdout).
+
+  Raises:
+    RuntimeError: s2f-eval failed; names the run, ends with its log's end.
+  """
+  result = subprocess.run(
+      [sys.executable, "-m", "s2f_tf.cli.eval_main", f"--workdir={workdir}",
+       *flags], cwd=cwd, capture_output=True, text=True)
+  if result.returncode:
+    raise RuntimeError(f"s2f-eval --workdir={workdir}: exit "
+                       f"{result.returncode}: {result.stderr[-_LOG_TAIL:]}")
+  return json.loads(result.stdout)
