@@ -63,6 +63,24 @@ def tiny_data_root(tmp_path_factory):
   return root
 
 
+@pytest.fixture(scope="session")
+def served_models(tiny_data_root, tmp_path_factory):
+  """served_models(name) -> (export version folder, workdir) of the tiny
+  s2f-serve model `name` (a function of tests/serve_models.py), built once
+  for all pytest-xdist workers of the session (serve_models.built_once)."""
+  import serve_models  # pylint: disable=g-import-not-at-top
+  base = tmp_path_factory.getbasetemp()
+  if os.environ.get("PYTEST_XDIST_WORKER"):
+    base = base.parent  # Shared by the workers' own basetemps.
+  shared = str(base / "served_models")
+
+  def get(name):
+    build = getattr(serve_models, name)
+    return serve_models.built_once(
+        shared, name, lambda root: build(root, tiny_data_root))
+  return get
+
+
 @pytest.fixture
 def tiny_config(tiny_data_root):
   """tiny_config(**train_overrides) -> Config on the session's face set."""

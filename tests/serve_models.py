@@ -7,6 +7,8 @@ inputs), and takes seconds instead of a training run.
 
 import base64
 import dataclasses
+import fcntl
+import json
 import os
 
 import cv2
@@ -93,6 +95,29 @@ def stylegan2(root, data_root):
                                 "stylegan2", "stylegan2", z_dim=8,
                                 mapping_layers=2)
   return _export(root, "stylegan2", config)
+
+
+def built_once(shared_dir, name, build):
+  """`build()`'s paths, built by the first test process that asks.
+
+  The s2f-serve API and browser tests serve the same models, and
+  pytest-xdist may run the two files on different workers, each of which
+  would export all of them (about 10 CPU-seconds each). `shared_dir` is
+  one folder for every worker of the session; a file lock makes the others
+  wait for the first build and read its paths. The models are read-only to
+  every test.
+  """
+  os.makedirs(shared_dir, exist_ok=True)
+  record = os.path.join(shared_dir, f"{name}.json")
+  with open(os.path.join(shared_dir, f"{name}.lock"), "w") as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    if not os.path.exists(record):
+      paths = build(os.path.join(shared_dir, name))
+      with open(record + ".tmp", "w") as f:
+        json.dump(paths, f)
+      os.replace(record + ".tmp", record)
+    with open(record) as f:
+      return tuple(json.load(f))
 
 
 def png(image):

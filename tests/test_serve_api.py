@@ -35,16 +35,15 @@ def _client(paths):
 
 
 @pytest.fixture(scope="module")
-def models(tiny_data_root, tmp_path_factory):
-  root = str(tmp_path_factory.mktemp("serve_api"))
+def models(tiny_data_root, served_models):
   photos = os.path.join(tiny_data_root, "CelebA-HQ-img")
   refs = [open(os.path.join(photos, f"{i}.jpg"), "rb").read()
           for i in range(3)]
   rng = np.random.default_rng(0)
   maps = rng.integers(0, LABEL_NC, (4, 32, 32), np.uint8)
   return types.SimpleNamespace(
-      s2f=_client(serve_models.sketch2face(root, tiny_data_root)),
-      l2f=_client(serve_models.label2face(root, tiny_data_root)),
+      s2f=_client(served_models("sketch2face")),
+      l2f=_client(served_models("label2face")),
       photo=serve_models.b64(serve_models.png(cv2.resize(
           cv2.imread(os.path.join(photos, "5.jpg")), (32, 32)))),
       refs=[serve_models.b64(r) for r in refs],
@@ -261,10 +260,8 @@ def test_a_workdir_serves_the_face_its_export_serves(models):
                                   json=_sketch_request(models))))
 
 
-def test_a_photo_translates_with_its_attention_map(
-    models, tiny_data_root, tmp_path):
-  paths = serve_models.ugatit(str(tmp_path), tiny_data_root)
-  client = _client(paths)
+def test_a_photo_translates_with_its_attention_map(models, served_models):
+  client = _client(served_models("ugatit"))
   described = client.http.get("/api/model").json()
   assert described["signatures"]["a2b_attention"]["inputs"] == [
       {"input": "image", "field": "image", "kind": "Photo",
@@ -278,7 +275,7 @@ def test_a_photo_translates_with_its_attention_map(
   photo = cv2.cvtColor(cv2.imdecode(np.frombuffer(
       base64.b64decode(models.photo), np.uint8), cv2.IMREAD_COLOR),
                        cv2.COLOR_BGR2RGB)
-  # As load_image_fn(export_dir=paths[0], signature="a2b_attention") loads it.
+  # As load_image_fn(export_dir=client.path, signature="a2b_attention") loads it.
   want = client.served.fns["a2b_attention"].outputs({"image": photo[None]})
   np.testing.assert_array_equal(face, want["image"][0])
   np.testing.assert_array_equal(attention, want["attention"][0, ..., 0])
@@ -286,9 +283,8 @@ def test_a_photo_translates_with_its_attention_map(
 
 
 def test_a_seed_and_psi_draw_the_exports_own_stylegan2_face(
-    models, tiny_data_root, tmp_path):
-  paths = serve_models.stylegan2(str(tmp_path), tiny_data_root)
-  client = _client(paths)
+    models, served_models):
+  client = _client(served_models("stylegan2"))
   signatures = client.http.get("/api/model").json()["signatures"]
   assert sorted(signatures) == ["generate", "mix", "serving_default",
                                 "serving_float"]  # Not mapping: no image.
@@ -298,7 +294,7 @@ def test_a_seed_and_psi_draw_the_exports_own_stylegan2_face(
   run = lambda **fields: client.http.post("/api/run/generate", json=fields)
   face = _image(run(z=3, psi=0.5))
   z = np.random.default_rng(3).standard_normal((1, 8)).astype(np.float32)
-  want = tf.saved_model.load(paths[0]).signatures["generate"](
+  want = tf.saved_model.load(client.path).signatures["generate"](
       z=tf.constant(z), psi=tf.constant(0.5))["image"].numpy()[0]
   np.testing.assert_array_equal(face, want)
   assert _differ(face, _image(run(z=4, psi=0.5)))
@@ -325,11 +321,10 @@ def test_a_seed_and_psi_draw_the_exports_own_stylegan2_face(
 
 
 @pytest.fixture(scope="module")
-def clustered(tiny_data_root, tmp_path_factory):
+def clustered(served_models):
   """A pix2pixHD --label_feat export carrying hair (3) and skin (2)
   clusters."""
-  root = str(tmp_path_factory.mktemp("serve_clusters"))
-  return _client(serve_models.pix2pixhd_clusters(root, tiny_data_root))
+  return _client(served_models("pix2pixhd_clusters"))
 
 
 def test_clusters_pick_each_regions_look_as_clusters_draw_does(

@@ -40,13 +40,11 @@ STARTUP_S = 5.0  # The issue's bound, from "model loaded" to listening.
 
 
 @pytest.fixture(scope="module")
-def exports(tiny_data_root, tmp_path_factory):
-  root = str(tmp_path_factory.mktemp("serve_browser"))
-  return {"sketch2face": serve_models.sketch2face(root, tiny_data_root)[0],
-          "label2face": serve_models.label2face(root, tiny_data_root)[0],
-          "stylegan2": serve_models.stylegan2(root, tiny_data_root)[0],
-          "pix2pixhd": serve_models.pix2pixhd_clusters(root,
-                                                       tiny_data_root)[0]}
+def exports(served_models):
+  return {"sketch2face": served_models("sketch2face")[0],
+          "label2face": served_models("label2face")[0],
+          "stylegan2": served_models("stylegan2")[0],
+          "pix2pixhd": served_models("pix2pixhd_clusters")[0]}
 
 
 @pytest.fixture(scope="module")
