@@ -450,7 +450,7 @@ def test_bad_settings_fail_in_one_line(family, train_overrides, message,
 
 
 @pytest.mark.parametrize("preset,size,g1_width", [
-    ("pix2pixhd_celebamask_512", 512, 64), ("pix2pixhd_demo", 64, 16)])
+    ("pix2pixhd_celebamask_512", 512, 64), ("pix2pixhd_demo", 64, 32)])
 def test_presets_keep_the_papers_settings(preset, size, g1_width, tmp_path,
                                           monkeypatch):
   from absl import flags  # pylint: disable=g-import-not-at-top
@@ -470,7 +470,10 @@ def test_presets_keep_the_papers_settings(preset, size, g1_width, tmp_path,
   assert m.base_channels * 2**f.n_local_enhancers == g1_width
   assert (t.gan_loss, t.beta1, t.beta2, t.g_lr, t.d_lr) == (
       "lsgan", 0.5, 0.999, 2e-4, 2e-4)
-  assert t.lr_decay_steps == t.steps // 2 and f.lambda_fm == 10
+  assert f.lambda_fm == 10
+  # The paper's linear decay over the second half; the CPU demo's 900
+  # steps keep the rate constant (docs/pix2pixhd.md has the runs).
+  assert t.lr_decay_steps == (t.steps // 2 if size == 512 else 0)
   if size == 512:
     assert (f.n_downsample_global, f.n_blocks_global, f.n_blocks_local,
             f.num_d, t.batch_size, f.lambda_vgg, t.ema_beta) == (
