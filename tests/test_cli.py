@@ -15,6 +15,11 @@ from s2f_tf import tasks
 from s2f_tf.serve import launch
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# For the starts that train: fewer layers than the smoke preset and no EMA
+# copy of the generator. Each start's model build and step tracing are most
+# of its cost; what the training test checks (exit codes, messages, which
+# checkpoint is kept, finite weights) depends on neither.
+SMALLER = ("--n_downsample=1", "--num_d=1", "--d_layers=1", "--ema_beta=0")
 
 
 def _train(*args, timeout=300):
@@ -175,7 +180,7 @@ def test_ctrl_c_saves_and_a_blown_up_resume_stops_clearly_keeping_it(
   workdir = tmp_path / "run"
   args = launch.with_default_sigint([
       "-m", "s2f_tf.cli.train_main",
-      f"--flagfile={REPO}/flags/smoke.cfg", f"--workdir={workdir}",
+      f"--flagfile={REPO}/flags/smoke.cfg", *SMALLER, f"--workdir={workdir}",
       f"--data_root={tiny_data_root}", "--steps=100000",
       "--checkpoint_every=100000", "--image_every=5", "--noeval_at_end"])
   proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL,
@@ -202,7 +207,8 @@ def test_ctrl_c_saves_and_a_blown_up_resume_stops_clearly_keeping_it(
   assert step == interrupted_at
 
   end = interrupted_at + 40  # 40 steps to blow up, as from a fresh run.
-  blown = _train(f"--workdir={workdir}", f"--data_root={tiny_data_root}",
+  blown = _train(*SMALLER, f"--workdir={workdir}",
+                 f"--data_root={tiny_data_root}",
                  f"--steps={end}", "--g_lr=1e3", "--d_lr=1e3",
                  f"--checkpoint_every={end}", "--noeval_at_end")
   assert blown.returncode == 3, blown.stderr[-2000:]

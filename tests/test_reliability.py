@@ -29,19 +29,24 @@ pytestmark = pytest.mark.slow
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STEPS = 30  # Checkpoints every 5 steps, the newest 3 kept.
-# Fewer layers than the smoke preset: a start's model build and step
-# tracing are most of each case's cost, and no case depends on the model's
-# size (the smallest checkpoint, ~0.5 MB, is still far above anything else
-# a trainer writes before it, which the full-disk case relies on).
-SMALLER = ("--n_downsample=1", "--num_d=1", "--d_layers=1")
+# Fewer layers than the smoke preset and no EMA copy of the generator: a
+# start's model build and step tracing are most of each case's cost, no case
+# depends on the model's size, and none reads the EMA weights (the tools'
+# restore falls back to the raw generator). The smallest checkpoint is still
+# far above anything else a trainer writes before it, which the full-disk
+# case relies on.
+SMALLER = ("--n_downsample=1", "--num_d=1", "--d_layers=1", "--ema_beta=0")
+# No sample grids unless a case waits for one (it passes GRIDS): no
+# assertion reads them, and drawing them traces the sampler in every start.
+GRIDS = "--image_every=5"
 
 
 def _args(workdir, data_root, *extra):
   return [sys.executable, "-m", "s2f_tf.cli.train_main",
           f"--flagfile={REPO}/flags/smoke.cfg", *SMALLER,
           f"--workdir={workdir}", f"--data_root={data_root}",
-          f"--steps={STEPS}", "--checkpoint_every=5", "--image_every=5",
-          "--noeval_at_end", *extra]
+          f"--steps={STEPS}", "--checkpoint_every=5",
+          "--image_every=1000000", "--noeval_at_end", *extra]
 
 
 def _train(workdir, data_root, *extra, **kwargs):
@@ -177,7 +182,7 @@ def test_sigterm_saves_at_the_step_it_stopped_and_a_second_trainer_refuses(
     tiny_data_root, tmp_path):
   workdir = str(tmp_path / "run")
   first = _start(workdir, tiny_data_root, "--steps=100000",
-                 "--checkpoint_every=100000")
+                 "--checkpoint_every=100000", GRIDS)
   try:
     _wait_for(os.path.join(workdir, "samples"), first)
     # Paused while the second starts: it holds the lock all the same, and
@@ -213,7 +218,7 @@ def test_sigterm_during_an_evaluation_saves_stops_and_frees_the_lock(
   --eval_every, ends at once on the signal; the step is saved, the lock
   freed, and no eval.json is half written."""
   workdir = str(tmp_path / "run")
-  extra = ["--eval_episodes=100000", "--steps=10"]
+  extra = ["--eval_episodes=100000", "--steps=10", GRIDS]
   if when == "final":
     extra += ["--eval_at_end"]
     started = os.path.join(workdir, "progress.gif")  # Written just before.

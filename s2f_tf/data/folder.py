@@ -95,5 +95,7 @@ def make_image_dataset(root: str, image_size: int, batch_size: int, *,
     image = pixels.to_unit(tf.gather(table, index))
     return {"image": image}
 
-  return ds.map(to_batch, num_parallel_calls=tf.data.AUTOTUNE,
+  # Plain graph code: autograph would only re-parse its source.
+  return ds.map(tf.autograph.experimental.do_not_convert(to_batch),
+                num_parallel_calls=tf.data.AUTOTUNE,
                 deterministic=True).prefetch(tf.data.AUTOTUNE)

@@ -99,7 +99,9 @@ def make_unpaired_dataset(a: domains.Domain, b: domains.Domain,
             "b": pixels.to_unit(tf.gather(images_b, rows_b))}
 
   return (tf.data.Dataset.zip(streams).enumerate()
-          .map(to_batch, num_parallel_calls=tf.data.AUTOTUNE,
+          # Plain graph code: autograph would only re-parse its source.
+          .map(tf.autograph.experimental.do_not_convert(to_batch),
+               num_parallel_calls=tf.data.AUTOTUNE,
                deterministic=True)
           .prefetch(tf.data.AUTOTUNE))
 
