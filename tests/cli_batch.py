@@ -1,4 +1,5 @@
-"""Runs several s2f-train command lines in one process, for test_cli.py.
+"""Runs several command lines of one s2f command in one process, for
+test_cli.py (s2f-train) and test_sample_label2face.py (s2f-sample).
 
 Every start of s2f-train imports TensorFlow, about 5 s of CPU; a command
 that stops on its flags (a dry run, a refused value) does little else. So
@@ -8,12 +9,14 @@ its own argv, its own stdout and stderr (the file descriptors, so
 TensorFlow's C++ lines and an uncaught traceback are caught too) and the
 exit code `main()` ends with.
 
-  python tests/cli_batch.py RESULTS.json < COMMANDS.json
+  python tests/cli_batch.py RESULTS.json [MODULE] < COMMANDS.json
 
 COMMANDS.json maps a name to an argv (without the program); RESULTS.json
-maps the same names to {"returncode", "stdout", "stderr"}.
+maps the same names to {"returncode", "stdout", "stderr"}. MODULE is the
+command's module (default s2f_tf.cli.train_main, s2f-train's).
 """
 
+import importlib
 import json
 import os
 import sys
@@ -21,14 +24,17 @@ import tempfile
 import traceback
 
 
-def _main_of_train():
-  """s2f-train's `main()` with the flags at their defaults again."""
-  # pylint: disable=g-import-not-at-top
-  from absl import flags
-  from s2f_tf.cli import train_main
-  # pylint: enable=g-import-not-at-top
+TRAIN = "s2f_tf.cli.train_main"
+# argv[0] as the installed command sees it (absl's usage lines name it).
+PROGRAMS = {TRAIN: "s2f-train", "s2f_tf.cli.sample_main": "s2f-sample"}
+
+
+def _main_of(module):
+  """The command's `main()` with the flags at their defaults again."""
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  main = importlib.import_module(module).main
   flags.FLAGS.unparse_flags()
-  return train_main.main
+  return main
 
 
 def _exit_code(exit_value) -> int:
@@ -41,8 +47,9 @@ def _exit_code(exit_value) -> int:
   return 1
 
 
-def run_one(argv):
-  """Runs s2f-train with `argv`; returns {returncode, stdout, stderr}."""
+def run_one(argv, module=TRAIN):
+  """Runs the command of `module` with `argv`; returns {returncode, stdout,
+  stderr}."""
   captured = [tempfile.TemporaryFile(), tempfile.TemporaryFile()]
   sys.stdout.flush()
   sys.stderr.flush()
@@ -50,8 +57,8 @@ def run_one(argv):
   os.dup2(captured[0].fileno(), 1)
   os.dup2(captured[1].fileno(), 2)
   try:
-    main = _main_of_train()
-    sys.argv = ["s2f-train", *argv]
+    main = _main_of(module)
+    sys.argv = [PROGRAMS[module], *argv]
     try:
       main()
       code = 0
@@ -76,9 +83,10 @@ def run_one(argv):
 
 
 def main():
-  results_path = sys.argv[1]  # Before run_one sets sys.argv.
+  # Before run_one sets sys.argv.
+  results_path, module = sys.argv[1], (sys.argv[2:] or [TRAIN])[0]
   commands = json.load(sys.stdin)
-  results = {name: run_one(argv) for name, argv in commands.items()}
+  results = {name: run_one(argv, module) for name, argv in commands.items()}
   with open(results_path, "w") as f:
     json.dump(results, f)
 

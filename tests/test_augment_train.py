@@ -51,8 +51,10 @@ CONFIGS = {
     # One PatchGAN scale (num_d=1): D still reads every augmented image.
     "sketch2face": lambda root, **t: config_lib.with_family(
         config_lib.tiny_config(root, **t), num_d=1),
+    # And test_tasks_label2face's one-upsampling generator.
     "label2face": lambda root, **t: config_lib.with_family(
-        test_tasks_label2face.l2f_config(root, "spade", **t), num_d=1),
+        test_tasks_label2face.l2f_config(root, "spade", **t), num_d=1,
+        **test_tasks_label2face.SMALL),
     # R1 and path-length regularisation every step: each player's one
     # (regularising) step variant is traced, not a plain one beside it.
     "stylegan2": lambda root, **t: test_tasks_stylegan2._config(

@@ -1,6 +1,7 @@
 """s2f-sample --labels on a tiny sean model, from an export and a workdir."""
 
 import dataclasses
+import json
 import os
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from s2f_tf import tasks
 from s2f_tf.data import decode
 
 SIZE = 16  # tiny_config's image size; the maps below are twice that.
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _write(path, image):
@@ -30,11 +32,15 @@ def _write(path, image):
 @pytest.fixture(scope="module")
 def sean(tiny_data_root, tmp_path_factory):
   """A tiny sean generator in a workdir checkpoint and in an export, plus a
-  label map and two references with their maps, all at 2 * SIZE."""
+  label map and two references with their maps, all at 2 * SIZE.
+
+  One upsampling (n_up=1): the checks compare the same generator's faces
+  through each path, whatever its depth, and every load from the workdir
+  builds and traces it again."""
   root = tmp_path_factory.mktemp("sample_l2f")
   base = config_lib.tiny_config(root=tiny_data_root)
   config = config_lib.with_task(base, "label2face", "label2face",
-                                norm_mode="sean", n_up=2, spade_hidden=8,
+                                norm_mode="sean", n_up=1, spade_hidden=8,
                                 style_dim=8)
   config = dataclasses.replace(config, model=dataclasses.replace(
       config.model, base_channels=4))
@@ -53,22 +59,40 @@ def sean(tiny_data_root, tmp_path_factory):
                           for i in range(2)))
 
 
-def _sample(*args):
-  return subprocess.run(
-      [sys.executable, "-m", "s2f_tf.cli.sample_main", *args],
-      capture_output=True, text=True)
+@pytest.fixture(scope="module")
+def cli(sean, tmp_path_factory):
+  """name -> (CompletedProcess-like result, out path) of the s2f-sample
+  commands the tests below check: each a real `main()` with its own argv,
+  stdout, stderr and exit code, both in one process (tests/cli_batch.py),
+  which pays TensorFlow's import (about 5 s of CPU) once, not twice."""
+  folder = tmp_path_factory.mktemp("sample_cli")
+  model = [f"--export_dir={sean.path}", f"--labels={sean.labels}",
+           f"--refs={sean.refs}"]
+  commands = {
+      "face": [*model, f"--ref_labels={sean.ref_labels}",
+               f"--out={folder / 'face0.png'}"],
+      "no_ref_labels": [*model, f"--out={folder / 'face.png'}"]}
+  results_path = folder / "results.json"
+  batch = subprocess.run(
+      [sys.executable, os.path.join(REPO, "tests", "cli_batch.py"),
+       str(results_path), "s2f_tf.cli.sample_main"],
+      input=json.dumps(commands), capture_output=True, text=True,
+      timeout=300, cwd=REPO)
+  assert batch.returncode == 0, batch.stderr[-2000:]
+  with open(results_path) as f:
+    results = json.load(f)
+  return {name: (types.SimpleNamespace(**results[name]),
+                 commands[name][-1].removeprefix("--out="))
+          for name in commands}
 
 
-def test_labels_give_the_signature_image_from_export_and_workdir(sean,
+def test_labels_give_the_signature_image_from_export_and_workdir(sean, cli,
                                                                  tmp_path):
   """The command with the export and the library call it makes with the
   workdir draw the label2face signature's face; then every signature does
   from the workdir (one test, so the serving_default face drawn from the
   workdir, a model restore and trace of about 5 s, serves both checks)."""
-  out = str(tmp_path / "face0.png")
-  done = _sample(f"--export_dir={sean.path}", f"--labels={sean.labels}",
-                 f"--refs={sean.refs}", f"--ref_labels={sean.ref_labels}",
-                 f"--out={out}")
+  done, out = cli["face"]
   assert done.returncode == 0, done.stderr
   faces = [decode.read_image(out, "rgb")]
   out = str(tmp_path / "face1.png")
@@ -86,17 +110,17 @@ def test_labels_give_the_signature_image_from_export_and_workdir(sean,
   _check_every_signature_draws_the_same_face(sean, tmp_path, faces[1])
 
 
-def test_bad_flags_and_maps_are_one_line_errors(sean, tmp_path):
-  """The command prints the library's message in one line (exit 2); the
-  other cases call the library the command calls."""
-  out = tmp_path / "face.png"
-  failed = _sample(f"--export_dir={sean.path}", f"--labels={sean.labels}",
-                   f"--refs={sean.refs}", f"--out={out}")
+def test_bad_flags_and_maps_are_one_line_errors(sean, cli, tmp_path):
+  """The command prints the library's message in one line (exit 2) and
+  writes nothing; the other cases call the library the command calls."""
+  failed, written = cli["no_ref_labels"]
   assert failed.returncode == 2, failed.stderr
   assert failed.stderr.splitlines()[-1] == (
       "s2f-sample: sean reads each reference under its own mask: pass "
       "--ref_labels with one map per --refs"), failed.stderr
   assert "Traceback" not in failed.stderr
+  assert not os.path.exists(written)
+  out = tmp_path / "face.png"
   bad = sean.maps[0].copy()
   bad[3, 5] = 19
   bad = _write(tmp_path / "bad.png", bad)

@@ -38,32 +38,73 @@ def l2f_config(root, mode="sean", **train_overrides):
       config.model, base_channels=4))
 
 
+# One upsampling (8 px to 16 px): a head block and one up block, which
+# changes the width (its learned shortcut), are every kind of block the
+# generator has; the training, evaluation and export checks below read no
+# more (test_models_label2face builds the deeper ones).
+SMALL = dict(n_up=1)
+
+
+def _train(root, mode, workdir):
+  """(results, state) of a 2-step train.run of `mode` that evaluates at the
+  end (8 episodes), `state` the RunState the run trained.
+
+  Only what the checks read is built: no EMA copy of G (ema_beta=0), no
+  sample grid (image_every > steps; the evaluation still traces the
+  sampler), one PatchGAN scale (num_d=1: D_real and D_fake are still the
+  halves of its hinge loss, and feature matching reads its layers; the
+  mirrored test below trains two scales), and `SMALL`'s generator.
+  """
+  config = config_lib.with_family(l2f_config(
+      root, mode, steps=2, image_every=100, checkpoint_every=2, log_every=1,
+      eval_at_end=True, eval_episodes=8, ema_beta=0.0), num_d=1, **SMALL)
+  states, setup = [], train.setup
+  with pytest.MonkeyPatch.context() as patch:  # Keeps what train.run built.
+    patch.setattr(train, "setup",
+                  lambda *args: states.append(setup(*args)) or states[-1])
+    results = train.run(config, workdir)
+  return results, states[0]
+
+
 @pytest.fixture(scope="module")
-def sean_model(tiny_data_root):
-  """(task, generator): a tiny SEAN task and its built generator, whose
-  build (an eager forward pass through every region code) is slow.
-  Shared by test_export_round_trip_and_bad_inputs[sean] and
+def sean_run(tiny_data_root, tmp_path_factory):
+  """(results, state, workdir) of `_train`'s sean run, shared by
+  test_each_mode_trains_with_spade_loss_names[sean] (its results and
+  eval.json) and, through `sean_model`, by the export and embedding tests:
+  the SEAN generator's build (an eager forward pass through every region
+  code) and its traced steps are the slowest part of each."""
+  workdir = str(tmp_path_factory.mktemp("sean_run"))
+  results, state = _train(tiny_data_root, "sean", workdir)
+  return results, state, workdir
+
+
+@pytest.fixture(scope="module")
+def sean_model(sean_run):
+  """(task, generator): the sean run's task and its trained generator, for
+  test_export_round_trip_and_bad_inputs[sean] and
   test_region_codes_embedding_has_a_region_column, which only read it."""
-  task = tasks.make_task(l2f_config(tiny_data_root, "sean"))
-  return task, task.build_generator()
+  state = sean_run[1]
+  return state.task, state.generator
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", ["sean", "spade_vae"])
 def test_each_mode_trains_with_spade_loss_names(mode, tiny_data_root,
-                                                tmp_path):
-  """No EMA copy of G (ema_beta=0): no check here reads it, and building
-  one more SEAN generator is the slowest part of the setup."""
-  config = l2f_config(tiny_data_root, mode, steps=2, image_every=2,
-                      checkpoint_every=2, log_every=1, eval_at_end=True,
-                      eval_episodes=8, ema_beta=0.0)
-  results = train.run(config, str(tmp_path))
+                                                tmp_path, request):
+  """SPADE's loss names, finite, and each mode's evaluation (region swaps
+  with sean only). sean's run is the shared `sean_run`."""
+  if mode == "sean":
+    results, _, workdir = request.getfixturevalue("sean_run")
+  else:
+    workdir = str(tmp_path)
+    results, _ = _train(tiny_data_root, mode, workdir)
+  assert results["step"] == 2
   d, g = results["last"]["d"], results["last"]["g"]
   assert {"d/D_real", "d/D_fake"} <= set(d) and "d/adv" not in d
   expected = {"g/GAN", "g/GAN_Feat", "g/L1"} | (
       {"g/KLD"} if "vae" in mode else set())
   assert expected <= set(g) and all(np.isfinite(v) for v in g.values())
-  with open(os.path.join(tmp_path, "eval.json")) as f:
+  with open(os.path.join(workdir, "eval.json")) as f:
     metrics = json.load(f)
   assert {"model", "other_identity_refs", "mean_train_photo",
           "class_colour_error"} <= set(metrics)
@@ -120,7 +161,8 @@ def test_export_round_trip_and_bad_inputs(mode, tiny_data_root, tmp_path,
   if mode == "sean":
     task, generator = request.getfixturevalue("sean_model")
   else:
-    task = tasks.make_task(l2f_config(tiny_data_root, mode))
+    task = tasks.make_task(config_lib.with_family(
+        l2f_config(tiny_data_root, mode), **SMALL))
     generator = task.build_generator()
   path = export.export(task, generator, str(tmp_path))  # Verifies to 1e-5.
   served = tf.saved_model.load(path).signatures

@@ -42,8 +42,12 @@ def test_bad_flag_combinations_fail_in_one_line(change, message, tmp_path):
 
 @pytest.mark.parametrize("precision", ["mixed_float16", "mixed_bfloat16"])
 def test_trains_under_mixed_precision(precision, tiny_data_root, tmp_path):
+  """R1 and path length every step. Only the steps are checked: no EMA
+  copy of G (ema_beta=0) and no sample grid (image_every > steps);
+  test_train's mixed-precision steps update an EMA copy and
+  test_tasks_lightweight's mixed-precision runs draw grids."""
   config = _config(tiny_data_root, precision=precision, r1_interval=1,
-                   pl_interval=1)
+                   pl_interval=1, ema_beta=0.0, image_every=100)
   results = train.run(config, str(tmp_path))
   assert results["step"] == 2
   for player in ("d", "g"):
@@ -54,7 +58,12 @@ def test_trains_under_mixed_precision(precision, tiny_data_root, tmp_path):
 @pytest.mark.slow
 def test_numerics_guard_names_demodulation_and_path_length(tiny_data_root,
                                                           tmp_path):
-  config = _config(tiny_data_root, check_numerics="full")
+  """Both runs stop in their first step, before any EMA update or R1 term
+  could matter: neither is built (ema_beta=0, r1_gamma=0), so D's step
+  traces no gradient penalty (under --check_numerics=full, a check on
+  each of its ops)."""
+  lean = dict(ema_beta=0.0, r1_gamma=0.0)
+  config = _config(tiny_data_root, check_numerics="full", **lean)
   state = train.setup(config, str(tmp_path / "demod"))
   conv = state.generator.synthesis.stages[1][1][0]  # b8_conv0
   conv.kernel.assign(conv.kernel * 1e25)  # Demodulation's sum overflows.
@@ -63,7 +72,7 @@ def test_numerics_guard_names_demodulation_and_path_length(tiny_data_root,
       train.Loop(state).run()
   assert "in layer stylegan2_generator/synthesis/b8_conv0" in str(info.value)
 
-  state = train.setup(_config(tiny_data_root), str(tmp_path / "pl"))
+  state = train.setup(_config(tiny_data_root, **lean), str(tmp_path / "pl"))
   state.generator.pl_mean.assign(np.inf)
   with pytest.raises(numerics.NumericsError) as info:
     train.Loop(state).run()
