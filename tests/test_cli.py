@@ -10,16 +10,17 @@ import time
 import pytest
 import tensorflow as tf
 
+import test_reliability
+
 from s2f_tf import checkpointing
 from s2f_tf import tasks
 from s2f_tf.serve import launch
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# For the starts that train: fewer layers than the smoke preset and no EMA
-# copy of the generator. Each start's model build and step tracing are most
-# of its cost; what the training test checks (exit codes, messages, which
+# For the starts that train: test_reliability's smaller model without an EMA
+# copy. What the training test checks (exit codes, messages, which
 # checkpoint is kept, finite weights) depends on neither.
-SMALLER = ("--n_downsample=1", "--num_d=1", "--d_layers=1", "--ema_beta=0")
+SMALLER = test_reliability.SMALLER
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _train(*args, timeout=300):
