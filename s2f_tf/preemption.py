@@ -10,9 +10,14 @@ the saved state consistent: a step is never half applied.
 
 An evaluation can take minutes, so it does not wait for a step boundary:
 `interruptible(fn)` runs it so that a signal (or one already received) ends
-it at once, without its results (eval.json is written atomically, so none
-is left half written); the loop then saves and stops as above, and the
-same command reruns the evaluation. Under a multi-worker strategy the
+it at its next batch, without its results (eval.json is written atomically,
+so none is left half written); the loop then saves and stops as above, and
+the same command reruns the evaluation. The evaluation ends itself: the
+loop's sampler calls `end_evaluation_if_signalled()` before each batch. The
+handler never raises: Python runs it between any two bytecodes of the main
+thread, which can be inside TensorFlow's own Python code (an iterator being
+made or deleted, a function call's bookkeeping), and an exception there
+once left a tf.data iterator's threads running into a segmentation fault. Under a multi-worker strategy the
 workers agree on the stop step through their collective steps, so there the
 evaluation runs on.
 
@@ -64,7 +69,7 @@ class Interrupted(Stopped):
 
 
 class _EvaluationInterrupted(Exception):
-  """Raised by the signal handler inside `Preemption.interruptible`."""
+  """Raised between evaluation batches inside `Preemption.interruptible`."""
 
 
 class Preemption:
@@ -115,8 +120,10 @@ class Preemption:
       self._stop()
 
   def interruptible(self, fn: Callable[[], T]) -> Optional[T]:
-    """fn(), or None if a signal came before or during it (then `check()`
-    saves and stops). Single process only (module docstring)."""
+    """fn(), or None if a signal came before it or during it (then `check()`
+    saves and stops). fn ends at its next `end_evaluation_if_signalled()`;
+    one that finishes first keeps its results. Single process only (module
+    docstring)."""
     if self._handler is not None:
       return fn()
     if self.signum is not None:
@@ -131,6 +138,14 @@ class Preemption:
     finally:
       self._interruptible = False
 
+  def end_evaluation_if_signalled(self) -> None:
+    """Call before each evaluation batch: inside `interruptible`, once a
+    signal has come, ends the evaluation (from here, a batch boundary of
+    our own code, never from inside TensorFlow's)."""
+    if self._interruptible and self.signum is not None:
+      self._interruptible = False
+      raise _EvaluationInterrupted()
+
   def _on_signal(self, signum: int, unused_frame) -> None:
     self.signum = signum
     for s in SIGNALS:
@@ -142,9 +157,6 @@ class Preemption:
     logging.warning("%s: saving a checkpoint after this step, then exiting; "
                     "a second signal or %g s exit at once.",
                     signal.Signals(signum).name, self._grace_s)
-    if self._interruptible:
-      self._interruptible = False
-      raise _EvaluationInterrupted()
 
   def _save_and_record(self) -> None:
     self.saved_step = self._save()

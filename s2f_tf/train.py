@@ -314,7 +314,11 @@ class Loop:
       self._save()
 
   def _sample(self, *inputs):
-    """The run's sampler, under the retrace guard."""
+    """The run's sampler, under the retrace guard. Every evaluation batch
+    goes through it, so a signal ends an evaluation here, between batches
+    (`Preemption.end_evaluation_if_signalled`)."""
+    if self._stop is not None:
+      self._stop.end_evaluation_if_signalled()
     return self._call("sample", self.s.sample, *inputs)
 
   def _write_grid(self, step: int) -> None:

@@ -51,3 +51,42 @@ def test_a_hung_save_is_cut_off_after_the_grace_period(monkeypatch):
     signal.raise_signal(signal.SIGTERM)
     time.sleep(0.5)  # A step or a save that never returns.
   assert kills == [(os.getpid(), signal.SIGTERM)]
+
+
+def test_a_signal_ends_an_evaluation_at_its_next_batch_never_inside_one():
+  """The handler only records the signal: code running when it comes (in a
+  trainer, TensorFlow's own Python, e.g. a tf.data iterator being made)
+  finishes; the evaluation ends at its next batch boundary, and `check()`
+  then saves and stops."""
+  batches_done = []
+
+  def evaluation():
+    for batch in range(1000):
+      stop.end_evaluation_if_signalled()  # What the loop's sampler calls.
+      if batch == 2:
+        signal.raise_signal(signal.SIGTERM)  # Mid-batch: the handler runs.
+        batches_done.append("after the signal, in the same batch")
+      batches_done.append(batch)
+    return "finished"
+
+  with pytest.raises(preemption.Preempted, match="checkpoint saved at step 5"):
+    with preemption.Preemption(lambda: 5, 60) as stop:
+      assert stop.interruptible(evaluation) is None
+      assert batches_done == [0, 1, "after the signal, in the same batch", 2]
+      # Outside an evaluation, the check is a no-op; a signal already
+      # received skips the next evaluation altogether.
+      stop.end_evaluation_if_signalled()
+      assert stop.interruptible(evaluation) is None
+      assert len(batches_done) == 4
+      stop.check()
+
+
+def test_an_evaluation_that_finishes_before_its_next_batch_keeps_its_results():
+  with pytest.raises(preemption.Preempted):
+    with preemption.Preemption(lambda: 5, 60) as stop:
+      def evaluation():
+        stop.end_evaluation_if_signalled()
+        signal.raise_signal(signal.SIGTERM)  # After the last batch.
+        return {"psnr": 20.0}
+      assert stop.interruptible(evaluation) == {"psnr": 20.0}
+      stop.check()
