@@ -237,6 +237,11 @@ class UnpairedConfig(FamilyConfig):
   lambda_cam_g: float = field(1000.0, "unpaired --model=ugatit: weight of "
                               "the generators' CAM classifier BCE (paper: "
                               "1000).")
+  residual_output: bool = field(
+      False, "unpaired: each generator outputs clip(input + last conv, -1, "
+      "1), its last conv zeroed at the start (the identity mapping), "
+      "instead of tanh(last conv); not in either paper, for short runs "
+      "(flags/unpaired_demo.cfg).")
   pool_size: int = field(50, "unpaired --model=cyclegan: generated images "
                          "kept in each discriminator's history pool; 0: "
                          "none.")

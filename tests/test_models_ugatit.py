@@ -1,5 +1,7 @@
 """Tests for U-GAT-IT's generator (full and light) and CAM discriminator."""
 
+import os
+
 import keras
 import numpy as np
 import pytest
@@ -190,3 +192,39 @@ def test_config_round_trip_rebuilds_the_same_network(build):
   for key, value in model(x).items():
     np.testing.assert_allclose(clone(x)[key].numpy(), value.numpy(),
                                rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("model", ["ugatit", "cyclegan"])
+def test_residual_output_starts_as_the_identity_then_adds_the_last_conv(
+    model):
+  """--residual_output: clip(x + to_rgb(...)), to_rgb zeroed at the start,
+  so both directions return their input exactly; once to_rgb moves, the
+  output is the input plus what tanh(to_rgb) would have been before tanh.
+  Off in every paper preset."""
+  from s2f_tf.models import unpaired  # pylint: disable=g-import-not-at-top
+  keras.utils.set_random_seed(7)
+  residual = unpaired.build_generator(model, SIZE, CH, 1, light=True,
+                                      residual_output=True)
+  x = tf.concat([_images(8, batch=1), tf.fill([1, SIZE, SIZE, 3], -1.0)],
+                axis=0)  # Saturated pixels pass through unchanged too.
+  for direction in unpaired.DIRECTIONS:
+    image = residual.translate(direction, x)["image"]
+    assert image.dtype == tf.float32
+    np.testing.assert_array_equal(image.numpy(), x.numpy())
+  # Move every weight; the same weights with tanh give the last conv's map.
+  for v in residual.trainable_variables:
+    v.assign(v + 0.05 * tf.random.normal(v.shape, seed=1))
+  plain = unpaired.build_generator(model, SIZE, CH, 1, light=True)
+  plain.set_weights(residual.get_weights())
+  out = residual.translate("a2b", x)["image"].numpy()
+  pre_tanh = np.arctanh(np.clip(plain.translate("a2b", x)["image"].numpy(),
+                                -0.999, 0.999))
+  assert np.abs(pre_tanh).max() < 3.0  # Not saturated: atanh is exact.
+  np.testing.assert_allclose(out, np.clip(x.numpy() + pre_tanh, -1, 1),
+                             atol=2e-4)
+  assert not np.array_equal(out, x.numpy())
+  repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  for preset in ("ugatit_selfie2anime_256", "ugatit_light_256",
+                 "cyclegan_256"):
+    with open(os.path.join(repo, "flags", f"{preset}.cfg")) as f:
+      assert "residual_output" not in f.read()

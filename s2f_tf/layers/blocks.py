@@ -45,6 +45,25 @@ class ReflectConv2D(keras.layers.Conv2D):
         (input_shape[0], *padded, input_shape[3]))
 
 
+def residual_image(images, residual):
+  """clip(images + residual, -1, 1) in float32: a generator's
+  `residual_output` (U-GAT-IT, CycleGAN).
+
+  Not in either paper (both end in tanh): an option for short runs. With its
+  last conv zeroed (`zero_weights`) the generator starts as the identity
+  mapping and only has to learn the change of style, not first to redraw
+  the whole image through its instance-normalised bottleneck.
+  """
+  return ops.clip(ops.cast(images, "float32") + ops.cast(residual, "float32"),
+                  -1.0, 1.0)
+
+
+def zero_weights(layer) -> None:
+  """Sets every weight of a built `layer` to 0."""
+  for v in layer.weights:
+    v.assign(ops.zeros(v.shape, v.dtype))
+
+
 def conv_norm_relu(filters, kernel_size, strides, name, use_bias=True):
   """Reflection-padded conv, instance norm, ReLU, as a list to stack.
 

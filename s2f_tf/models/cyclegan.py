@@ -45,7 +45,8 @@ def gaussian_init(model: keras.Model) -> None:
 class CycleGANGenerator(keras.Model):
   """image [B, S, S, 3] -> image float32 [B, S, S, 3] in [-1, 1]."""
 
-  def __init__(self, image_size, base_channels=64, n_res=None, **kwargs):
+  def __init__(self, image_size, base_channels=64, n_res=None,
+               residual_output=False, **kwargs):
     super().__init__(**kwargs)
     n_res = default_res_blocks(image_size) if n_res is None else n_res
     factor = 2**DOWNSAMPLE
@@ -54,26 +55,41 @@ class CycleGANGenerator(keras.Model):
                        f"of {factor} and >= {2 * factor}, n_res={n_res} >= 0")
     self.image_size, self.base_channels, self.n_res = (image_size,
                                                        base_channels, n_res)
+    self.residual_output = residual_output
     stack = blocks.resnet_body(base_channels, DOWNSAMPLE, n_res,
                                block_name="res_block")
-    stack += [blocks.ReflectConv2D(3, 7, name="to_rgb"),
-              keras.layers.Activation("tanh", dtype="float32", name="tanh")]
+    stack.append(blocks.ReflectConv2D(3, 7, name="to_rgb"))
+    if not residual_output:
+      stack.append(keras.layers.Activation("tanh", dtype="float32",
+                                           name="tanh"))
     self.net = keras.Sequential(stack, name="net")
 
+  def zero_residual(self) -> None:
+    """With residual_output: zeros to_rgb, so the generator is the identity
+    mapping until training moves it (`blocks.residual_image`)."""
+    blocks.zero_weights(self.net.get_layer("to_rgb"))
+
   def call(self, images, training=None):
-    return self.net(images, training=training)
+    out = self.net(images, training=training)
+    return blocks.residual_image(images, out) if self.residual_output else out
 
   def get_config(self):
     return {"name": self.name, "image_size": self.image_size,
-            "base_channels": self.base_channels, "n_res": self.n_res}
+            "base_channels": self.base_channels, "n_res": self.n_res,
+            "residual_output": self.residual_output}
 
 
 def build_cyclegan_generator(image_size, base_channels=64, n_res=None,
-                             name="cyclegan_generator") -> CycleGANGenerator:
-  """A built, N(0, 0.02)-initialised generator; n_res None: the paper's."""
-  generator = CycleGANGenerator(image_size, base_channels, n_res, name=name)
+                             name="cyclegan_generator", residual_output=False
+                             ) -> CycleGANGenerator:
+  """A built, N(0, 0.02)-initialised generator; n_res None: the paper's;
+  with residual_output it starts as the identity mapping."""
+  generator = CycleGANGenerator(image_size, base_channels, n_res,
+                                residual_output, name=name)
   generator(ops.zeros((1, image_size, image_size, 3)))
   gaussian_init(generator)
+  if residual_output:
+    generator.zero_residual()
   return generator
 
 

@@ -122,11 +122,12 @@ class UGATITGenerator(keras.Model):
   """
 
   def __init__(self, image_size, base_channels=64, n_res=4, light=False,
-               **kwargs):
+               residual_output=False, **kwargs):
     super().__init__(**kwargs)
     check_generator(image_size, n_res)
     self.image_size, self.base_channels = image_size, base_channels
     self.n_res, self.light = n_res, light
+    self.residual_output = residual_output
     width = base_channels * 2**DOWNSAMPLE
     stack = blocks.conv_norm_relu(base_channels, 7, 1, "conv_in",
                                   use_bias=False)
@@ -150,6 +151,11 @@ class UGATITGenerator(keras.Model):
     self.to_rgb = blocks.ReflectConv2D(3, 7, use_bias=False, name="to_rgb")
     self.tanh = keras.layers.Activation("tanh", dtype="float32", name="tanh")
 
+  def zero_residual(self) -> None:
+    """With residual_output: zeros to_rgb, so the generator is the
+    identity mapping (`blocks.residual_image`) until training moves it."""
+    blocks.zero_weights(self.to_rgb)
+
   def call(self, images, training=None):
     x = self.encoder(images, training=training)
     x, cam_logits = self.cam(x, training=training)
@@ -162,21 +168,28 @@ class UGATITGenerator(keras.Model):
       y = block((y, params), training=training)
     for block in self.up_blocks:
       y = block(y, training=training)
-    return {"image": self.tanh(self.to_rgb(y)), "cam_logits": cam_logits,
+    y = self.to_rgb(y)
+    image = (blocks.residual_image(images, y) if self.residual_output
+             else self.tanh(y))
+    return {"image": image, "cam_logits": cam_logits,
             "heatmap": attention.heatmap(x)}
 
   def get_config(self):
     return {"name": self.name, "image_size": self.image_size,
             "base_channels": self.base_channels, "n_res": self.n_res,
-            "light": self.light}
+            "light": self.light, "residual_output": self.residual_output}
 
 
 def build_ugatit_generator(image_size, base_channels=64, n_res=4, light=False,
-                           name="ugatit_generator") -> UGATITGenerator:
-  """A built `UGATITGenerator` (module docstring; paper: 64, 4, 256 px)."""
+                           name="ugatit_generator", residual_output=False
+                           ) -> UGATITGenerator:
+  """A built `UGATITGenerator` (module docstring; paper: 64, 4, 256 px);
+  with residual_output it starts as the identity mapping."""
   generator = UGATITGenerator(image_size, base_channels, n_res, light,
-                              name=name)
+                              residual_output, name=name)
   generator(ops.zeros((1, image_size, image_size, 3)))
+  if residual_output:
+    generator.zero_residual()
   return generator
 
 

@@ -47,17 +47,19 @@ class UnpairedGenerator(keras.Model):
   """
 
   def __init__(self, model, image_size, base_channels=64, n_res=4,
-               light=False, **kwargs):
+               light=False, residual_output=False, **kwargs):
     super().__init__(**kwargs)
     self.model, self.image_size = model, image_size
     self.base_channels, self.n_res, self.light = base_channels, n_res, light
+    self.residual_output = residual_output
     for direction in DIRECTIONS:
       if model == "ugatit":
         network = ugatit.UGATITGenerator(image_size, base_channels, n_res,
-                                         light, name=direction)
+                                         light, residual_output,
+                                         name=direction)
       else:
         network = cyclegan.CycleGANGenerator(image_size, base_channels, n_res,
-                                             name=direction)
+                                             residual_output, name=direction)
       setattr(self, direction, network)
 
   def translate(self, direction: str, images, training=None
@@ -75,7 +77,7 @@ class UnpairedGenerator(keras.Model):
     return {"name": self.name, "model": self.model,
             "image_size": self.image_size,
             "base_channels": self.base_channels, "n_res": self.n_res,
-            "light": self.light}
+            "light": self.light, "residual_output": self.residual_output}
 
 
 @keras.saving.register_keras_serializable(package="s2f_tf")
@@ -123,16 +125,20 @@ class UnpairedDiscriminator(keras.Model):
             "base_channels": self.base_channels}
 
 
-def build_generator(model, image_size, base_channels=64, n_res=4, light=False
-                    ) -> UnpairedGenerator:
+def build_generator(model, image_size, base_channels=64, n_res=4, light=False,
+                    residual_output=False) -> UnpairedGenerator:
   """A built pair of generators named `generator/a2b`, `generator/b2a`;
-  CycleGAN's kernels start at N(0, 0.02) as in its paper."""
+  CycleGAN's kernels start at N(0, 0.02) as in its paper. With
+  residual_output both start as the identity mapping."""
   generator = UnpairedGenerator(model, image_size, base_channels, n_res,
-                                light, name="generator")
+                                light, residual_output, name="generator")
   zeros = ops.zeros((1, image_size, image_size, 3))
   generator({d: zeros for d in DOMAINS})
   if model == "cyclegan":
     cyclegan.gaussian_init(generator)
+  if residual_output:
+    for direction in DIRECTIONS:
+      getattr(generator, direction).zero_residual()
   return generator
 
 

@@ -140,7 +140,8 @@ class UnpairedTask(base.Task):
     f = self.config.family
     return models.build_generator(
         self._model, self.config.data.image_size,
-        self.config.model.base_channels, f.n_res, f.light)
+        self.config.model.base_channels, f.n_res, f.light,
+        f.residual_output)
 
   def build_discriminator(self):
     """Both domains' discriminators; CycleGAN's history pools beside them
