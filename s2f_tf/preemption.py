@@ -17,9 +17,9 @@ loop's sampler calls `end_evaluation_if_signalled()` before each batch. The
 handler never raises: Python runs it between any two bytecodes of the main
 thread, which can be inside TensorFlow's own Python code (an iterator being
 made or deleted, a function call's bookkeeping), and an exception there
-once left a tf.data iterator's threads running into a segmentation fault. Under a multi-worker strategy the
-workers agree on the stop step through their collective steps, so there the
-evaluation runs on.
+once left a tf.data iterator's threads running into a segmentation fault.
+Under a multi-worker strategy the workers agree on the stop step through
+their collective steps, so there the evaluation runs on.
 
 After the first signal the default actions are back, so a second signal
 ends the process at once, as does a timer after `grace_s` seconds in case

@@ -80,16 +80,11 @@ class CycleGANGenerator(keras.Model):
 
 
 def build_cyclegan_generator(image_size, base_channels=64, n_res=None,
-                             name="cyclegan_generator", residual_output=False
-                             ) -> CycleGANGenerator:
-  """A built, N(0, 0.02)-initialised generator; n_res None: the paper's;
-  with residual_output it starts as the identity mapping."""
-  generator = CycleGANGenerator(image_size, base_channels, n_res,
-                                residual_output, name=name)
+                             name="cyclegan_generator") -> CycleGANGenerator:
+  """A built, N(0, 0.02)-initialised generator; n_res None: the paper's."""
+  generator = CycleGANGenerator(image_size, base_channels, n_res, name=name)
   generator(ops.zeros((1, image_size, image_size, 3)))
   gaussian_init(generator)
-  if residual_output:
-    generator.zero_residual()
   return generator
 
 

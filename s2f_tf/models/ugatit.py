@@ -181,15 +181,11 @@ class UGATITGenerator(keras.Model):
 
 
 def build_ugatit_generator(image_size, base_channels=64, n_res=4, light=False,
-                           name="ugatit_generator", residual_output=False
-                           ) -> UGATITGenerator:
-  """A built `UGATITGenerator` (module docstring; paper: 64, 4, 256 px);
-  with residual_output it starts as the identity mapping."""
+                           name="ugatit_generator") -> UGATITGenerator:
+  """A built `UGATITGenerator` (module docstring; paper: 64, 4, 256 px)."""
   generator = UGATITGenerator(image_size, base_channels, n_res, light,
-                              residual_output, name=name)
+                              name=name)
   generator(ops.zeros((1, image_size, image_size, 3)))
-  if residual_output:
-    generator.zero_residual()
   return generator
 
 
